@@ -1,0 +1,17 @@
+//! One module per instruction: accounts, arguments, validation and handler.
+pub mod close;
+pub mod finalize;
+pub mod open;
+pub mod reclaim;
+pub mod request_close;
+pub mod settle;
+pub mod settle_batch;
+pub mod top_up;
+
+pub use close::*;
+pub use finalize::*;
+pub use open::*;
+pub use reclaim::*;
+pub use request_close::*;
+pub use settle::*;
+pub use top_up::*;

@@ -1,0 +1,124 @@
+//! `settle`: up to 8 v1 vouchers of possibly different payers to one payee.
+//!
+//! Transaction shape: `[ed25519 (N records), settle]`, channels passed as
+//! remaining accounts (writable) in record order. Anyone may submit it; the
+//! payee's token account is fixed by the vault.
+use anchor_lang::prelude::*;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+use paychan_voucher::{VOUCHER_V1_LEN, VoucherV1};
+
+use crate::{
+    constants::MAX_SETTLE_VOUCHERS,
+    ed25519,
+    error::PaychanError,
+    events::ChannelSettled,
+    math,
+    state::{Channel, PayeeVault},
+    token,
+};
+
+/// Accounts of `settle` and `settle_batch`; the channels follow as remaining accounts.
+#[derive(Accounts)]
+pub struct Settle<'info> {
+    #[account(mut)]
+    pub vault: Box<Account<'info, PayeeVault>>,
+    #[account(mut, address = vault.tokens @ PaychanError::VaultMismatch)]
+    pub vault_tokens: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// The payee's token account in the vault's mint.
+    #[account(mut)]
+    pub payee_tokens: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(address = vault.mint @ PaychanError::VaultMismatch)]
+    pub mint: Box<InterfaceAccount<'info, Mint>>,
+    #[account(address = vault.token_program @ PaychanError::VaultMismatch)]
+    pub token_program: Interface<'info, TokenInterface>,
+    /// CHECK: checked against the Instructions sysvar id in `ed25519::preceding_ed25519_data`.
+    pub instructions: UncheckedAccount<'info>,
+}
+
+impl<'info> Settle<'info> {
+    /// Checks shared by both settle instructions.
+    pub fn validate(&self, channels: &[AccountInfo<'info>], max: usize) -> Result<()> {
+        require!(
+            !channels.is_empty() && channels.len() <= max,
+            PaychanError::InvalidChannelCount
+        );
+        token::require_token_account(&self.payee_tokens, &self.vault.payee, &self.vault.mint)
+    }
+
+    /// Advances one channel's watermark to `cumulative` (signed by `signer`,
+    /// expiring at `expires_at`) and returns the amount it releases.
+    /// With `allow_noop`, a target at or below `settled` releases nothing.
+    pub fn advance(
+        &self,
+        info: &'info AccountInfo<'info>,
+        signer: &[u8; 32],
+        cumulative: u64,
+        now: i64,
+        allow_noop: bool,
+    ) -> Result<u64> {
+        require!(info.is_writable, PaychanError::ChannelNotWritable);
+        let loader = AccountLoader::<Channel>::try_from(info)?;
+        let mut channel = loader.load_mut()?;
+        require!(
+            channel.authorized_signer.to_bytes() == *signer,
+            PaychanError::WrongSigner
+        );
+        self.vault.require_serves(&channel.payee, &channel.mint)?;
+        channel.require_settleable(now)?;
+        if allow_noop && cumulative <= channel.settled {
+            return Ok(0);
+        }
+        let delta = math::settle_delta(channel.settled, cumulative, channel.deposit)?;
+        channel.settled = cumulative;
+        channel.invariant()?;
+        emit!(ChannelSettled {
+            channel: *info.key,
+            settled: cumulative,
+            amount: delta,
+        });
+        Ok(delta)
+    }
+
+    /// Pays `total` to the payee in one transfer and re-checks the vault.
+    pub fn pay_out(&mut self, total: u64) -> Result<()> {
+        self.vault.debit(total)?;
+        token::pay_from_vault(
+            &self.vault,
+            &self.vault_tokens,
+            &self.payee_tokens,
+            &self.mint,
+            &self.token_program,
+            total,
+        )?;
+        token::check_vault(&self.vault, &mut self.vault_tokens)
+    }
+}
+
+pub(crate) fn handler<'info>(ctx: Context<'info, Settle<'info>>) -> Result<()> {
+    let channels = ctx.remaining_accounts;
+    ctx.accounts
+        .validate(channels, usize::from(MAX_SETTLE_VOUCHERS))?;
+    let data = ed25519::preceding_ed25519_data(&ctx.accounts.instructions)?;
+    let records = ed25519::parse_records(&data, channels.len(), VOUCHER_V1_LEN)?;
+    let now = Clock::get()?.unix_timestamp;
+
+    let mut total: u64 = 0;
+    for (i, (record, info)) in records.iter().zip(channels).enumerate() {
+        require!(
+            channels.iter().take(i).all(|prev| prev.key != info.key),
+            PaychanError::DuplicateChannel
+        );
+        let voucher =
+            VoucherV1::decode(record.message).map_err(|_| PaychanError::InvalidVoucher)?;
+        require!(
+            voucher.channel_id == info.key.to_bytes(),
+            PaychanError::VoucherChannelMismatch
+        );
+        require!(!voucher.is_expired(now), PaychanError::VoucherExpired);
+        let delta =
+            ctx.accounts
+                .advance(info, record.pubkey, voucher.cumulative_amount, now, false)?;
+        total = total.checked_add(delta).ok_or(PaychanError::Overflow)?;
+    }
+    ctx.accounts.pay_out(total)
+}

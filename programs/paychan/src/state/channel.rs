@@ -1,0 +1,141 @@
+//! The channel account.
+use anchor_lang::prelude::*;
+
+use crate::{error::PaychanError, math};
+
+/// Lifecycle of a channel. Stored as a `u8`; zero is never a valid state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ChannelStatus {
+    /// Accepting top-ups and settlements.
+    Open = 1,
+    /// The payer requested a close; settlements are accepted until the grace
+    /// period ends, then anyone may finalize.
+    Closing = 2,
+    /// Paid out and refunded; only `reclaim` remains.
+    Closed = 3,
+}
+
+impl ChannelStatus {
+    /// Decodes a stored status byte.
+    pub fn from_u8(v: u8) -> Result<Self> {
+        match v {
+            1 => Ok(Self::Open),
+            2 => Ok(Self::Closing),
+            3 => Ok(Self::Closed),
+            _ => err!(PaychanError::InvariantViolated),
+        }
+    }
+}
+
+/// One payer → payee escrow channel. PDA with seeds
+/// `[SEED_CHANNEL, payer, payee, mint, authorized_signer, salt LE, open_slot LE]`.
+///
+/// Zero-copy, 224 bytes of data (232 with the discriminator).
+#[account(zero_copy)]
+#[derive(Debug, PartialEq, Eq)]
+pub struct Channel {
+    /// Funds the deposit; may top up and request a close; receives refunds.
+    pub payer: Pubkey,
+    /// Receives settled value; may close cooperatively.
+    pub payee: Pubkey,
+    /// The escrowed token's mint.
+    pub mint: Pubkey,
+    /// The Ed25519 key whose vouchers this channel honours (a session key).
+    pub authorized_signer: Pubkey,
+    /// Paid this account's rent; gets it back on reclaim.
+    pub rent_payer: Pubkey,
+    /// Total escrowed so far (open + top-ups).
+    pub deposit: u64,
+    /// Cumulative amount paid to the payee (the settled watermark).
+    pub settled: u64,
+    /// Amount returned to the payer at close.
+    pub refunded: u64,
+    /// Payer-chosen salt (PDA seed).
+    pub salt: u64,
+    /// Recent slot chosen at open (PDA seed); makes every incarnation unique.
+    pub open_slot: u64,
+    /// Unix time of `request_close`; 0 when none.
+    pub closure_started_at: i64,
+    /// Seconds between `request_close` and the earliest `finalize`.
+    pub grace_period: i64,
+    /// Layout version.
+    pub version: u8,
+    /// Canonical PDA bump.
+    pub bump: u8,
+    /// A [`ChannelStatus`] as `u8`.
+    pub status: u8,
+    /// Reserved, zero.
+    pub reserved: [u8; 5],
+}
+
+impl Channel {
+    /// Size of the account data after the 8-byte discriminator.
+    pub const LEN: usize = core::mem::size_of::<Channel>();
+
+    /// The decoded status.
+    pub fn status(&self) -> Result<ChannelStatus> {
+        ChannelStatus::from_u8(self.status)
+    }
+
+    /// Escrow this channel still holds in the vault: deposit − settled − refunded.
+    pub fn remaining(&self) -> Result<u64> {
+        math::remaining(self.deposit, self.settled, self.refunded)
+    }
+
+    /// When finalize becomes possible (only meaningful while closing).
+    pub fn grace_ends_at(&self) -> Result<i64> {
+        math::grace_ends_at(self.closure_started_at, self.grace_period)
+    }
+
+    /// Fails unless a voucher may be settled now: open, or closing with the
+    /// grace period still running.
+    pub fn require_settleable(&self, now: i64) -> Result<()> {
+        match self.status()? {
+            ChannelStatus::Open => Ok(()),
+            ChannelStatus::Closing => {
+                require!(now < self.grace_ends_at()?, PaychanError::GracePeriodEnded);
+                Ok(())
+            }
+            ChannelStatus::Closed => err!(PaychanError::ChannelClosed),
+        }
+    }
+
+    /// Whether the open-slot window has passed, so the address can never be
+    /// opened again and the account may be deleted.
+    pub fn reclaimable_at(&self, slot: u64) -> bool {
+        math::open_window_passed(self.open_slot, slot)
+    }
+
+    /// Holds after every instruction that touches the channel.
+    pub fn invariant(&self) -> Result<()> {
+        let status = self.status()?;
+        let spent = self
+            .settled
+            .checked_add(self.refunded)
+            .ok_or(PaychanError::Overflow)?;
+        require!(spent <= self.deposit, PaychanError::InvariantViolated);
+        require!(
+            self.version == crate::constants::CHANNEL_VERSION,
+            PaychanError::InvariantViolated
+        );
+        match status {
+            ChannelStatus::Open => {
+                require!(
+                    self.closure_started_at == 0 && self.refunded == 0,
+                    PaychanError::InvariantViolated
+                );
+            }
+            ChannelStatus::Closing => {
+                require!(
+                    self.closure_started_at > 0 && self.refunded == 0,
+                    PaychanError::InvariantViolated
+                );
+            }
+            ChannelStatus::Closed => {
+                require!(spent == self.deposit, PaychanError::InvariantViolated);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,235 @@
+//! Transaction capacity: the largest N of real, signed settle transactions
+//! that fit the 1,232-byte packet (and the 64 account locks), executed on
+//! the real program to prove they are valid. Prints the figures.
+use anchor_lang::{prelude::Pubkey, solana_program::instruction::Instruction};
+use solana_address_lookup_table_interface::state::{AddressLookupTable, LookupTableMeta};
+use solana_keypair::Keypair;
+use solana_message::{AddressLookupTableAccount, Message, VersionedMessage, v0};
+use solana_signer::Signer;
+use solana_transaction::{Transaction, versioned::VersionedTransaction};
+
+use crate::common::*;
+
+const PACKET: usize = 1_232;
+const MAX_LOCKS: usize = 64;
+
+fn wire_len(tx: &VersionedTransaction) -> usize {
+    bincode::serialize(tx).expect("serialise").len()
+}
+
+fn compute_limit(units: u32) -> Instruction {
+    solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(units)
+}
+
+/// Installs a lookup table holding `addresses` and returns its account form.
+fn install_table(h: &mut Harness, addresses: Vec<Pubkey>) -> AddressLookupTableAccount {
+    let key = Pubkey::new_unique();
+    let table = AddressLookupTable {
+        meta: LookupTableMeta {
+            authority: Some(h.fee_payer.pubkey()),
+            ..LookupTableMeta::default()
+        },
+        addresses: std::borrow::Cow::Owned(addresses.clone()),
+    };
+    let data = table.serialize_for_tests().expect("table data");
+    h.set_raw_account(
+        key,
+        solana_address_lookup_table_interface::program::ID,
+        data,
+    );
+    AddressLookupTableAccount { key, addresses }
+}
+
+fn locks(tx: &VersionedTransaction) -> usize {
+    match &tx.message {
+        VersionedMessage::Legacy(m) => m.account_keys.len(),
+        VersionedMessage::V0(m) => {
+            m.account_keys.len()
+                + m.address_table_lookups
+                    .iter()
+                    .map(|l| l.writable_indexes.len() + l.readonly_indexes.len())
+                    .sum::<usize>()
+        }
+        _ => usize::MAX,
+    }
+}
+
+struct Setup {
+    h: Harness,
+    payee_tokens: Pubkey,
+    chans: Vec<Chan>,
+}
+
+fn setup(n: usize, same_signer: bool) -> Setup {
+    let mut h = Harness::new();
+    let payee = Pubkey::new_unique();
+    let payee_tokens = h.token_account(&payee, 0);
+    let signer = new_signing_key();
+    let mut chans: Vec<Chan> = (0..n)
+        .map(|_| {
+            if same_signer {
+                h.open_channel_with_signer(&payee, 1_000_000, &signer)
+            } else {
+                h.open_channel(&payee, 1_000_000)
+            }
+        })
+        .collect();
+    chans.sort_by_key(|c| c.address.to_bytes());
+    Setup {
+        h,
+        payee_tokens,
+        chans,
+    }
+}
+
+fn settle_tx(
+    s: &Setup,
+    n: usize,
+    table: Option<&AddressLookupTableAccount>,
+) -> VersionedTransaction {
+    let accts = SettleAccounts::for_chan(&s.chans[0], s.payee_tokens);
+    let vouchers: Vec<_> = s.chans[..n].iter().map(|c| c.voucher(1_000, 0)).collect();
+    let ixs = settle_ixs(&accts, &vouchers);
+    build(&s.h, &ixs, table)
+}
+
+fn batch_tx(
+    s: &Setup,
+    n: usize,
+    table: Option<&AddressLookupTableAccount>,
+) -> VersionedTransaction {
+    let accts = SettleAccounts::for_chan(&s.chans[0], s.payee_tokens);
+    let ids: Vec<Pubkey> = s.chans[..n].iter().map(|c| c.address).collect();
+    let mut ixs = vec![compute_limit(1_400_000)];
+    ixs.extend(settle_batch_ixs(
+        &accts,
+        &s.chans[0].signer,
+        &ids,
+        &vec![1_000; n],
+        0,
+    ));
+    build(&s.h, &ixs, table)
+}
+
+fn build(
+    h: &Harness,
+    ixs: &[Instruction],
+    table: Option<&AddressLookupTableAccount>,
+) -> VersionedTransaction {
+    let payer: &Keypair = &h.fee_payer;
+    match table {
+        None => {
+            let msg =
+                Message::new_with_blockhash(ixs, Some(&payer.pubkey()), &h.svm.latest_blockhash());
+            Transaction::new(&[payer], msg, h.svm.latest_blockhash()).into()
+        }
+        Some(t) => {
+            let msg = v0::Message::try_compile(
+                &payer.pubkey(),
+                ixs,
+                std::slice::from_ref(t),
+                h.svm.latest_blockhash(),
+            )
+            .expect("compile v0");
+            VersionedTransaction::try_new(VersionedMessage::V0(msg), &[payer]).expect("sign")
+        }
+    }
+}
+
+/// Largest n in 1..=max for which `fits(n)`; sizes grow with n.
+fn largest(max: usize, fits: impl Fn(usize) -> bool) -> usize {
+    (1..=max).take_while(|&n| fits(n)).last().unwrap_or(0)
+}
+
+fn shared_accounts(s: &Setup) -> Vec<Pubkey> {
+    let c = &s.chans[0];
+    vec![
+        c.vault,
+        c.vault_tokens,
+        s.payee_tokens,
+        c.mint,
+        anchor_lang::compat::solana_instructions_sysvar::ID,
+    ]
+}
+
+#[test]
+fn capacity_of_settle_legacy_and_v0() {
+    let mut s = setup(8, false);
+    let legacy = largest(8, |n| wire_len(&settle_tx(&s, n, None)) <= PACKET);
+    let mut addresses = shared_accounts(&s);
+    addresses.extend(s.chans.iter().map(|c| c.address));
+    let table = install_table(&mut s.h, addresses);
+    let with_table = largest(8, |n| wire_len(&settle_tx(&s, n, Some(&table))) <= PACKET);
+    println!(
+        "capacity: settle legacy N = {legacy} ({} bytes), v0 + lookup table N = {with_table} ({} bytes)",
+        wire_len(&settle_tx(&s, legacy, None)),
+        wire_len(&settle_tx(&s, with_table, Some(&table)))
+    );
+    assert!(legacy >= 4, "legacy settle fits {legacy}");
+    assert!(with_table >= 5, "v0 settle fits {with_table}");
+    assert!(with_table <= usize::from(paychan::constants::MAX_SETTLE_VOUCHERS));
+
+    // Both largest transactions are valid and pay exactly.
+    s.h.advance(1, 1);
+    let tx = settle_tx(&s, legacy, None);
+    let meta = ok(s.h.svm.send_transaction(tx));
+    assert_eq!(s.h.balance(&s.payee_tokens), 1_000 * legacy as u64);
+    println!(
+        "capacity: settle legacy N = {legacy} used {} CU",
+        meta.compute_units_consumed
+    );
+    s.h.svm.expire_blockhash();
+    let more: Vec<_> = s.chans[..with_table]
+        .iter()
+        .map(|c| c.voucher(2_000, 0))
+        .collect();
+    let accts = SettleAccounts::for_chan(&s.chans[0], s.payee_tokens);
+    let tx = build(&s.h, &settle_ixs(&accts, &more), Some(&table));
+    assert!(wire_len(&tx) <= PACKET);
+    let meta = ok(s.h.svm.send_transaction(tx));
+    assert_eq!(
+        s.h.balance(&s.payee_tokens),
+        1_000 * legacy as u64 + (2_000 * with_table as u64 - 1_000 * legacy as u64)
+    );
+    println!(
+        "capacity: settle v0 N = {with_table} used {} CU",
+        meta.compute_units_consumed
+    );
+}
+
+#[test]
+fn capacity_of_settle_batch_with_a_lookup_table() {
+    let mut s = setup(64, true);
+    let mut addresses = shared_accounts(&s);
+    addresses.extend(s.chans.iter().map(|c| c.address));
+    let table = install_table(&mut s.h, addresses);
+    let legacy = largest(64, |n| {
+        let tx = batch_tx(&s, n, None);
+        wire_len(&tx) <= PACKET && locks(&tx) <= MAX_LOCKS
+    });
+    let by_bytes = largest(64, |n| wire_len(&batch_tx(&s, n, Some(&table))) <= PACKET);
+    let max = largest(64, |n| {
+        let tx = batch_tx(&s, n, Some(&table));
+        wire_len(&tx) <= PACKET && locks(&tx) <= MAX_LOCKS
+    });
+    let tx = batch_tx(&s, max, Some(&table));
+    println!(
+        "capacity: settle_batch legacy N = {legacy}; v0 + lookup table N = {max} \
+         ({} bytes, {} account locks; bytes alone would allow {by_bytes})",
+        wire_len(&tx),
+        locks(&tx)
+    );
+    assert!(max >= 50, "settle_batch fits {max}");
+    s.h.advance(1, 1);
+    let tx = batch_tx(&s, max, Some(&table));
+    let meta = ok(s.h.svm.send_transaction(tx));
+    assert_eq!(s.h.balance(&s.payee_tokens), 1_000 * max as u64);
+    for c in &s.chans[..max] {
+        assert_eq!(s.h.channel(&c.address).settled, 1_000);
+    }
+    println!(
+        "capacity: settle_batch N = {max} used {} CU ({} CU per channel)",
+        meta.compute_units_consumed,
+        meta.compute_units_consumed / max as u64
+    );
+}
