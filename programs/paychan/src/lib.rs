@@ -20,6 +20,7 @@
 #![allow(unexpected_cfgs)]
 // Anchor's macros expand to code that trips these lints; they stay on elsewhere.
 #![allow(clippy::too_many_arguments, clippy::result_large_err)]
+#![deny(clippy::arithmetic_side_effects)]
 
 #[cfg(target_os = "solana")]
 use solana_compiler_builtins as _;

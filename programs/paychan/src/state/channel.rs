@@ -72,7 +72,12 @@ pub struct Channel {
 impl Channel {
     /// Size of the account data after the 8-byte discriminator.
     pub const LEN: usize = core::mem::size_of::<Channel>();
+}
 
+// The whole account (discriminator included) stays within 256 bytes.
+const _: () = assert!(8 + Channel::LEN <= 256);
+
+impl Channel {
     /// The decoded status.
     pub fn status(&self) -> Result<ChannelStatus> {
         ChannelStatus::from_u8(self.status)
@@ -137,5 +142,82 @@ impl Channel {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel(status: ChannelStatus) -> Channel {
+        Channel {
+            payer: Pubkey::new_unique(),
+            payee: Pubkey::new_unique(),
+            mint: Pubkey::new_unique(),
+            authorized_signer: Pubkey::new_unique(),
+            rent_payer: Pubkey::new_unique(),
+            deposit: 100,
+            settled: 40,
+            refunded: 0,
+            salt: 1,
+            open_slot: 10,
+            closure_started_at: 0,
+            grace_period: 600,
+            version: crate::constants::CHANNEL_VERSION,
+            bump: 255,
+            status: status as u8,
+            reserved: [0; 5],
+        }
+    }
+
+    #[test]
+    fn layout_is_224_bytes() {
+        assert_eq!(Channel::LEN, 224);
+    }
+
+    #[test]
+    fn invariant_holds_for_consistent_states() {
+        assert!(channel(ChannelStatus::Open).invariant().is_ok());
+        let mut c = channel(ChannelStatus::Closing);
+        c.closure_started_at = 1_000;
+        assert!(c.invariant().is_ok());
+        let mut c = channel(ChannelStatus::Closed);
+        c.refunded = 60;
+        assert!(c.invariant().is_ok());
+    }
+
+    #[test]
+    fn invariant_rejects_inconsistent_states() {
+        let mut c = channel(ChannelStatus::Open);
+        c.settled = 101;
+        assert!(c.invariant().is_err(), "settled above deposit");
+        let c = channel(ChannelStatus::Closing);
+        assert!(c.invariant().is_err(), "closing without a start time");
+        let c = channel(ChannelStatus::Closed);
+        assert!(c.invariant().is_err(), "closed with escrow left");
+        let mut c = channel(ChannelStatus::Open);
+        c.status = 0;
+        assert!(c.invariant().is_err(), "zero status");
+        let mut c = channel(ChannelStatus::Open);
+        c.refunded = 1;
+        assert!(c.invariant().is_err(), "refund while open");
+    }
+
+    #[test]
+    fn settleable_follows_status_and_grace() {
+        let c = channel(ChannelStatus::Open);
+        assert!(c.require_settleable(i64::MAX).is_ok());
+        let mut c = channel(ChannelStatus::Closing);
+        c.closure_started_at = 1_000;
+        assert!(c.require_settleable(1_599).is_ok());
+        assert_eq!(
+            c.require_settleable(1_600).err(),
+            Some(PaychanError::GracePeriodEnded.into())
+        );
+        let c = channel(ChannelStatus::Closed);
+        assert_eq!(
+            c.require_settleable(0).err(),
+            Some(PaychanError::ChannelClosed.into())
+        );
     }
 }
