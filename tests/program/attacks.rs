@@ -265,7 +265,7 @@ fn attack_finalize_twice() {
     ));
     h.advance(10, GRACE);
     let fin = finalize_ix(&chan, &chan.payer_tokens, &chan.payer.pubkey());
-    ok(h.send_as(&[fin.clone()], &[]));
+    ok(h.send_as(std::slice::from_ref(&fin), &[]));
     assert_eq!(h.balance(&chan.payer_tokens), 10_000_000);
     assert_err(&h.send_as(&[fin], &[]), PaychanError::ChannelNotClosing);
     assert_eq!(h.balance(&chan.payer_tokens), 10_000_000);
@@ -293,7 +293,7 @@ fn attack_revival_after_close() {
     assert_err(&res, PaychanError::ChannelClosed);
     let top = top_up_ix(&chan, &chan.payer.pubkey(), &chan.payer_tokens, 10);
     assert_err(
-        &h.send(&[top.clone()], &[&chan.payer]),
+        &h.send(std::slice::from_ref(&top), &[&chan.payer]),
         PaychanError::ChannelNotOpen,
     );
     assert_err(
