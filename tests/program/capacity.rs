@@ -2,7 +2,6 @@
 //! that fit the 1,232-byte packet (and the 64 account locks), executed on
 //! the real program to prove they are valid. Prints the figures.
 use anchor_lang::{prelude::Pubkey, solana_program::instruction::Instruction};
-use solana_address_lookup_table_interface::state::{AddressLookupTable, LookupTableMeta};
 use solana_keypair::Keypair;
 use solana_message::{AddressLookupTableAccount, Message, VersionedMessage, v0};
 use solana_signer::Signer;
@@ -19,25 +18,6 @@ fn wire_len(tx: &VersionedTransaction) -> usize {
 
 fn compute_limit(units: u32) -> Instruction {
     solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(units)
-}
-
-/// Installs a lookup table holding `addresses` and returns its account form.
-fn install_table(h: &mut Harness, addresses: Vec<Pubkey>) -> AddressLookupTableAccount {
-    let key = Pubkey::new_unique();
-    let table = AddressLookupTable {
-        meta: LookupTableMeta {
-            authority: Some(h.fee_payer.pubkey()),
-            ..LookupTableMeta::default()
-        },
-        addresses: std::borrow::Cow::Owned(addresses.clone()),
-    };
-    let data = table.serialize_for_tests().expect("table data");
-    h.set_raw_account(
-        key,
-        solana_address_lookup_table_interface::program::ID,
-        data,
-    );
-    AddressLookupTableAccount { key, addresses }
 }
 
 fn locks(tx: &VersionedTransaction) -> usize {

@@ -759,3 +759,25 @@ pub fn settle_batch_ixs(
         accts.settle_batch_ix(channels),
     ]
 }
+
+/// Installs a lookup table holding `addresses` and returns its account form.
+pub fn install_table(
+    h: &mut Harness,
+    addresses: Vec<Pubkey>,
+) -> solana_message::AddressLookupTableAccount {
+    let key = Pubkey::new_unique();
+    let table = solana_address_lookup_table_interface::state::AddressLookupTable {
+        meta: solana_address_lookup_table_interface::state::LookupTableMeta {
+            authority: Some(h.fee_payer.pubkey()),
+            ..Default::default()
+        },
+        addresses: std::borrow::Cow::Owned(addresses.clone()),
+    };
+    let data = table.serialize_for_tests().expect("table data");
+    h.set_raw_account(
+        key,
+        solana_address_lookup_table_interface::program::ID,
+        data,
+    );
+    solana_message::AddressLookupTableAccount { key, addresses }
+}

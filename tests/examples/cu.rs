@@ -1,0 +1,162 @@
+//! Compute units per instruction of the real `paychan.so` in LiteSVM.
+//!
+//! `cargo run -p paychan-tests --example cu` (or `scripts/bench-cu.sh`) prints a table and writes
+//! `target/bench/cu.json`. Figures are whole-transaction CU as LiteSVM
+//! reports them (the Ed25519 precompile costs no CU from the budget; the
+//! token program's CPI is included).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::result_large_err
+)]
+
+#[path = "../program/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+
+use anchor_lang::prelude::Pubkey;
+use common::*;
+use solana_signer::Signer;
+
+fn cu(res: TxResult) -> u64 {
+    ok(res).compute_units_consumed
+}
+
+fn main() {
+    let mut out: BTreeMap<String, u64> = BTreeMap::new();
+
+    // open: the first channel to a payee also creates the vault and its token account.
+    let mut h = Harness::new();
+    let payee = h.funded();
+    let p = OpenParams::default();
+    let first = h.prepare(&payee.pubkey(), &p);
+    out.insert(
+        "open (new vault)".into(),
+        cu(h.send(&[open_ix(&first, &p)], &[&first.payer])),
+    );
+    let chan = h.prepare(&payee.pubkey(), &p);
+    out.insert(
+        "open".into(),
+        cu(h.send(&[open_ix(&chan, &p)], &[&chan.payer])),
+    );
+    let top = top_up_ix(&chan, &chan.payer.pubkey(), &chan.payer_tokens, 1_000);
+    out.insert("top_up".into(), cu(h.send(&[top], &[&chan.payer])));
+
+    // settle with N = 1..=8 vouchers of different payers.
+    let payee_tokens = h.token_account(&payee.pubkey(), 0);
+    let chans: Vec<Chan> = (0..8)
+        .map(|_| h.open_channel(&payee.pubkey(), 1_000_000))
+        .collect();
+    let accts = SettleAccounts::for_chan(&chans[0], payee_tokens);
+    for n in 1..=8u64 {
+        let vouchers: Vec<_> = chans[..n as usize]
+            .iter()
+            .map(|c| c.voucher(n * 10, 0))
+            .collect();
+        out.insert(
+            format!("settle N={n}"),
+            cu(h.send_as(&settle_ixs(&accts, &vouchers), &[])),
+        );
+    }
+
+    // settle_batch with N = 1, 16, 32 and the most that fits a v0 transaction (54).
+    let signer = new_signing_key();
+    let mut batch: Vec<Chan> = (0..54)
+        .map(|_| h.open_channel_with_signer(&payee.pubkey(), 1_000_000, &signer))
+        .collect();
+    batch.sort_by_key(|c| c.address.to_bytes());
+    let mut addresses = vec![
+        accts.vault,
+        accts.vault_tokens,
+        accts.payee_tokens,
+        accts.mint,
+        accts.instructions,
+    ];
+    addresses.extend(batch.iter().map(|c| c.address));
+    let table = install_table(&mut h, addresses);
+    h.advance(1, 1);
+    let budget = solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(
+        1_400_000,
+    );
+    for (round, n) in [1usize, 16, 32, 54].into_iter().enumerate() {
+        let ids: Vec<Pubkey> = batch[..n].iter().map(|c| c.address).collect();
+        let targets = vec![(round as u64 + 1) * 100; n];
+        let mut ixs = vec![budget.clone()];
+        ixs.extend(settle_batch_ixs(&accts, &signer, &ids, &targets, 0));
+        let payer = h.fee_payer.insecure_clone();
+        let tx_cu = cu(h.send_v0(&ixs, &[&payer], std::slice::from_ref(&table)));
+        out.insert(format!("settle_batch N={n}"), tx_cu);
+    }
+
+    // close (with and without a final voucher), request_close, finalize, reclaim.
+    let c = &chans[0];
+    let close = CloseAccounts {
+        payee_tokens,
+        payer_tokens: c.payer_tokens,
+        rent_payer: c.payer.pubkey(),
+    };
+    let ixs = vec![
+        ed25519_ix(&[c.voucher(500, 0)]),
+        close_ix(c, &payee.pubkey(), &close, true),
+    ];
+    out.insert(
+        "close (final voucher)".into(),
+        cu(h.send_as(&ixs, &[&payee])),
+    );
+    let c = &chans[1];
+    let close = CloseAccounts {
+        payee_tokens,
+        payer_tokens: c.payer_tokens,
+        rent_payer: c.payer.pubkey(),
+    };
+    out.insert(
+        "close".into(),
+        cu(h.send_as(&[close_ix(c, &payee.pubkey(), &close, false)], &[&payee])),
+    );
+    let c = &chans[2];
+    out.insert(
+        "request_close".into(),
+        cu(h.send(&[request_close_ix(c, &c.payer.pubkey())], &[&c.payer])),
+    );
+    h.advance(paychan::constants::OPEN_SLOT_WINDOW + 1, GRACE);
+    out.insert(
+        "finalize (deletes the account)".into(),
+        cu(h.send_as(&[finalize_ix(c, &c.payer_tokens, &c.payer.pubkey())], &[])),
+    );
+    out.insert(
+        "reclaim".into(),
+        cu(h.send_as(&[reclaim_ix(&chans[1], &chans[1].payer.pubkey())], &[])),
+    );
+
+    let settle8 = out["settle N=8"];
+    let settle1 = out["settle N=1"];
+    let per_voucher = settle8 / 8;
+    let marginal = (settle8 - settle1) / 7;
+    let batch_max = out["settle_batch N=54"];
+    let batch_marginal = (batch_max - out["settle_batch N=1"]) / 53;
+    println!("{:<34} {:>9}", "instruction", "CU");
+    for (k, v) in &out {
+        println!("{k:<34} {v:>9}");
+    }
+    println!("settle N=8: {per_voucher} CU per voucher ({marginal} marginal)");
+    println!(
+        "settle_batch N=54: {} CU per channel ({batch_marginal} marginal)",
+        batch_max / 54
+    );
+
+    let json = serde_json::json!({
+        "unit": "compute units per transaction (LiteSVM 0.16, SBPF v3 paychan.so)",
+        "instructions": out,
+        "settle_cu_per_voucher_n8": per_voucher,
+        "settle_marginal_cu_per_voucher": marginal,
+        "settle_batch_cu_per_channel_n54": batch_max / 54,
+        "settle_batch_marginal_cu_per_channel": batch_marginal,
+    });
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cu.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    println!("wrote {}", path.display());
+}
