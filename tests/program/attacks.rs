@@ -246,10 +246,7 @@ fn attack_fake_instructions_sysvar() {
 fn attack_settle_after_the_grace_period_ended() {
     let mut h = Harness::new();
     let (chan, accts) = settle_fixture(&mut h, 1_000);
-    ok(h.send(
-        &[request_close_ix(&chan, &chan.payer.pubkey())],
-        &[&chan.payer],
-    ));
+    h.request_close(&chan);
     h.advance(10, GRACE);
     let res = h.send_as(&settle_ixs(&accts, &[chan.voucher(100, 0)]), &[]);
     assert_err(&res, PaychanError::GracePeriodEnded);
@@ -259,10 +256,7 @@ fn attack_settle_after_the_grace_period_ended() {
 fn attack_finalize_twice() {
     let mut h = Harness::new();
     let (chan, _) = settle_fixture(&mut h, 1_000);
-    ok(h.send(
-        &[request_close_ix(&chan, &chan.payer.pubkey())],
-        &[&chan.payer],
-    ));
+    h.request_close(&chan);
     h.advance(10, GRACE);
     let fin = finalize_ix(&chan, &chan.payer_tokens, &chan.payer.pubkey());
     ok(h.send_as(std::slice::from_ref(&fin), &[]));

@@ -156,10 +156,7 @@ fn close_with_a_final_voucher_for_the_whole_deposit_refunds_nothing() {
 fn close_of_a_closing_channel_before_the_grace_end_succeeds() {
     let mut h = Harness::new();
     let f = fixture(&mut h, 1_000);
-    ok(h.send(
-        &[request_close_ix(&f.chan, &f.chan.payer.pubkey())],
-        &[&f.chan.payer],
-    ));
+    h.request_close(&f.chan);
     let started = h.clock().unix_timestamp;
     h.advance(10, GRACE - 1);
     let a = close_accounts(&f);
@@ -181,10 +178,7 @@ fn close_of_a_closing_channel_before_the_grace_end_succeeds() {
 fn close_with_a_final_voucher_after_the_grace_end_fails() {
     let mut h = Harness::new();
     let f = fixture(&mut h, 1_000);
-    ok(h.send(
-        &[request_close_ix(&f.chan, &f.chan.payer.pubkey())],
-        &[&f.chan.payer],
-    ));
+    h.request_close(&f.chan);
     h.advance(10, GRACE);
     let a = close_accounts(&f);
     let res = h.send(
@@ -200,10 +194,7 @@ fn close_without_a_final_voucher_after_the_grace_end_refunds_the_payer() {
     let mut h = Harness::new();
     let f = fixture(&mut h, 1_000);
     settle(&mut h, &f, 250);
-    ok(h.send(
-        &[request_close_ix(&f.chan, &f.chan.payer.pubkey())],
-        &[&f.chan.payer],
-    ));
+    h.request_close(&f.chan);
     h.advance(10, GRACE + 100);
     let a = close_accounts(&f);
     ok(h.send(&close_ixs(&f, &a, None), &[&f.payee]));

@@ -10,10 +10,7 @@ const PAYER_BALANCE: u64 = 10_000_000;
 /// An open channel (deposit `deposit`) whose payer has requested the close.
 fn closing_fixture(h: &mut Harness, deposit: u64) -> (Chan, SettleAccounts) {
     let (chan, accts) = settle_fixture(h, deposit);
-    ok(h.send(
-        &[request_close_ix(&chan, &chan.payer.pubkey())],
-        &[&chan.payer],
-    ));
+    h.request_close(&chan);
     (chan, accts)
 }
 
@@ -101,10 +98,7 @@ fn finalize_of_a_channel_closed_by_the_payee_fails() {
     let mut h = Harness::new();
     let payee = h.funded();
     let chan = h.open_channel(&payee.pubkey(), 1_000);
-    ok(h.send(
-        &[request_close_ix(&chan, &chan.payer.pubkey())],
-        &[&chan.payer],
-    ));
+    h.request_close(&chan);
     let close = CloseAccounts {
         payee_tokens: h.token_account(&payee.pubkey(), 0),
         payer_tokens: chan.payer_tokens,
@@ -167,10 +161,7 @@ fn finalize_after_partial_settles_refunds_exactly_the_rest() {
     let mut h = Harness::new();
     let (chan, accts) = settle_fixture(&mut h, 1_000);
     ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(250, 0)]), &[]));
-    ok(h.send(
-        &[request_close_ix(&chan, &chan.payer.pubkey())],
-        &[&chan.payer],
-    ));
+    h.request_close(&chan);
     // The payee may still settle during the grace period.
     h.advance(10, GRACE - 1);
     ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(370, 0)]), &[]));
@@ -230,10 +221,7 @@ fn finalize_after_the_open_slot_window_returns_the_rent_to_a_separate_rent_payer
     let rent_payer = h.funded();
     let ix = open_ix_with(&chan, open_args(&chan, &p), rent_payer.pubkey());
     ok(h.send(&[ix], &[&rent_payer, &chan.payer]));
-    ok(h.send(
-        &[request_close_ix(&chan, &chan.payer.pubkey())],
-        &[&chan.payer],
-    ));
+    h.request_close(&chan);
     h.advance(OPEN_SLOT_WINDOW + 1, GRACE);
     let rent = h.lamports(&chan.address);
     let rent_payer_before = h.lamports(&rent_payer.pubkey());

@@ -103,10 +103,7 @@ fn reclaim_of_an_open_channel_fails() {
 fn reclaim_of_a_closing_channel_fails() {
     let mut h = Harness::new();
     let chan = h.open_channel(&Pubkey::new_unique(), 1_000);
-    ok(h.send(
-        &[request_close_ix(&chan, &chan.payer.pubkey())],
-        &[&chan.payer],
-    ));
+    h.request_close(&chan);
     // Past both the grace period and the open-slot window, but not finalized.
     h.advance(OPEN_SLOT_WINDOW + 1, GRACE + 1);
     let res = h.send_as(&[reclaim_ix(&chan, &chan.payer.pubkey())], &[]);
@@ -162,10 +159,7 @@ fn reclaim_returns_the_rent_to_a_rent_payer_other_than_the_payer() {
 fn reclaim_of_a_finalized_channel_returns_the_rent() {
     let mut h = Harness::new();
     let chan = h.open_channel(&Pubkey::new_unique(), 1_000);
-    ok(h.send(
-        &[request_close_ix(&chan, &chan.payer.pubkey())],
-        &[&chan.payer],
-    ));
+    h.request_close(&chan);
     h.advance(10, GRACE);
     ok(h.send_as(
         &[finalize_ix(&chan, &chan.payer_tokens, &chan.payer.pubkey())],

@@ -25,10 +25,7 @@ fn request_close_moves_an_open_channel_to_closing() {
     let now = h.clock().unix_timestamp;
     assert_eq!(now, START_TIME + 123);
 
-    let meta = ok(h.send(
-        &[request_close_ix(&chan, &chan.payer.pubkey())],
-        &[&chan.payer],
-    ));
+    let meta = h.request_close(&chan);
 
     let c = h.channel(&chan.address);
     assert_eq!(c.status, ChannelStatus::Closing as u8);
@@ -50,10 +47,7 @@ fn request_close_moves_an_open_channel_to_closing() {
 fn request_close_twice_fails_with_channel_not_open() {
     let mut h = Harness::new();
     let (chan, _) = settle_fixture(&mut h, 1_000);
-    ok(h.send(
-        &[request_close_ix(&chan, &chan.payer.pubkey())],
-        &[&chan.payer],
-    ));
+    h.request_close(&chan);
     let started = h.clock().unix_timestamp;
     h.advance(10, 100);
     let res = h.send(
@@ -95,10 +89,7 @@ fn request_close_on_a_channel_closed_by_the_payee_fails_with_channel_not_open() 
 fn request_close_on_a_finalized_channel_fails_with_channel_not_open() {
     let mut h = Harness::new();
     let (chan, _) = settle_fixture(&mut h, 1_000);
-    ok(h.send(
-        &[request_close_ix(&chan, &chan.payer.pubkey())],
-        &[&chan.payer],
-    ));
+    h.request_close(&chan);
     let started = h.clock().unix_timestamp;
     h.advance(10, GRACE);
     ok(h.send_as(

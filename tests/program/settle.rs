@@ -76,10 +76,7 @@ fn settle_with_an_unexpired_voucher_succeeds() {
 fn settle_during_the_grace_period_succeeds() {
     let mut h = Harness::new();
     let (chan, accts) = settle_fixture(&mut h, 1_000);
-    ok(h.send(
-        &[request_close_ix(&chan, &chan.payer.pubkey())],
-        &[&chan.payer],
-    ));
+    h.request_close(&chan);
     h.advance(10, GRACE - 1);
     ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(600, 0)]), &[]));
     assert_eq!(h.balance(&accts.payee_tokens), 600);

@@ -313,10 +313,7 @@ fn settle_batch_with_a_closing_channel_past_its_grace_end_fails() {
     let mut h = Harness::new();
     let b = Batch::new(&mut h, 3);
     let closing = &b.chans[1];
-    ok(h.send(
-        &[request_close_ix(closing, &closing.payer.pubkey())],
-        &[&closing.payer],
-    ));
+    h.request_close(closing);
     h.advance(10, GRACE);
     let res = h.send_as(&b.ixs(&[100, 100, 100], 0), &[]);
     assert_err(&res, PaychanError::GracePeriodEnded);
@@ -328,10 +325,7 @@ fn settle_batch_with_a_closing_channel_inside_its_grace_period_succeeds() {
     let mut h = Harness::new();
     let b = Batch::new(&mut h, 3);
     let closing = &b.chans[1];
-    ok(h.send(
-        &[request_close_ix(closing, &closing.payer.pubkey())],
-        &[&closing.payer],
-    ));
+    h.request_close(closing);
     h.advance(10, GRACE - 1);
     ok(h.send_as(&b.ixs(&[100, 200, 300], 0), &[]));
     assert_eq!(h.balance(&b.accts.payee_tokens), 600);
@@ -345,10 +339,7 @@ fn settle_batch_with_a_closed_channel_fails() {
     let mut h = Harness::new();
     let b = Batch::new(&mut h, 3);
     let closed = &b.chans[2];
-    ok(h.send(
-        &[request_close_ix(closed, &closed.payer.pubkey())],
-        &[&closed.payer],
-    ));
+    h.request_close(closed);
     h.advance(10, GRACE);
     ok(h.send_as(
         &[finalize_ix(

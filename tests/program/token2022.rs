@@ -222,10 +222,7 @@ fn token_2022_finalize_refunds_the_payer() {
     let mut h = t22();
     let (chan, accts) = settle_fixture(&mut h, 1_000);
     ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(100, 0)]), &[]));
-    ok(h.send(
-        &[request_close_ix(&chan, &chan.payer.pubkey())],
-        &[&chan.payer],
-    ));
+    h.request_close(&chan);
     h.advance(10, GRACE);
     ok(h.send_as(
         &[finalize_ix(&chan, &chan.payer_tokens, &chan.payer.pubkey())],

@@ -39,10 +39,7 @@ fn top_up_of_zero_fails() {
 fn top_up_while_closing_fails() {
     let mut h = Harness::new();
     let chan = h.open_channel(&Pubkey::new_unique(), 1_000);
-    ok(h.send(
-        &[request_close_ix(&chan, &chan.payer.pubkey())],
-        &[&chan.payer],
-    ));
+    h.request_close(&chan);
     let ix = top_up_ix(&chan, &chan.payer.pubkey(), &chan.payer_tokens, 100);
     assert_err(&h.send(&[ix], &[&chan.payer]), PaychanError::ChannelNotOpen);
     assert_eq!(h.channel(&chan.address).deposit, 1_000);

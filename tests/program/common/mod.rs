@@ -781,3 +781,12 @@ pub fn install_table(
     );
     solana_message::AddressLookupTableAccount { key, addresses }
 }
+
+impl Harness {
+    /// The payer requests a close; asserts success.
+    #[track_caller]
+    pub fn request_close(&mut self, chan: &Chan) -> TransactionMetadata {
+        let payer = chan.payer.insecure_clone();
+        ok(self.send(&[request_close_ix(chan, &payer.pubkey())], &[&payer]))
+    }
+}
