@@ -210,12 +210,12 @@ fn attack_wrong_token_program() {
     let mut bad = accts;
     bad.token_program = anchor_spl::token_2022::ID;
     let res = h.send_as(&settle_ixs(&bad, &[chan.voucher(100, 0)]), &[]);
-    assert!(res.is_err());
+    assert_err(&res, PaychanError::VaultMismatch);
     assert_eq!(h.channel(&chan.address).settled, 0);
     // A program that is not a token program at all.
     bad.token_program = anchor_lang::system_program::ID;
     let res = h.send_as(&settle_ixs(&bad, &[chan.voucher(100, 0)]), &[]);
-    assert_anchor_err(&res, ErrorCode::InvalidProgramId);
+    assert_err(&res, PaychanError::VaultMismatch);
 }
 
 #[test]

@@ -4,6 +4,7 @@ use anchor_spl::{
     token_2022::spl_token_2022::{
         self,
         extension::{BaseStateWithExtensions, ExtensionType, StateWithExtensions},
+        generic_token_account::GenericTokenAccount,
     },
     token_interface::{self, Mint, TokenAccount, TokenInterface, TransferChecked},
 };
@@ -60,14 +61,55 @@ pub fn require_token_account(
     Ok(())
 }
 
+/// Offset of `amount` in the base layout shared by SPL Token and Token-2022
+/// accounts (mint 32, owner 32, amount 8, …).
+const AMOUNT_OFFSET: usize = 64;
+
+/// Owner, mint and balance of a token account, read in place (no
+/// deserialisation). The account must be owned by `token_program` and hold
+/// valid token-account data (the token library's own check, which also
+/// tells accounts from mints and multisigs).
+pub fn read_token_account(
+    info: &AccountInfo,
+    token_program: &Pubkey,
+) -> Result<(Pubkey, Pubkey, u64)> {
+    require_keys_eq!(*info.owner, *token_program, PaychanError::WrongTokenAccount);
+    let data = info.try_borrow_data()?;
+    require!(
+        spl_token_2022::state::Account::valid_account_data(&data),
+        PaychanError::WrongTokenAccount
+    );
+    let mint = *spl_token_2022::state::Account::unpack_account_mint_unchecked(&data);
+    let owner = *spl_token_2022::state::Account::unpack_account_owner_unchecked(&data);
+    let amount = data
+        .get(AMOUNT_OFFSET..AMOUNT_OFFSET + 8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_le_bytes)
+        .ok_or(PaychanError::WrongTokenAccount)?;
+    Ok((mint, owner, amount))
+}
+
+/// Fails with [`PaychanError::WrongTokenAccount`] unless the raw token
+/// account holds `mint` for `owner`.
+pub fn require_token_account_info(
+    info: &AccountInfo,
+    token_program: &Pubkey,
+    owner: &Pubkey,
+    mint: &Pubkey,
+) -> Result<()> {
+    let (m, o, _) = read_token_account(info, token_program)?;
+    require!(o == *owner && m == *mint, PaychanError::WrongTokenAccount);
+    Ok(())
+}
+
 /// Pays `amount` out of the vault's token account, signed by the vault PDA.
 /// A zero amount is a no-op.
 pub fn pay_from_vault<'info>(
     vault: &Account<'info, PayeeVault>,
-    vault_tokens: &InterfaceAccount<'info, TokenAccount>,
-    to: &InterfaceAccount<'info, TokenAccount>,
-    mint: &InterfaceAccount<'info, Mint>,
-    token_program: &Interface<'info, TokenInterface>,
+    vault_tokens: &AccountInfo<'info>,
+    to: &AccountInfo<'info>,
+    mint: &AccountInfo<'info>,
+    token_program: &Pubkey,
     amount: u64,
 ) -> Result<()> {
     if amount == 0 {
@@ -78,11 +120,11 @@ pub fn pay_from_vault<'info>(
     let seeds: &[&[u8]] = &[a, b, c, &bump];
     token_interface::transfer_checked(
         CpiContext::new_with_signer(
-            token_program.key(),
+            *token_program,
             TransferChecked {
-                from: vault_tokens.to_account_info(),
-                mint: mint.to_account_info(),
-                to: to.to_account_info(),
+                from: vault_tokens.clone(),
+                mint: mint.clone(),
+                to: to.clone(),
                 authority: vault.to_account_info(),
             },
             &[seeds],
@@ -116,11 +158,9 @@ pub fn deposit_into_vault<'info>(
     )
 }
 
-/// Re-reads the vault's token balance after transfers and checks the vault invariant.
-pub fn check_vault(
-    vault: &Account<'_, PayeeVault>,
-    vault_tokens: &mut InterfaceAccount<'_, TokenAccount>,
-) -> Result<()> {
-    vault_tokens.reload()?;
-    vault.invariant(vault_tokens.amount)
+/// Reads the vault's token balance after transfers (in place) and checks the
+/// vault invariant.
+pub fn check_vault(vault: &Account<'_, PayeeVault>, vault_tokens: &AccountInfo) -> Result<()> {
+    let (_, _, amount) = read_token_account(vault_tokens, &vault.token_program)?;
+    vault.invariant(amount)
 }

@@ -653,7 +653,12 @@ pub fn assert_tx_err(res: &TxResult, expected: TransactionError) {
 #[track_caller]
 pub fn ok(res: TxResult) -> TransactionMetadata {
     match res {
-        Ok(m) => m,
+        Ok(m) => {
+            if std::env::var_os("PAYCHAN_LOGS").is_some() {
+                println!("{}", m.logs.join("\n"));
+            }
+            m
+        }
         Err(f) => panic!(
             "transaction failed: {:?}\n{}",
             f.err,

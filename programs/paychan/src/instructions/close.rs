@@ -106,21 +106,21 @@ pub(crate) fn handler(ctx: Context<Close>, with_final_voucher: bool) -> Result<(
     accounts.vault.debit(released)?;
     token::pay_from_vault(
         &accounts.vault,
-        &accounts.vault_tokens,
-        &accounts.payee_tokens,
-        &accounts.mint,
-        &accounts.token_program,
+        &accounts.vault_tokens.to_account_info(),
+        &accounts.payee_tokens.to_account_info(),
+        &accounts.mint.to_account_info(),
+        &accounts.vault.token_program,
         paid,
     )?;
     token::pay_from_vault(
         &accounts.vault,
-        &accounts.vault_tokens,
-        &accounts.payer_tokens,
-        &accounts.mint,
-        &accounts.token_program,
+        &accounts.vault_tokens.to_account_info(),
+        &accounts.payer_tokens.to_account_info(),
+        &accounts.mint.to_account_info(),
+        &accounts.vault.token_program,
         refunded,
     )?;
-    token::check_vault(&accounts.vault, &mut accounts.vault_tokens)?;
+    token::check_vault(&accounts.vault, &accounts.vault_tokens.to_account_info())?;
 
     if paid > 0 {
         emit!(ChannelSettled {

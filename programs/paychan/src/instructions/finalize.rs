@@ -65,13 +65,13 @@ pub(crate) fn handler(ctx: Context<Finalize>) -> Result<()> {
     accounts.vault.debit(refunded)?;
     token::pay_from_vault(
         &accounts.vault,
-        &accounts.vault_tokens,
-        &accounts.payer_tokens,
-        &accounts.mint,
-        &accounts.token_program,
+        &accounts.vault_tokens.to_account_info(),
+        &accounts.payer_tokens.to_account_info(),
+        &accounts.mint.to_account_info(),
+        &accounts.vault.token_program,
         refunded,
     )?;
-    token::check_vault(&accounts.vault, &mut accounts.vault_tokens)?;
+    token::check_vault(&accounts.vault, &accounts.vault_tokens.to_account_info())?;
 
     emit!(ChannelClosed {
         channel: accounts.channel.key(),

@@ -158,7 +158,7 @@ pub(crate) fn handler(ctx: Context<Open>, args: OpenArgs) -> Result<()> {
     };
     channel.invariant()?;
     drop(channel);
-    token::check_vault(&accounts.vault, &mut accounts.vault_tokens)?;
+    token::check_vault(&accounts.vault, &accounts.vault_tokens.to_account_info())?;
 
     emit!(ChannelOpened {
         channel: accounts.channel.key(),

@@ -4,7 +4,6 @@
 //! remaining accounts (writable) in record order. Anyone may submit it; the
 //! payee's token account is fixed by the vault.
 use anchor_lang::prelude::*;
-use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 use paychan_voucher::{VOUCHER_V1_LEN, VoucherV1};
 
 use crate::{
@@ -22,15 +21,22 @@ use crate::{
 pub struct Settle<'info> {
     #[account(mut)]
     pub vault: Box<Account<'info, PayeeVault>>,
+    /// CHECK: the vault's own token account (address fixed by the vault);
+    /// read in place after the transfer.
     #[account(mut, address = vault.tokens @ PaychanError::VaultMismatch)]
-    pub vault_tokens: Box<InterfaceAccount<'info, TokenAccount>>,
-    /// The payee's token account in the vault's mint.
+    pub vault_tokens: UncheckedAccount<'info>,
+    /// CHECK: the payee's token account in the vault's mint, checked in place
+    /// in `validate` (owner program, layout, mint, owner).
     #[account(mut)]
-    pub payee_tokens: Box<InterfaceAccount<'info, TokenAccount>>,
+    pub payee_tokens: UncheckedAccount<'info>,
+    /// CHECK: the vault's mint (address fixed by the vault); the token program
+    /// checks it and the decimals in `transfer_checked`.
     #[account(address = vault.mint @ PaychanError::VaultMismatch)]
-    pub mint: Box<InterfaceAccount<'info, Mint>>,
+    pub mint: UncheckedAccount<'info>,
+    /// CHECK: the vault's token program (address fixed by the vault, which
+    /// only ever stores SPL Token or Token-2022).
     #[account(address = vault.token_program @ PaychanError::VaultMismatch)]
-    pub token_program: Interface<'info, TokenInterface>,
+    pub token_program: UncheckedAccount<'info>,
     /// CHECK: checked against the Instructions sysvar id in `ed25519::preceding_ed25519_data`.
     pub instructions: UncheckedAccount<'info>,
 }
@@ -42,7 +48,12 @@ impl<'info> Settle<'info> {
             !channels.is_empty() && channels.len() <= max,
             PaychanError::InvalidChannelCount
         );
-        token::require_token_account(&self.payee_tokens, &self.vault.payee, &self.vault.mint)
+        token::require_token_account_info(
+            &self.payee_tokens,
+            &self.vault.token_program,
+            &self.vault.payee,
+            &self.vault.mint,
+        )
     }
 
     /// Advances one channel's watermark to `cumulative` (signed by `signer`,
@@ -87,10 +98,10 @@ impl<'info> Settle<'info> {
             &self.vault_tokens,
             &self.payee_tokens,
             &self.mint,
-            &self.token_program,
+            &self.vault.token_program,
             total,
         )?;
-        token::check_vault(&self.vault, &mut self.vault_tokens)
+        token::check_vault(&self.vault, &self.vault_tokens)
     }
 }
 

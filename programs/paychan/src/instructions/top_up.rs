@@ -57,7 +57,7 @@ pub(crate) fn handler(ctx: Context<TopUp>, amount: u64) -> Result<()> {
         amount,
     )?;
     accounts.vault.credit(amount)?;
-    token::check_vault(&accounts.vault, &mut accounts.vault_tokens)?;
+    token::check_vault(&accounts.vault, &accounts.vault_tokens.to_account_info())?;
 
     emit!(ChannelToppedUp {
         channel: accounts.channel.key(),
