@@ -1,0 +1,43 @@
+//! # paychan-verifier
+//!
+//! Decides, in microseconds, whether an HTTP request is paid by a paychan
+//! voucher, and records the accepted voucher durably so the settler can put
+//! it on chain. It never accepts the same value twice and never loses an
+//! accepted voucher (within the durability mode's documented bound).
+//!
+//! ```text
+//! header ─▶ decode (≤ 4 KiB, base64, JSON) ─▶ channel snapshot (in memory)
+//!        ─▶ cheap rules (program, payee, mint, status, expiry, deposit, increment)
+//!        ─▶ verify_strict (cached VerifyingKey) ─▶ compare-and-swap in the store ─▶ Receipt
+//! ```
+//!
+//! ```
+//! use paychan_verifier::{MemoryChannels, MemoryStore, Terms, Verifier};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let channels = MemoryChannels::default();
+//! let store = MemoryStore::default();
+//! let terms = Terms::new(paychan::ID, Default::default(), Default::default(), 1_000);
+//! let verifier = Verifier::new(channels, store, terms);
+//! // verifier.check(&signed_voucher, now_unix) → Ok(Receipt) or Err(Rejection)
+//! # let _ = verifier; Ok(()) }
+//! ```
+//!
+//! ## Crate features
+//! - `redb` (default): [`store::RedbStore`], the embedded durable store.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod header;
+pub use header::encode_header;
+pub mod snapshot;
+pub mod store;
+pub mod verifier;
+
+pub use error::{CheckError, Rejection, VerifierError};
+pub use header::{MAX_HEADER_LEN, decode_header};
+pub use snapshot::{ChannelSnapshot, ChannelSource, MemoryChannels, SnapshotError};
+pub use store::{AcceptOutcome, Accepted, MemoryStore, StoreError, VoucherStore};
+pub use verifier::{Receipt, Terms, Verifier};
+
+pub use anchor_lang::prelude::Pubkey;
+pub use paychan_voucher::{SignedVoucher, VoucherV1};

@@ -1,0 +1,214 @@
+//! Voucher stores: the latest accepted voucher per channel, accepted by an
+//! atomic compare-and-swap. The settler reads them back.
+//!
+//! | store | durability | shared by replicas |
+//! |---|---|---|
+//! | [`MemoryStore`] | none (tests) | no |
+//! | [`RedbStore`] | `sync`: the answer waits for the fsync'd commit; `batched`: group commit every `interval`, an acknowledged voucher may be lost for at most `interval` + one commit | no |
+use std::{collections::HashMap, future::Future};
+
+use anchor_lang::prelude::Pubkey;
+use parking_lot::Mutex;
+use paychan_voucher::{SignedVoucher, VOUCHER_V1_LEN, VoucherV1};
+
+#[cfg(feature = "redb")]
+mod redb_store;
+#[cfg(feature = "redb")]
+pub use redb_store::{Durability, RedbStore};
+
+/// An accepted voucher and the cumulative amount it replaced, so a retry of
+/// the same voucher gets the same receipt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// The voucher.
+    pub voucher: SignedVoucher,
+    /// The cumulative amount accepted before it (or the on-chain floor).
+    pub previous: u64,
+}
+
+/// Bytes of an encoded [`Accepted`]: voucher 50 + signer 32 + signature 64 + previous 8.
+pub const ACCEPTED_LEN: usize = VOUCHER_V1_LEN + 32 + 64 + 8;
+
+impl Accepted {
+    /// Fixed-size encoding used by the durable stores.
+    #[must_use]
+    pub fn encode(&self) -> [u8; ACCEPTED_LEN] {
+        let mut out = [0u8; ACCEPTED_LEN];
+        out[..50].copy_from_slice(&self.voucher.voucher.encode());
+        out[50..82].copy_from_slice(&self.voucher.signer);
+        out[82..146].copy_from_slice(&self.voucher.signature);
+        out[146..].copy_from_slice(&self.previous.to_le_bytes());
+        out
+    }
+
+    /// Decodes [`Accepted::encode`]'s output.
+    pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let bad = || StoreError::Corrupt("accepted voucher record");
+        if bytes.len() != ACCEPTED_LEN {
+            return Err(bad());
+        }
+        let voucher = VoucherV1::decode(&bytes[..50]).map_err(|_| bad())?;
+        let signer: [u8; 32] = bytes[50..82].try_into().map_err(|_| bad())?;
+        let signature: [u8; 64] = bytes[82..146].try_into().map_err(|_| bad())?;
+        let previous = u64::from_le_bytes(bytes[146..].try_into().map_err(|_| bad())?);
+        Ok(Self {
+            voucher: SignedVoucher {
+                voucher,
+                signer,
+                signature,
+            },
+            previous,
+        })
+    }
+
+    /// The channel.
+    #[must_use]
+    pub fn channel(&self) -> Pubkey {
+        Pubkey::new_from_array(self.voucher.voucher.channel_id)
+    }
+}
+
+/// What a compare-and-swap did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcceptOutcome {
+    /// Stored; it pays `voucher.cumulative − previous`.
+    Accepted(Accepted),
+    /// This exact voucher was accepted before: an idempotent retry, charged once.
+    Duplicate(Accepted),
+    /// It does not add `min_increment` to the last accepted cumulative.
+    Stale {
+        /// The last accepted cumulative (or the on-chain floor).
+        last_accepted: u64,
+    },
+    /// A different voucher with the same cumulative amount is already accepted.
+    Conflict,
+}
+
+/// The store failed; the request must not be served as paid.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend failed.
+    #[error("backend: {0}")]
+    Backend(String),
+    /// Stored data does not decode.
+    #[error("corrupt {0}")]
+    Corrupt(&'static str),
+    /// The store was shut down.
+    #[error("store is shut down")]
+    Closed,
+}
+
+/// The compare-and-swap rule every store applies atomically.
+///
+/// `floor` is the channel's on-chain settled amount: nothing at or below it
+/// can be accepted again.
+#[must_use]
+pub fn decide(
+    current: Option<&Accepted>,
+    voucher: &SignedVoucher,
+    floor: u64,
+    min_increment: u64,
+) -> AcceptOutcome {
+    let cumulative = voucher.voucher.cumulative_amount;
+    let last = current.map_or(floor, |c| c.voucher.voucher.cumulative_amount.max(floor));
+    if let Some(c) = current
+        && c.voucher.voucher.cumulative_amount == cumulative
+    {
+        return if c.voucher == *voucher {
+            AcceptOutcome::Duplicate(*c)
+        } else {
+            AcceptOutcome::Conflict
+        };
+    }
+    match last.checked_add(min_increment.max(1)) {
+        Some(required) if cumulative >= required => AcceptOutcome::Accepted(Accepted {
+            voucher: *voucher,
+            previous: last,
+        }),
+        _ => AcceptOutcome::Stale {
+            last_accepted: last,
+        },
+    }
+}
+
+/// A voucher store.
+pub trait VoucherStore: Send + Sync {
+    /// Atomically applies [`decide`] and stores the voucher when accepted.
+    /// Returns only once the store's durability mode is satisfied.
+    fn accept(
+        &self,
+        voucher: &SignedVoucher,
+        floor: u64,
+        min_increment: u64,
+    ) -> impl Future<Output = Result<AcceptOutcome, StoreError>> + Send;
+
+    /// The latest accepted voucher of a channel.
+    fn latest(&self, channel: &Pubkey) -> Result<Option<Accepted>, StoreError>;
+
+    /// The latest accepted voucher of every channel (for the settler).
+    fn all_latest(&self) -> Result<Vec<Accepted>, StoreError>;
+}
+
+/// In-memory store (tests, single-process demos without durability).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    map: Mutex<HashMap<Pubkey, Accepted>>,
+}
+
+impl MemoryStore {
+    /// The synchronous compare-and-swap.
+    pub fn accept_now(
+        &self,
+        voucher: &SignedVoucher,
+        floor: u64,
+        min_increment: u64,
+    ) -> AcceptOutcome {
+        let channel = Pubkey::new_from_array(voucher.voucher.channel_id);
+        let mut map = self.map.lock();
+        let outcome = decide(map.get(&channel), voucher, floor, min_increment);
+        if let AcceptOutcome::Accepted(a) = outcome {
+            map.insert(channel, a);
+        }
+        outcome
+    }
+}
+
+impl VoucherStore for MemoryStore {
+    fn accept(
+        &self,
+        voucher: &SignedVoucher,
+        floor: u64,
+        min_increment: u64,
+    ) -> impl Future<Output = Result<AcceptOutcome, StoreError>> + Send {
+        let outcome = self.accept_now(voucher, floor, min_increment);
+        std::future::ready(Ok(outcome))
+    }
+
+    fn latest(&self, channel: &Pubkey) -> Result<Option<Accepted>, StoreError> {
+        Ok(self.map.lock().get(channel).copied())
+    }
+
+    fn all_latest(&self) -> Result<Vec<Accepted>, StoreError> {
+        Ok(self.map.lock().values().copied().collect())
+    }
+}
+
+impl<T: VoucherStore> VoucherStore for std::sync::Arc<T> {
+    fn accept(
+        &self,
+        voucher: &SignedVoucher,
+        floor: u64,
+        min_increment: u64,
+    ) -> impl Future<Output = Result<AcceptOutcome, StoreError>> + Send {
+        (**self).accept(voucher, floor, min_increment)
+    }
+
+    fn latest(&self, channel: &Pubkey) -> Result<Option<Accepted>, StoreError> {
+        (**self).latest(channel)
+    }
+
+    fn all_latest(&self) -> Result<Vec<Accepted>, StoreError> {
+        (**self).all_latest()
+    }
+}

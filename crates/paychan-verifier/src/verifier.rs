@@ -1,0 +1,214 @@
+//! The check: cheap rules first, then `verify_strict`, then the store's
+//! compare-and-swap.
+use anchor_lang::prelude::Pubkey;
+use paychan::state::ChannelStatus;
+use paychan_voucher::SignedVoucher;
+
+use crate::{
+    error::{CheckError, Rejection, VerifierError},
+    header::decode_header,
+    snapshot::ChannelSource,
+    store::{AcceptOutcome, VoucherStore},
+};
+
+/// What a route charges and whom it pays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Terms {
+    /// The paychan program the channel must belong to.
+    pub program_id: Pubkey,
+    /// The payee the channel must pay.
+    pub payee: Pubkey,
+    /// The mint the channel must escrow.
+    pub mint: Pubkey,
+    /// Default price per request, in base units (a route may compute its own).
+    pub price: u64,
+    /// A voucher must stay valid at least this long after acceptance, so the
+    /// settler can still put it on chain.
+    pub settle_margin_secs: i64,
+}
+
+impl Terms {
+    /// Terms with a 10-minute settlement margin.
+    #[must_use]
+    pub fn new(program_id: Pubkey, payee: Pubkey, mint: Pubkey, price: u64) -> Self {
+        Self {
+            program_id,
+            payee,
+            mint,
+            price,
+            settle_margin_secs: 600,
+        }
+    }
+}
+
+/// Proof that a request is paid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The channel.
+    pub channel: Pubkey,
+    /// Who paid.
+    pub payer: Pubkey,
+    /// The accepted cumulative amount.
+    pub cumulative: u64,
+    /// What this voucher added: `cumulative − previous`.
+    pub charged: u64,
+    /// The cumulative amount accepted before it.
+    pub previous: u64,
+    /// This exact voucher had been accepted before (a retry, charged once).
+    pub duplicate: bool,
+}
+
+/// The verifier: channel snapshots + a voucher store + the default terms.
+#[derive(Debug)]
+pub struct Verifier<C, S> {
+    channels: C,
+    store: S,
+    terms: Terms,
+}
+
+impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
+    /// A verifier.
+    pub fn new(channels: C, store: S, terms: Terms) -> Self {
+        Self {
+            channels,
+            store,
+            terms,
+        }
+    }
+
+    /// The default terms.
+    pub fn terms(&self) -> &Terms {
+        &self.terms
+    }
+
+    /// The channel source.
+    pub fn channels(&self) -> &C {
+        &self.channels
+    }
+
+    /// The voucher store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Checks a raw `PAYMENT-SIGNATURE` / `X-PAYMENT` header value at the default price.
+    pub async fn check_header(&self, header: &[u8], now: i64) -> Result<Receipt, CheckError> {
+        let voucher = decode_header(header)?;
+        self.check(&voucher, now).await
+    }
+
+    /// Checks a voucher at the default price.
+    pub async fn check(&self, voucher: &SignedVoucher, now: i64) -> Result<Receipt, CheckError> {
+        self.check_priced(voucher, self.terms.price, now).await
+    }
+
+    /// Checks a voucher for a request costing `price`, and accepts it atomically.
+    pub async fn check_priced(
+        &self,
+        voucher: &SignedVoucher,
+        price: u64,
+        now: i64,
+    ) -> Result<Receipt, CheckError> {
+        let v = &voucher.voucher;
+        let channel = Pubkey::new_from_array(v.channel_id);
+        let snapshot = match self.channels.get(&channel) {
+            Some(s) => s,
+            None => self
+                .channels
+                .load(&channel)
+                .await
+                .map_err(VerifierError::Source)?
+                .ok_or(Rejection::UnknownChannel(channel))?,
+        };
+        let t = &self.terms;
+        if snapshot.program_id != t.program_id {
+            return Err(Rejection::WrongProgram.into());
+        }
+        if snapshot.payee != t.payee {
+            return Err(Rejection::WrongPayee.into());
+        }
+        if snapshot.mint != t.mint {
+            return Err(Rejection::WrongMint.into());
+        }
+        match snapshot.status {
+            ChannelStatus::Open => {}
+            ChannelStatus::Closing => return Err(Rejection::ChannelClosing.into()),
+            ChannelStatus::Closed => return Err(Rejection::ChannelClosed.into()),
+        }
+        let needed_until = now.saturating_add(t.settle_margin_secs);
+        if v.expires_at != 0 && v.expires_at < needed_until {
+            return Err(Rejection::Expired {
+                expires_at: v.expires_at,
+                needed_until,
+            }
+            .into());
+        }
+        if v.cumulative_amount > snapshot.deposit {
+            return Err(Rejection::ExceedsDeposit {
+                cumulative: v.cumulative_amount,
+                deposit: snapshot.deposit,
+            }
+            .into());
+        }
+        // A retry of the accepted voucher is answered without another signature check;
+        // a voucher that cannot pay is refused before one.
+        if let Some(latest) = self.store.latest(&channel).map_err(VerifierError::from)? {
+            match crate::store::decide(Some(&latest), voucher, snapshot.settled, price) {
+                AcceptOutcome::Duplicate(a) => return Ok(receipt(&snapshot.payer, a, true)),
+                AcceptOutcome::Stale { last_accepted } => {
+                    return Err(insufficient(v.cumulative_amount, last_accepted, price));
+                }
+                AcceptOutcome::Conflict => {
+                    return Err(Rejection::Conflict {
+                        cumulative: v.cumulative_amount,
+                    }
+                    .into());
+                }
+                AcceptOutcome::Accepted(_) => {}
+            }
+        }
+        if voucher.signer != *snapshot.signer.as_bytes() {
+            return Err(Rejection::WrongSigner.into());
+        }
+        voucher
+            .verify_strict_with(&snapshot.signer)
+            .map_err(|_| Rejection::BadSignature)?;
+        match self
+            .store
+            .accept(voucher, snapshot.settled, price)
+            .await
+            .map_err(VerifierError::from)?
+        {
+            AcceptOutcome::Accepted(a) => Ok(receipt(&snapshot.payer, a, false)),
+            AcceptOutcome::Duplicate(a) => Ok(receipt(&snapshot.payer, a, true)),
+            AcceptOutcome::Stale { last_accepted } => {
+                Err(insufficient(v.cumulative_amount, last_accepted, price))
+            }
+            AcceptOutcome::Conflict => Err(Rejection::Conflict {
+                cumulative: v.cumulative_amount,
+            }
+            .into()),
+        }
+    }
+}
+
+fn insufficient(cumulative: u64, last_accepted: u64, price: u64) -> CheckError {
+    Rejection::InsufficientIncrement {
+        cumulative,
+        required: last_accepted.saturating_add(price.max(1)),
+        last_accepted,
+    }
+    .into()
+}
+
+fn receipt(payer: &Pubkey, a: crate::store::Accepted, duplicate: bool) -> Receipt {
+    let cumulative = a.voucher.voucher.cumulative_amount;
+    Receipt {
+        channel: a.channel(),
+        payer: *payer,
+        cumulative,
+        charged: cumulative.saturating_sub(a.previous),
+        previous: a.previous,
+        duplicate,
+    }
+}

@@ -1,0 +1,357 @@
+//! Every rule of the check, with the exact rejection.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use anchor_lang::prelude::Pubkey;
+use common::*;
+use paychan::state::ChannelStatus;
+use paychan_verifier::{
+    ChannelSnapshot, CheckError, MemoryChannels, MemoryStore, Rejection, SnapshotError, Verifier,
+    VoucherStore,
+    header::{decode_header, encode_header},
+};
+use paychan_voucher::sign_v1;
+
+fn verifier(
+    f: &Fixture,
+    status: ChannelStatus,
+    settled: u64,
+) -> Verifier<MemoryChannels, MemoryStore> {
+    Verifier::new(
+        f.channels(status, settled),
+        MemoryStore::default(),
+        f.terms(),
+    )
+}
+
+fn rejection(r: Result<paychan_verifier::Receipt, CheckError>) -> Rejection {
+    match r {
+        Err(CheckError::Rejected(r)) => r,
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_valid_voucher_is_accepted_and_stored() {
+    let f = Fixture::new();
+    let v = verifier(&f, ChannelStatus::Open, 0);
+    let voucher = f.voucher(PRICE, 0);
+    let r = block_on(v.check(&voucher, NOW)).unwrap();
+    assert_eq!((r.channel, r.payer), (f.channel, f.payer));
+    assert_eq!(
+        (r.cumulative, r.charged, r.previous, r.duplicate),
+        (PRICE, PRICE, 0, false)
+    );
+    assert_eq!(
+        v.store().latest(&f.channel).unwrap().unwrap().voucher,
+        voucher
+    );
+    let r = block_on(v.check(&f.voucher(3 * PRICE, 0), NOW)).unwrap();
+    assert_eq!(
+        (r.cumulative, r.charged, r.previous),
+        (3 * PRICE, 2 * PRICE, PRICE)
+    );
+}
+
+#[test]
+fn resending_the_same_voucher_returns_the_same_receipt_without_charging_again() {
+    let f = Fixture::new();
+    let v = verifier(&f, ChannelStatus::Open, 0);
+    let voucher = f.voucher(2 * PRICE, 0);
+    let first = block_on(v.check(&voucher, NOW)).unwrap();
+    let again = block_on(v.check(&voucher, NOW)).unwrap();
+    assert!(again.duplicate);
+    assert_eq!(
+        (again.cumulative, again.charged, again.previous),
+        (first.cumulative, first.charged, first.previous)
+    );
+    assert_eq!(v.store().latest(&f.channel).unwrap().unwrap().previous, 0);
+}
+
+#[test]
+fn an_increment_below_the_price_is_refused_with_the_resync_hint() {
+    let f = Fixture::new();
+    let v = verifier(&f, ChannelStatus::Open, 0);
+    block_on(v.check(&f.voucher(5 * PRICE, 0), NOW)).unwrap();
+    let r = rejection(block_on(v.check(&f.voucher(5 * PRICE + PRICE - 1, 0), NOW)));
+    assert_eq!(
+        r,
+        Rejection::InsufficientIncrement {
+            cumulative: 6 * PRICE - 1,
+            required: 6 * PRICE,
+            last_accepted: 5 * PRICE
+        }
+    );
+    assert_eq!(r.last_accepted(), Some(5 * PRICE));
+    assert_eq!(r.reason(), "invalid_payment_amount");
+    // An older voucher too.
+    let r = rejection(block_on(v.check(&f.voucher(PRICE, 0), NOW)));
+    assert_eq!(r.last_accepted(), Some(5 * PRICE));
+}
+
+#[test]
+fn value_already_settled_on_chain_cannot_pay_again() {
+    let f = Fixture::new();
+    let v = verifier(&f, ChannelStatus::Open, 10 * PRICE);
+    let r = rejection(block_on(v.check(&f.voucher(10 * PRICE, 0), NOW)));
+    assert_eq!(r.last_accepted(), Some(10 * PRICE));
+    let ok = block_on(v.check(&f.voucher(11 * PRICE, 0), NOW)).unwrap();
+    assert_eq!((ok.charged, ok.previous), (PRICE, 10 * PRICE));
+}
+
+#[test]
+fn a_routes_own_price_is_enforced() {
+    let f = Fixture::new();
+    let v = verifier(&f, ChannelStatus::Open, 0);
+    let r = rejection(block_on(v.check_priced(
+        &f.voucher(4 * PRICE, 0),
+        5 * PRICE,
+        NOW,
+    )));
+    assert!(
+        matches!(r, Rejection::InsufficientIncrement { required, .. } if required == 5 * PRICE)
+    );
+    let ok = block_on(v.check_priced(&f.voucher(5 * PRICE, 0), 5 * PRICE, NOW)).unwrap();
+    assert_eq!(ok.charged, 5 * PRICE);
+}
+
+#[test]
+fn above_the_deposit_is_refused() {
+    let f = Fixture::new();
+    let v = verifier(&f, ChannelStatus::Open, 0);
+    let r = rejection(block_on(v.check(&f.voucher(DEPOSIT + 1, 0), NOW)));
+    assert_eq!(
+        r,
+        Rejection::ExceedsDeposit {
+            cumulative: DEPOSIT + 1,
+            deposit: DEPOSIT
+        }
+    );
+    assert_eq!(r.reason(), "insufficient_funds");
+    assert!(v.store().latest(&f.channel).unwrap().is_none());
+}
+
+#[test]
+fn wrong_program_payee_or_mint_is_refused() {
+    let f = Fixture::new();
+    let mut terms = f.terms();
+    terms.payee = Pubkey::new_unique();
+    let v = Verifier::new(
+        f.channels(ChannelStatus::Open, 0),
+        MemoryStore::default(),
+        terms,
+    );
+    assert_eq!(
+        rejection(block_on(v.check(&f.voucher(PRICE, 0), NOW))),
+        Rejection::WrongPayee
+    );
+    let mut terms = f.terms();
+    terms.mint = Pubkey::new_unique();
+    let v = Verifier::new(
+        f.channels(ChannelStatus::Open, 0),
+        MemoryStore::default(),
+        terms,
+    );
+    assert_eq!(
+        rejection(block_on(v.check(&f.voucher(PRICE, 0), NOW))),
+        Rejection::WrongMint
+    );
+    let mut terms = f.terms();
+    terms.program_id = Pubkey::new_unique();
+    let v = Verifier::new(
+        f.channels(ChannelStatus::Open, 0),
+        MemoryStore::default(),
+        terms,
+    );
+    assert_eq!(
+        rejection(block_on(v.check(&f.voucher(PRICE, 0), NOW))),
+        Rejection::WrongProgram
+    );
+}
+
+#[test]
+fn closing_and_closed_channels_are_refused() {
+    let f = Fixture::new();
+    let v = verifier(&f, ChannelStatus::Closing, 0);
+    assert_eq!(
+        rejection(block_on(v.check(&f.voucher(PRICE, 0), NOW))),
+        Rejection::ChannelClosing
+    );
+    let v = verifier(&f, ChannelStatus::Closed, 0);
+    assert_eq!(
+        rejection(block_on(v.check(&f.voucher(PRICE, 0), NOW))),
+        Rejection::ChannelClosed
+    );
+}
+
+#[test]
+fn expired_or_soon_expiring_vouchers_are_refused() {
+    let f = Fixture::new();
+    let v = verifier(&f, ChannelStatus::Open, 0);
+    let margin = v.terms().settle_margin_secs;
+    let r = rejection(block_on(v.check(&f.voucher(PRICE, NOW - 1), NOW)));
+    assert!(matches!(r, Rejection::Expired { .. }));
+    // Valid now, but not long enough for the settler.
+    let r = rejection(block_on(v.check(&f.voucher(PRICE, NOW + margin - 1), NOW)));
+    assert_eq!(
+        r,
+        Rejection::Expired {
+            expires_at: NOW + margin - 1,
+            needed_until: NOW + margin
+        }
+    );
+    let ok = block_on(v.check(&f.voucher(PRICE, NOW + margin), NOW)).unwrap();
+    assert_eq!(ok.cumulative, PRICE);
+}
+
+#[test]
+fn a_voucher_from_another_signer_is_refused() {
+    let f = Fixture::new();
+    let v = verifier(&f, ChannelStatus::Open, 0);
+    let mallory = Fixture::new();
+    let mut forged = sign_v1(&mallory.key, &f.voucher(PRICE, 0).voucher);
+    assert_eq!(
+        rejection(block_on(v.check(&forged, NOW))),
+        Rejection::WrongSigner
+    );
+    // Claiming the right signer with someone else's signature.
+    forged.signer = f.key.verifying_key().to_bytes();
+    assert_eq!(
+        rejection(block_on(v.check(&forged, NOW))),
+        Rejection::BadSignature
+    );
+    assert!(v.store().latest(&f.channel).unwrap().is_none());
+}
+
+#[test]
+fn a_tampered_voucher_is_refused() {
+    let f = Fixture::new();
+    let v = verifier(&f, ChannelStatus::Open, 0);
+    let mut voucher = f.voucher(PRICE, 0);
+    voucher.voucher.cumulative_amount = 2 * PRICE;
+    assert_eq!(
+        rejection(block_on(v.check(&voucher, NOW))),
+        Rejection::BadSignature
+    );
+    let mut voucher = f.voucher(PRICE, 0);
+    voucher.signature[5] ^= 0x40;
+    assert_eq!(
+        rejection(block_on(v.check(&voucher, NOW))),
+        Rejection::BadSignature
+    );
+}
+
+#[test]
+fn an_unknown_channel_is_refused() {
+    let f = Fixture::new();
+    let v = Verifier::new(MemoryChannels::default(), MemoryStore::default(), f.terms());
+    assert_eq!(
+        rejection(block_on(v.check(&f.voucher(PRICE, 0), NOW))),
+        Rejection::UnknownChannel(f.channel)
+    );
+}
+
+#[test]
+fn a_different_voucher_for_an_accepted_amount_conflicts() {
+    let f = Fixture::new();
+    let v = verifier(&f, ChannelStatus::Open, 0);
+    block_on(v.check(&f.voucher(PRICE, 0), NOW)).unwrap();
+    let other = f.voucher(PRICE, NOW + 86_400);
+    assert_eq!(
+        rejection(block_on(v.check(&other, NOW))),
+        Rejection::Conflict { cumulative: PRICE }
+    );
+}
+
+#[test]
+fn headers_decode_bare_and_in_an_x402_payload() {
+    let f = Fixture::new();
+    let voucher = f.voucher(7, NOW + 3_600);
+    let bare = encode_header(&voucher).unwrap();
+    assert_eq!(decode_header(bare.as_bytes()).unwrap(), voucher);
+    let json =
+        serde_json::to_value(paychan_voucher::json::SignedVoucherJson::try_from(&voucher).unwrap())
+            .unwrap();
+    let payload = serde_json::json!({ "x402Version": 2, "accepted": { "scheme": "paychan" }, "payload": json });
+    let header = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        payload.to_string(),
+    );
+    assert_eq!(decode_header(header.as_bytes()).unwrap(), voucher);
+    let v = verifier(&f, ChannelStatus::Open, 0);
+    let r = rejection(block_on(v.check_header(header.as_bytes(), NOW)));
+    assert_eq!(r.last_accepted(), Some(0), "7 < price");
+}
+
+#[test]
+fn oversized_or_malformed_headers_are_refused_before_decoding() {
+    let big = vec![b'A'; paychan_verifier::MAX_HEADER_LEN + 1];
+    let r = decode_header(&big).unwrap_err();
+    assert_eq!(
+        r,
+        Rejection::TooLarge {
+            len: paychan_verifier::MAX_HEADER_LEN + 1
+        }
+    );
+    assert!(r.is_malformed());
+    assert!(decode_header(b"not base64 !").unwrap_err().is_malformed());
+    let junk = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        b"{\"voucher\":1}",
+    );
+    assert!(decode_header(junk.as_bytes()).unwrap_err().is_malformed());
+}
+
+#[test]
+fn snapshots_refuse_foreign_or_broken_accounts() {
+    let f = Fixture::new();
+    let state = f.channel_state(ChannelStatus::Open, 0);
+    let data = f.account_data(&state);
+    let other = Pubkey::new_unique();
+    assert_eq!(
+        ChannelSnapshot::from_account(f.channel, &other, &paychan::ID, &data),
+        Err(SnapshotError::WrongOwner)
+    );
+    let mut bad = data.clone();
+    bad[0] ^= 1;
+    assert_eq!(
+        ChannelSnapshot::from_account(f.channel, &paychan::ID, &paychan::ID, &bad),
+        Err(SnapshotError::NotAChannel)
+    );
+    assert_eq!(
+        ChannelSnapshot::from_account(
+            f.channel,
+            &paychan::ID,
+            &paychan::ID,
+            &data[..data.len() - 1]
+        ),
+        Err(SnapshotError::NotAChannel)
+    );
+    let mut weak = state;
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    weak.authorized_signer = Pubkey::new_from_array(identity);
+    assert_eq!(
+        ChannelSnapshot::from_account(
+            f.channel,
+            &paychan::ID,
+            &paychan::ID,
+            &f.account_data(&weak)
+        ),
+        Err(SnapshotError::WeakSigner)
+    );
+    let s = f.snapshot(ChannelStatus::Closing, 5);
+    assert_eq!(s.grace_ends_at, Some(NOW - 10 + 3_600));
+    assert_eq!((s.deposit, s.settled, s.payee), (DEPOSIT, 5, f.payee));
+}
+
+proptest::proptest! {
+    #[test]
+    fn random_header_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..6_000)) {
+        let _ = decode_header(&bytes);
+        let _ = paychan_verifier::header::decode_json(&bytes);
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &bytes);
+        let _ = decode_header(b64.as_bytes());
+    }
+}

@@ -1,0 +1,185 @@
+//! Stores under concurrency and across restarts.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use common::*;
+use paychan::state::ChannelStatus;
+use paychan_verifier::{
+    CheckError, MemoryChannels, MemoryStore, Receipt, Rejection, Verifier, VoucherStore,
+    store::{Durability, RedbStore},
+};
+
+/// 8 threads race over the same 400 vouchers (cumulative k·PRICE, shuffled
+/// per thread) on one channel. Whatever interleaving happens: no cumulative
+/// is charged twice, the charges add up to the final watermark, and the store
+/// holds the highest accepted voucher.
+fn race<S: VoucherStore + 'static>(store: S) {
+    let f = Arc::new(Fixture::new());
+    let v = Arc::new(Verifier::new(
+        f.channels(ChannelStatus::Open, 0),
+        store,
+        f.terms(),
+    ));
+    let vouchers: Arc<Vec<_>> = Arc::new((1..=400u64).map(|k| f.voucher(k * PRICE, 0)).collect());
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let (v, vouchers) = (v.clone(), vouchers.clone());
+            std::thread::spawn(move || {
+                let mut order: Vec<usize> = (0..vouchers.len()).collect();
+                // A different deterministic order per thread.
+                order.sort_by_key(|i| (*i as u64).wrapping_mul(2_654_435_761 + t * 97) % 401);
+                let mut receipts = vec![];
+                for i in order {
+                    match block_on(v.check(&vouchers[i], NOW)) {
+                        Ok(r) => receipts.push(r),
+                        Err(CheckError::Rejected(Rejection::InsufficientIncrement { .. })) => {}
+                        Err(e) => panic!("unexpected {e:?}"),
+                    }
+                }
+                receipts
+            })
+        })
+        .collect();
+    let receipts: Vec<Receipt> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let fresh: Vec<&Receipt> = receipts.iter().filter(|r| !r.duplicate).collect();
+    let mut cumulatives: Vec<u64> = fresh.iter().map(|r| r.cumulative).collect();
+    cumulatives.sort_unstable();
+    let before = cumulatives.len();
+    cumulatives.dedup();
+    assert_eq!(
+        before,
+        cumulatives.len(),
+        "a cumulative amount was accepted twice"
+    );
+    let charged: u64 = fresh.iter().map(|r| r.charged).sum();
+    let latest = v.store().latest(&f.channel).unwrap().unwrap();
+    assert_eq!(
+        latest.voucher.voucher.cumulative_amount,
+        *cumulatives.last().unwrap()
+    );
+    assert_eq!(
+        charged, latest.voucher.voucher.cumulative_amount,
+        "charges add up to the watermark"
+    );
+    // The chain of receipts is contiguous: each previous is another's cumulative (or 0).
+    for r in &fresh {
+        assert!(r.previous == 0 || cumulatives.binary_search(&r.previous).is_ok());
+    }
+}
+
+#[test]
+fn concurrent_checks_on_one_channel_memory_store() {
+    race(MemoryStore::default());
+}
+
+#[test]
+fn concurrent_checks_on_one_channel_redb_batched() {
+    let dir = tempfile::tempdir().unwrap();
+    let interval = Duration::from_millis(5);
+    race(RedbStore::open(dir.path().join("v.redb"), Durability::Batched { interval }).unwrap());
+}
+
+#[test]
+fn concurrent_checks_on_one_channel_redb_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    race(RedbStore::open(dir.path().join("v.redb"), Durability::Sync).unwrap());
+}
+
+#[test]
+fn redb_sync_keeps_every_acknowledged_voucher_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.redb");
+    let fixtures: Vec<Fixture> = (0..5).map(|_| Fixture::new()).collect();
+    {
+        let store = RedbStore::open(&path, Durability::Sync).unwrap();
+        for (i, f) in fixtures.iter().enumerate() {
+            for k in 1..=(i as u64 + 2) {
+                let out = block_on(store.accept(&f.voucher(k * PRICE, 0), 0, PRICE)).unwrap();
+                assert!(matches!(out, paychan_verifier::AcceptOutcome::Accepted(_)));
+            }
+        }
+    }
+    let store = RedbStore::open(&path, Durability::Sync).unwrap();
+    assert_eq!(store.len(), 5);
+    for (i, f) in fixtures.iter().enumerate() {
+        let a = store.latest(&f.channel).unwrap().unwrap();
+        assert_eq!(a.voucher, f.voucher((i as u64 + 2) * PRICE, 0));
+        assert_eq!(a.previous, (i as u64 + 1) * PRICE);
+    }
+    // The CAS state survives too: the old voucher is stale, its retry a duplicate.
+    let f = &fixtures[0];
+    let stale = block_on(store.accept(&f.voucher(PRICE, 0), 0, PRICE)).unwrap();
+    assert_eq!(
+        stale,
+        paychan_verifier::AcceptOutcome::Stale {
+            last_accepted: 2 * PRICE
+        }
+    );
+    let dup = block_on(store.accept(&f.voucher(2 * PRICE, 0), 0, PRICE)).unwrap();
+    assert!(matches!(dup, paychan_verifier::AcceptOutcome::Duplicate(_)));
+}
+
+#[test]
+fn redb_batched_flush_makes_vouchers_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.redb");
+    let f = Fixture::new();
+    {
+        let store = RedbStore::open(
+            &path,
+            Durability::Batched {
+                interval: Duration::from_secs(60),
+            },
+        )
+        .unwrap();
+        block_on(store.accept(&f.voucher(3 * PRICE, 0), 0, PRICE)).unwrap();
+        block_on(store.flush()).unwrap();
+        assert_eq!(store.all_latest().unwrap().len(), 1);
+    }
+    let store = RedbStore::open(&path, Durability::Sync).unwrap();
+    assert_eq!(
+        store.latest(&f.channel).unwrap().unwrap().voucher,
+        f.voucher(3 * PRICE, 0)
+    );
+}
+
+#[test]
+fn the_verifier_serves_many_channels_from_one_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(
+        dir.path().join("v.redb"),
+        Durability::Batched {
+            interval: Duration::from_millis(2),
+        },
+    )
+    .unwrap();
+    let payee_f = Fixture::new();
+    let channels = MemoryChannels::default();
+    let mut fixtures = vec![];
+    for _ in 0..20 {
+        let mut f = Fixture::new();
+        f.payee = payee_f.payee;
+        f.mint = payee_f.mint;
+        channels.upsert(f.snapshot(ChannelStatus::Open, 0));
+        fixtures.push(f);
+    }
+    let v = Verifier::new(channels, store, payee_f.terms());
+    for round in 1..=5u64 {
+        for f in &fixtures {
+            let r = block_on(v.check(&f.voucher(round * PRICE, 0), NOW)).unwrap();
+            assert_eq!(r.charged, PRICE);
+        }
+    }
+    let all = v.store().all_latest().unwrap();
+    assert_eq!(all.len(), 20);
+    assert!(
+        all.iter()
+            .all(|a| a.voucher.voucher.cumulative_amount == 5 * PRICE)
+    );
+}
