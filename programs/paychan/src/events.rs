@@ -31,6 +31,23 @@ pub struct ChannelSettled {
     pub amount: u64,
 }
 
+impl ChannelSettled {
+    /// Logs this event exactly as `emit!` would (discriminator, then the
+    /// Borsh fields, which for these fixed-size fields are their raw bytes),
+    /// without allocating: `settle` logs one per channel.
+    pub fn log(channel: &Pubkey, settled: u64, amount: u64) {
+        let mut buf = [0u8; 56];
+        let (disc, rest) = buf.split_at_mut(8);
+        disc.copy_from_slice(Self::DISCRIMINATOR);
+        let (key, rest) = rest.split_at_mut(32);
+        key.copy_from_slice(channel.as_ref());
+        let (s, a) = rest.split_at_mut(8);
+        s.copy_from_slice(&settled.to_le_bytes());
+        a.copy_from_slice(&amount.to_le_bytes());
+        anchor_lang::solana_program::log::sol_log_data(&[&buf]);
+    }
+}
+
 /// The payer requested a close; anyone may finalize at `grace_ends_at`.
 #[event]
 pub struct CloseRequested {

@@ -82,11 +82,7 @@ impl<'info> Settle<'info> {
         let delta = math::settle_delta(channel.settled, cumulative, channel.deposit)?;
         channel.settled = cumulative;
         channel.invariant()?;
-        emit!(ChannelSettled {
-            channel: *info.key,
-            settled: cumulative,
-            amount: delta,
-        });
+        ChannelSettled::log(info.key, cumulative, delta);
         Ok(delta)
     }
 
