@@ -68,7 +68,8 @@ impl<'info> Settle<'info> {
         allow_noop: bool,
     ) -> Result<u64> {
         require!(info.is_writable, PaychanError::ChannelNotWritable);
-        let loader = AccountLoader::<Channel>::try_from(info)?;
+        // Owner check here; `load_mut` checks writability, discriminator and size.
+        let loader = AccountLoader::<Channel>::try_from_unchecked(&crate::ID, info)?;
         let mut channel = loader.load_mut()?;
         require!(
             channel.authorized_signer.to_bytes() == *signer,
