@@ -4,6 +4,14 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+
+# The Redis voucher-store tests start their own redis-server on 127.0.0.1.
+if ! command -v redis-server >/dev/null; then
+  echo "[test] installing redis-server (Debian package)" >&2
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server; } \
+    || { echo "[test] error: cannot install redis-server; install it and re-run" >&2; exit 1; }
+fi
 "$root/scripts/build-sbf.sh"
 "$root/scripts/idl.sh" --check
 cargo test --workspace

@@ -24,6 +24,8 @@
 //!
 //! ## Crate features
 //! - `redb` (default): [`store::RedbStore`], the embedded durable store.
+//! - `redis` (default): [`store::RedisStore`], shared by several server replicas
+//!   (atomic compare-and-swap in a Lua script); its tests start `redis-server`.
 #![warn(missing_docs)]
 
 pub mod error;

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | [`MemoryStore`] | none (tests) | no |
 //! | [`RedbStore`] | `sync`: the answer waits for the fsync'd commit; `batched`: group commit every `interval`, an acknowledged voucher may be lost for at most `interval` + one commit | no |
+//! | [`RedisStore`] (feature `redis`) | the answer waits for Redis's acknowledgement; what survives a crash is the server's AOF setting (`appendfsync always`: everything acknowledged; `everysec`: all but about the last two seconds on a host crash); replication is asynchronous | yes: the compare-and-swap is one Lua script |
 use std::{collections::HashMap, future::Future};
 
 use anchor_lang::prelude::Pubkey;
@@ -15,6 +16,10 @@ use paychan_voucher::{SignedVoucher, VOUCHER_V1_LEN, VoucherV1};
 mod redb_store;
 #[cfg(feature = "redb")]
 pub use redb_store::{Durability, RedbStore};
+#[cfg(feature = "redis")]
+mod redis_store;
+#[cfg(feature = "redis")]
+pub use redis_store::RedisStore;
 
 /// An accepted voucher and the cumulative amount it replaced, so a retry of
 /// the same voucher gets the same receipt.

@@ -1,0 +1,181 @@
+//! `cargo bench -p paychan-verifier --bench verifier_json`: latency
+//! percentiles, throughput and memory per channel; prints JSON and writes
+//! `target/bench/verifier.json`.
+// The counting allocator below is the only unsafe code: it forwards to the
+// system allocator and adds up live bytes.
+#![allow(unsafe_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod workload;
+
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    sync::atomic::{AtomicIsize, Ordering},
+    time::{Duration, Instant},
+};
+
+use anchor_lang::prelude::Pubkey;
+use ed25519_dalek::{Signature, VerifyingKey};
+use paychan_verifier::{
+    MemoryStore, VoucherStore,
+    store::{Durability, RedbStore},
+};
+use paychan_voucher::{SignedVoucher, VoucherV1};
+use serde_json::json;
+use workload::*;
+
+struct Counting;
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn stats(mut ns: Vec<u64>) -> serde_json::Value {
+    ns.sort_unstable();
+    let pick = |q: f64| ns[((ns.len() as f64 - 1.0) * q).round() as usize] as f64 / 1_000.0;
+    let mean = ns.iter().sum::<u64>() as f64 / ns.len() as f64 / 1_000.0;
+    json!({ "samples": ns.len(), "p50_us": pick(0.50), "p99_us": pick(0.99), "mean_us": mean })
+}
+
+fn time_each(n: usize, mut f: impl FnMut(usize)) -> Vec<u64> {
+    (0..n)
+        .map(|i| {
+            let t = Instant::now();
+            f(i);
+            t.elapsed().as_nanos() as u64
+        })
+        .collect()
+}
+
+fn check_latency<S: VoucherStore>(w: &Workload, store: S, n: usize) -> serde_json::Value {
+    let v = w.verifier(store);
+    stats(time_each(n, |i| {
+        std::hint::black_box(block_on(v.check(&w.vouchers[i], NOW)).unwrap());
+    }))
+}
+
+/// Checks per second with `threads` threads, each on its own channels.
+fn throughput(threads: usize, per_thread: &[Workload]) -> f64 {
+    let verifiers: Vec<_> = per_thread
+        .iter()
+        .map(|w| w.verifier(MemoryStore::default()))
+        .collect();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for (w, v) in per_thread.iter().zip(&verifiers).take(threads) {
+            s.spawn(move || {
+                for voucher in &w.vouchers {
+                    std::hint::black_box(block_on(v.check(voucher, NOW)).unwrap());
+                }
+            });
+        }
+    });
+    let checks: usize = per_thread
+        .iter()
+        .take(threads)
+        .map(|w| w.vouchers.len())
+        .sum();
+    checks as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Heap bytes per tracked channel: a snapshot in the channel cache plus an
+/// accepted voucher in the store index, for `n` channels.
+fn bytes_per_channel(n: usize) -> f64 {
+    let template = Workload::new(1, 1);
+    let snapshot = template.snapshots[0].clone();
+    let before = LIVE.load(Ordering::Relaxed);
+    let channels = paychan_verifier::MemoryChannels::default();
+    let store = MemoryStore::default();
+    for i in 0..n {
+        let mut s = snapshot.clone();
+        let mut id = [0u8; 32];
+        id[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        s.address = Pubkey::new_from_array(id);
+        channels.upsert(s);
+        let voucher = SignedVoucher {
+            voucher: VoucherV1 {
+                channel_id: id,
+                cumulative_amount: PRICE,
+                expires_at: 0,
+            },
+            signer: [1; 32],
+            signature: [2; 64],
+        };
+        store.accept_now(&voucher, 0, PRICE);
+    }
+    let after = LIVE.load(Ordering::Relaxed);
+    assert_eq!(channels.len(), n);
+    assert_eq!(store.all_latest().unwrap().len(), n);
+    (after - before) as f64 / n as f64
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing to parse.
+    let w = Workload::new(64, 400); // 25,600 vouchers
+    let n = 20_000;
+    let keys: Vec<(VerifyingKey, [u8; 50], Signature)> = w.vouchers[..n]
+        .iter()
+        .map(|v| {
+            (
+                VerifyingKey::from_bytes(&v.signer).unwrap(),
+                v.voucher.encode(),
+                Signature::from_bytes(&v.signature),
+            )
+        })
+        .collect();
+    let bare = stats(time_each(n, |i| {
+        let (k, m, s) = &keys[i];
+        k.verify_strict(std::hint::black_box(m), s).unwrap();
+    }));
+    let memory = check_latency(&w, MemoryStore::default(), n);
+    let dir = tempfile::tempdir().unwrap();
+    let batched = check_latency(
+        &w,
+        RedbStore::open(
+            dir.path().join("batched.redb"),
+            Durability::Batched {
+                interval: Duration::from_millis(10),
+            },
+        )
+        .unwrap(),
+        n,
+    );
+    let sync = check_latency(
+        &w,
+        RedbStore::open(dir.path().join("sync.redb"), Durability::Sync).unwrap(),
+        1_000,
+    );
+    let per_thread: Vec<Workload> = (0..2).map(|_| Workload::new(32, 300)).collect();
+    let t1 = throughput(1, &per_thread);
+    let t2 = throughput(2, &per_thread);
+    let bytes = bytes_per_channel(1_000_000);
+
+    let ratio_mean = memory["mean_us"].as_f64().unwrap() / bare["mean_us"].as_f64().unwrap();
+    let ratio_p50 = memory["p50_us"].as_f64().unwrap() / bare["p50_us"].as_f64().unwrap();
+    let out = json!({
+        "verify_strict_bare": bare,
+        "check_memory": memory,
+        "check_redb_batched_10ms": batched,
+        "check_redb_sync": sync,
+        "check_over_verify_strict": { "mean": ratio_mean, "p50": ratio_p50, "goal": 1.15 },
+        "throughput_checks_per_s": { "threads_1": t1, "threads_2": t2 },
+        "bytes_per_channel_at_1m": { "bytes": bytes, "goal": 256 },
+        "goals": { "p99_us_memory_and_redb_batched": 60 },
+    });
+    let text = serde_json::to_string_pretty(&out).unwrap();
+    println!("{text}");
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("verifier.json"), text).unwrap();
+    eprintln!("wrote {}", dir.join("verifier.json").display());
+}
