@@ -1,0 +1,733 @@
+//! # paychan-localnet
+//!
+//! An embedded Solana chain for end-to-end tests and demos: [`surfpool_core`]
+//! runs in-process with real JSON-RPC and websocket servers bound to free
+//! ports on 127.0.0.1, in offline mode (no datasource, nothing leaves the
+//! machine), with the real paychan program binary loaded and a 6-decimal
+//! USDC-like SPL Token mint created.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), paychan_localnet::LocalnetError> {
+//! use paychan_localnet::{LocalChain, LocalChainConfig};
+//! use solana_keypair::Keypair;
+//! use solana_signer::Signer;
+//!
+//! let chain = LocalChain::start(LocalChainConfig::default()).await?;
+//! let payer = Keypair::new();
+//! chain.fund_sol(&payer.pubkey(), 1_000_000_000).await?;
+//! let tokens = chain.create_token_account(&payer.pubkey(), 5_000_000).await?;
+//! assert_eq!(chain.token_balance(&tokens).await?, 5_000_000);
+//! println!("JSON-RPC at {}", chain.rpc_url());
+//! chain.shutdown()?;
+//! # Ok(()) }
+//! ```
+//!
+//! Setup writes (funding, token accounts, raw accounts) go straight to the
+//! SVM through surfpool's locker; everything a test asserts should be read
+//! back over JSON-RPC ([`LocalChain::rpc_client`] and the helpers built on it).
+#![warn(missing_docs)]
+
+mod error;
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use anchor_lang::{
+    AccountDeserialize, Discriminator,
+    prelude::Pubkey,
+    solana_program::{instruction::Instruction, program_pack::Pack},
+};
+use anchor_spl::token::spl_token;
+use crossbeam_channel::{Receiver, Sender};
+use paychan::state::{Channel, PayeeVault};
+use solana_keypair::Keypair;
+use solana_signature::Signature;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use surfpool_core::{
+    solana_commitment_config::CommitmentConfig,
+    surfnet::{
+        locker::SurfnetSvmLocker,
+        svm::{SurfnetSvm, SurfnetSvmConfig},
+    },
+};
+use surfpool_types::{RpcConfig, SimnetCommand, SimnetConfig, SimnetEvent, SurfpoolConfig};
+
+pub use error::LocalnetError;
+pub use solana_signer::SignerError;
+pub use surfpool_core::solana_account::Account;
+pub use surfpool_core::solana_rpc_client::nonblocking::rpc_client::RpcClient;
+pub use surfpool_types::BlockProductionMode;
+
+/// Decimals of the mint every chain is created with (like USDC).
+pub const MINT_DECIMALS: u8 = 6;
+/// Default wait for `SimnetEvent::CoreStarted`.
+pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long [`LocalChain::shutdown`] waits for the runloop after `Terminate`.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often [`LocalChain::send_transaction`] asks for the signature status.
+pub const CONFIRM_POLL_INTERVAL: Duration = Duration::from_millis(5);
+/// How long [`LocalChain::send_transaction`] waits for `confirmed`.
+pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+/// Environment variable overriding the program binary's path.
+pub const PROGRAM_SO_ENV: &str = "PAYCHAN_SO";
+/// Environment variable that, when set, prints surfpool's log events to stderr.
+pub const LOG_ENV: &str = "PAYCHAN_LOCALNET_LOG";
+
+/// `$PAYCHAN_SO`, else `target/deploy/paychan.so` under the workspace root
+/// (where `scripts/build-sbf.sh` puts it).
+pub fn default_program_path() -> PathBuf {
+    match std::env::var_os(PROGRAM_SO_ENV) {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/deploy/paychan.so"),
+    }
+}
+
+/// How to start a [`LocalChain`].
+#[derive(Clone, Debug)]
+pub struct LocalChainConfig {
+    /// The program binary (SBF `.so`) loaded at [`Self::program_id`].
+    pub program_so: PathBuf,
+    /// Where the program is loaded; `paychan::ID` by default.
+    pub program_id: Pubkey,
+    /// How long to wait for the chain to announce `CoreStarted`.
+    pub startup_timeout: Duration,
+    /// When blocks are produced. The default, `Transaction`, closes a block
+    /// right after every transaction, so `confirmed` comes without waiting
+    /// for a slot tick; `Clock` produces one every [`Self::slot_time_ms`].
+    pub block_production_mode: BlockProductionMode,
+    /// Slot duration of surfpool's clock, in milliseconds.
+    pub slot_time_ms: u64,
+}
+
+impl Default for LocalChainConfig {
+    fn default() -> Self {
+        Self {
+            program_so: default_program_path(),
+            program_id: paychan::ID,
+            startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            block_production_mode: BlockProductionMode::Transaction,
+            slot_time_ms: surfpool_types::DEFAULT_SLOT_TIME_MS,
+        }
+    }
+}
+
+/// A transaction confirmed by [`LocalChain::send_transaction`].
+#[derive(Clone, Copy, Debug)]
+pub struct Confirmed {
+    /// Its signature.
+    pub signature: Signature,
+    /// Wall time from sending it to seeing it confirmed.
+    pub elapsed: Duration,
+}
+
+/// What the background threads report while the chain starts.
+enum Startup {
+    Ready,
+    Failed(String),
+}
+
+/// A running embedded chain. Dropping it stops the runloop (as
+/// [`LocalChain::shutdown`] does, reporting failures on stderr instead).
+pub struct LocalChain {
+    rpc_url: String,
+    ws_url: String,
+    program_id: Pubkey,
+    mint: Pubkey,
+    mint_authority: Keypair,
+    client: RpcClient,
+    locker: SurfnetSvmLocker,
+    runtime: tokio::runtime::Handle,
+    commands: Sender<SimnetCommand>,
+    runloop: Option<JoinHandle<Result<(), String>>>,
+    drain_stop: Option<Sender<()>>,
+    drain: Option<JoinHandle<()>>,
+    startup_time: Duration,
+}
+
+impl std::fmt::Debug for LocalChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalChain")
+            .field("rpc_url", &self.rpc_url)
+            .field("ws_url", &self.ws_url)
+            .field("program_id", &self.program_id)
+            .field("mint", &self.mint)
+            .field("running", &self.runloop.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalChain {
+    /// Starts the chain: binds JSON-RPC and websocket on free 127.0.0.1 ports,
+    /// loads the program binary, creates the mint and waits for `CoreStarted`.
+    ///
+    /// Await it (and the other async methods) on a tokio runtime with the
+    /// time driver enabled (`#[tokio::test]` of either flavour); surfpool
+    /// itself runs on a runtime and threads of the chain's own.
+    pub async fn start(config: LocalChainConfig) -> Result<Self, LocalnetError> {
+        let started = Instant::now();
+        let program =
+            std::fs::read(&config.program_so).map_err(|source| LocalnetError::ProgramBinary {
+                path: config.program_so.clone(),
+                source,
+            })?;
+        let (bind_port, ws_port) = free_port_pair()?;
+        let host = "127.0.0.1";
+
+        let simnet = SimnetConfig {
+            // The default points at mainnet; this chain never leaves the machine.
+            offline_mode: true,
+            remote_rpc_url: None,
+            slot_time: config.slot_time_ms,
+            block_production_mode: config.block_production_mode.clone(),
+            instruction_profiling_enabled: false,
+            ..SimnetConfig::default()
+        };
+        let surfpool_config = SurfpoolConfig {
+            simnets: vec![simnet],
+            rpc: RpcConfig {
+                bind_host: host.to_string(),
+                bind_port,
+                ws_port,
+                ..RpcConfig::default()
+            },
+            ..SurfpoolConfig::default()
+        };
+        let (svm, events, geyser_events) = SurfnetSvm::new(SurfnetSvmConfig {
+            slot_time: config.slot_time_ms,
+            instruction_profiling_enabled: false,
+            ..SurfnetSvmConfig::default()
+        })
+        .map_err(|e| LocalnetError::Surfpool(e.to_string()))?;
+        let locker = SurfnetSvmLocker::new(svm);
+
+        let mint_authority = Keypair::new();
+        let mint = Keypair::new().pubkey();
+
+        let (startup_tx, mut startup_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (drain_stop, drain_stop_rx) = crossbeam_channel::bounded::<()>(0);
+        let drain = spawn_event_drain(events, drain_stop_rx, startup_tx.clone())?;
+
+        // The runloop gets its own multi-thread runtime: surfpool's locker uses
+        // `block_in_place`, which a current-thread runtime (the caller's,
+        // perhaps) does not allow.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("paychan-localnet-rt")
+            .enable_all()
+            .build()
+            .map_err(|source| LocalnetError::Spawn {
+                what: "tokio runtime",
+                source,
+            })?;
+        let handle = runtime.handle().clone();
+        let (commands, commands_rx) = crossbeam_channel::unbounded();
+        let runloop = {
+            let locker = locker.clone();
+            let commands = commands.clone();
+            let program_id = config.program_id;
+            let mint_authority = mint_authority.pubkey();
+            std::thread::Builder::new()
+                .name("paychan-localnet-runloop".into())
+                .spawn(move || {
+                    let result = runtime.block_on(async move {
+                        load_program(&locker, program_id, &program).await?;
+                        create_mint(&locker, mint, mint_authority)?;
+                        surfpool_core::runloops::start_local_surfnet_runloop(
+                            locker,
+                            surfpool_config,
+                            commands,
+                            commands_rx,
+                            geyser_events,
+                        )
+                        .await
+                        .map_err(|e| format!("runloop: {e}"))
+                    });
+                    let _ = startup_tx.send(Startup::Failed(match &result {
+                        Ok(()) => "the runloop ended".to_string(),
+                        Err(e) => e.clone(),
+                    }));
+                    runtime.shutdown_timeout(Duration::from_secs(5));
+                    result
+                })
+                .map_err(|source| LocalnetError::Spawn {
+                    what: "runloop thread",
+                    source,
+                })?
+        };
+
+        let mut chain = Self {
+            rpc_url: format!("http://{host}:{bind_port}"),
+            ws_url: format!("ws://{host}:{ws_port}"),
+            program_id: config.program_id,
+            mint,
+            mint_authority,
+            client: RpcClient::new_with_commitment(
+                format!("http://{host}:{bind_port}"),
+                CommitmentConfig::confirmed(),
+            ),
+            locker,
+            runtime: handle,
+            commands,
+            runloop: Some(runloop),
+            drain_stop: Some(drain_stop),
+            drain: Some(drain),
+            startup_time: Duration::ZERO,
+        };
+        // On failure `chain` is dropped here, which stops whatever did start.
+        match tokio::time::timeout(config.startup_timeout, startup_rx.recv()).await {
+            Ok(Some(Startup::Ready)) => {}
+            Ok(Some(Startup::Failed(reason))) => return Err(LocalnetError::Surfpool(reason)),
+            Ok(None) => {
+                return Err(LocalnetError::Stopped(
+                    "the chain's threads ended before it started".into(),
+                ));
+            }
+            Err(_) => return Err(LocalnetError::StartupTimeout(config.startup_timeout)),
+        }
+        chain.startup_time = started.elapsed();
+        Ok(chain)
+    }
+
+    /// The JSON-RPC endpoint, `http://127.0.0.1:<port>`.
+    pub fn rpc_url(&self) -> &str {
+        &self.rpc_url
+    }
+
+    /// The websocket (pubsub) endpoint, `ws://127.0.0.1:<port>`.
+    pub fn ws_url(&self) -> &str {
+        &self.ws_url
+    }
+
+    /// A nonblocking RPC client for [`Self::rpc_url`] with `confirmed` commitment.
+    pub fn rpc_client(&self) -> &RpcClient {
+        &self.client
+    }
+
+    /// Where the program binary is loaded.
+    pub fn program_id(&self) -> Pubkey {
+        self.program_id
+    }
+
+    /// The chain's SPL Token mint ([`MINT_DECIMALS`] decimals).
+    pub fn mint(&self) -> Pubkey {
+        self.mint
+    }
+
+    /// The mint's authority (for tests that mint with real instructions).
+    pub fn mint_authority(&self) -> &Keypair {
+        &self.mint_authority
+    }
+
+    /// Wall time [`Self::start`] took, from reading the binary to `CoreStarted`.
+    pub fn startup_time(&self) -> Duration {
+        self.startup_time
+    }
+
+    /// Runs `write` on the SVM under surfpool's write lock, on the chain's own
+    /// runtime (so any caller runtime flavour works).
+    async fn with_svm_writer<T, F>(&self, write: F) -> Result<T, LocalnetError>
+    where
+        F: FnOnce(&mut SurfnetSvm) -> Result<T, String> + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        if self.runloop.as_ref().is_none_or(|t| t.is_finished()) {
+            return Err(LocalnetError::Stopped("the runloop has ended".into()));
+        }
+        let locker = self.locker.clone();
+        self.runtime
+            .spawn(async move { locker.with_svm_writer(write) })
+            .await
+            .map_err(|e| LocalnetError::Stopped(e.to_string()))?
+            .map_err(LocalnetError::Surfpool)
+    }
+
+    /// Writes a raw account (any owner, any data).
+    pub async fn set_account(
+        &self,
+        address: &Pubkey,
+        account: Account,
+    ) -> Result<(), LocalnetError> {
+        let address = *address;
+        self.with_svm_writer(move |svm| {
+            svm.set_account(&address, account)
+                .map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    /// Adds `lamports` to `address` (creating a system account if needed).
+    pub async fn fund_sol(&self, address: &Pubkey, lamports: u64) -> Result<(), LocalnetError> {
+        let address = *address;
+        self.with_svm_writer(move |svm| {
+            let mut account = svm
+                .get_account(&address)
+                .map_err(|e| e.to_string())?
+                .unwrap_or_else(|| Account {
+                    owner: anchor_lang::system_program::ID,
+                    ..Account::default()
+                });
+            account.lamports = account
+                .lamports
+                .checked_add(lamports)
+                .ok_or_else(|| format!("lamports of {address} overflow"))?;
+            svm.set_account(&address, account)
+                .map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    /// Creates a token account of `owner` in [`Self::mint`] holding `amount`
+    /// (the mint's supply grows by `amount`) at a fresh address, returned.
+    pub async fn create_token_account(
+        &self,
+        owner: &Pubkey,
+        amount: u64,
+    ) -> Result<Pubkey, LocalnetError> {
+        let address = Keypair::new().pubkey();
+        let (owner, mint) = (*owner, self.mint);
+        self.with_svm_writer(move |svm| {
+            let mut mint_account = svm
+                .get_account(&mint)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("mint {mint} does not exist"))?;
+            let mut mint_state = spl_token::state::Mint::unpack(&mint_account.data)
+                .map_err(|e| format!("mint {mint}: {e}"))?;
+            mint_state.supply = mint_state
+                .supply
+                .checked_add(amount)
+                .ok_or_else(|| format!("supply of {mint} overflows"))?;
+            spl_token::state::Mint::pack(mint_state, &mut mint_account.data)
+                .map_err(|e| format!("mint {mint}: {e}"))?;
+
+            let mut data = vec![0u8; spl_token::state::Account::LEN];
+            let state = spl_token::state::Account {
+                mint,
+                owner,
+                amount,
+                delegate: None.into(),
+                state: spl_token::state::AccountState::Initialized,
+                is_native: None.into(),
+                delegated_amount: 0,
+                close_authority: None.into(),
+            };
+            spl_token::state::Account::pack(state, &mut data)
+                .map_err(|e| format!("token account: {e}"))?;
+            let account = Account {
+                lamports: svm.inner.minimum_balance_for_rent_exemption(data.len()),
+                data,
+                owner: spl_token::ID,
+                executable: false,
+                rent_epoch: 0,
+            };
+            svm.set_account(&mint, mint_account)
+                .map_err(|e| e.to_string())?;
+            svm.set_account(&address, account)
+                .map_err(|e| e.to_string())
+        })
+        .await?;
+        Ok(address)
+    }
+
+    /// Signs `instructions` (fee paid by `payer`, further `signers` as
+    /// needed) with the latest `confirmed` blockhash fetched over JSON-RPC.
+    pub async fn sign(
+        &self,
+        instructions: &[Instruction],
+        payer: &Keypair,
+        signers: &[&Keypair],
+    ) -> Result<Transaction, LocalnetError> {
+        let blockhash = self.client.get_latest_blockhash().await?;
+        let mut tx = Transaction::new_with_payer(instructions, Some(&payer.pubkey()));
+        let mut all: Vec<&Keypair> = Vec::with_capacity(signers.len() + 1);
+        all.push(payer);
+        all.extend(signers.iter().filter(|k| k.pubkey() != payer.pubkey()));
+        tx.try_sign(&all, blockhash)?;
+        Ok(tx)
+    }
+
+    /// Sends a signed transaction over JSON-RPC (`sendTransaction` with a
+    /// `confirmed` preflight) and polls `getSignatureStatuses` every
+    /// [`CONFIRM_POLL_INTERVAL`] until it is confirmed.
+    ///
+    /// The same protocol as `RpcClient::send_and_confirm_transaction`, whose
+    /// fixed 500 ms poll dominates on this chain: surfpool answers a
+    /// processed-but-unconfirmed signature with `null`, so that call takes
+    /// either ≈ 40 ms or ≈ 550 ms depending on who wins the race with the
+    /// block that confirms it. A failed preflight or execution is a
+    /// [`LocalnetError::Rpc`]; see [`LocalnetError::custom_error_code`].
+    pub async fn send_transaction(&self, tx: &Transaction) -> Result<Confirmed, LocalnetError> {
+        let sent = Instant::now();
+        let signature = self.client.send_transaction(tx).await?;
+        loop {
+            match self
+                .client
+                .get_signature_status_with_commitment(&signature, self.client.commitment())
+                .await?
+            {
+                Some(Ok(())) => {
+                    return Ok(Confirmed {
+                        signature,
+                        elapsed: sent.elapsed(),
+                    });
+                }
+                Some(Err(e)) => return Err(LocalnetError::Rpc(e.into())),
+                None if sent.elapsed() >= CONFIRM_TIMEOUT => {
+                    return Err(LocalnetError::ConfirmationTimeout {
+                        signature,
+                        waited: CONFIRM_TIMEOUT,
+                    });
+                }
+                None => tokio::time::sleep(CONFIRM_POLL_INTERVAL).await,
+            }
+        }
+    }
+
+    /// [`Self::sign`] then [`Self::send_transaction`].
+    pub async fn send(
+        &self,
+        instructions: &[Instruction],
+        payer: &Keypair,
+        signers: &[&Keypair],
+    ) -> Result<Confirmed, LocalnetError> {
+        let tx = self.sign(instructions, payer, signers).await?;
+        self.send_transaction(&tx).await
+    }
+
+    /// An account read over JSON-RPC (`confirmed`).
+    pub async fn account(&self, address: &Pubkey) -> Result<Account, LocalnetError> {
+        self.client
+            .get_account_with_commitment(address, self.client.commitment())
+            .await?
+            .value
+            .ok_or(LocalnetError::AccountNotFound(*address))
+    }
+
+    /// Whether an account exists (read over JSON-RPC).
+    pub async fn exists(&self, address: &Pubkey) -> Result<bool, LocalnetError> {
+        Ok(self
+            .client
+            .get_account_with_commitment(address, self.client.commitment())
+            .await?
+            .value
+            .is_some())
+    }
+
+    /// Lamports of an account (0 when it does not exist), over JSON-RPC.
+    pub async fn lamports(&self, address: &Pubkey) -> Result<u64, LocalnetError> {
+        Ok(self.client.get_balance(address).await?)
+    }
+
+    /// Balance of a token account in base units, over JSON-RPC
+    /// (`getTokenAccountBalance`).
+    pub async fn token_balance(&self, address: &Pubkey) -> Result<u64, LocalnetError> {
+        let amount = self.client.get_token_account_balance(address).await?;
+        amount.amount.parse().map_err(|e| LocalnetError::Decode {
+            address: *address,
+            expected: "token account",
+            reason: format!("amount {:?}: {e}", amount.amount),
+        })
+    }
+
+    /// A paychan [`Channel`] account read over JSON-RPC and decoded (owner,
+    /// size and discriminator checked).
+    pub async fn channel(&self, address: &Pubkey) -> Result<Channel, LocalnetError> {
+        let account = self.account(address).await?;
+        let data =
+            self.program_account_data(address, &account, Channel::DISCRIMINATOR, "channel")?;
+        bytemuck::try_pod_read_unaligned::<Channel>(data).map_err(|e| LocalnetError::Decode {
+            address: *address,
+            expected: "channel",
+            reason: format!("{e} ({} bytes)", data.len()),
+        })
+    }
+
+    /// A paychan [`PayeeVault`] account read over JSON-RPC and decoded.
+    pub async fn vault(&self, address: &Pubkey) -> Result<PayeeVault, LocalnetError> {
+        let account = self.account(address).await?;
+        self.program_account_data(address, &account, PayeeVault::DISCRIMINATOR, "vault")?;
+        PayeeVault::try_deserialize(&mut account.data.as_slice()).map_err(|e| {
+            LocalnetError::Decode {
+                address: *address,
+                expected: "vault",
+                reason: e.to_string(),
+            }
+        })
+    }
+
+    /// The data after the discriminator of an account owned by the program.
+    fn program_account_data<'a>(
+        &self,
+        address: &Pubkey,
+        account: &'a Account,
+        discriminator: &[u8],
+        expected: &'static str,
+    ) -> Result<&'a [u8], LocalnetError> {
+        let decode = |reason: String| LocalnetError::Decode {
+            address: *address,
+            expected,
+            reason,
+        };
+        if account.owner != self.program_id {
+            return Err(decode(format!("owned by {}", account.owner)));
+        }
+        match account.data.split_at_checked(discriminator.len()) {
+            Some((head, rest)) if head == discriminator => Ok(rest),
+            _ => Err(decode("wrong discriminator".into())),
+        }
+    }
+
+    /// Stops the runloop (surfpool's `Terminate` command, which also closes
+    /// the RPC servers) and waits up to [`SHUTDOWN_TIMEOUT`] for it to end.
+    ///
+    /// One thread outlives it: surfpool 1.6.1's clock thread (`clock`), an
+    /// endless sleep/tick loop with no stop command, waking every slot time.
+    pub fn shutdown(mut self) -> Result<(), LocalnetError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), LocalnetError> {
+        let result = match self.runloop.take() {
+            None => Ok(()),
+            Some(thread) => {
+                // A closed channel means the runloop is gone already.
+                let _ = self.commands.send(SimnetCommand::Terminate(None));
+                let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+                loop {
+                    if thread.is_finished() {
+                        break match thread.join() {
+                            Err(_) => Err(LocalnetError::Panicked),
+                            Ok(Err(e)) => Err(LocalnetError::Surfpool(e)),
+                            Ok(Ok(())) => Ok(()),
+                        };
+                    }
+                    if Instant::now() >= deadline {
+                        break Err(LocalnetError::ShutdownTimeout(SHUTDOWN_TIMEOUT));
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        };
+        // Dropping the stop sender wakes the drain thread, which then ends.
+        self.drain_stop.take();
+        if let Some(drain) = self.drain.take() {
+            let _ = drain.join();
+        }
+        result
+    }
+}
+
+impl Drop for LocalChain {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            eprintln!("paychan-localnet: stopping the chain: {e}");
+        }
+    }
+}
+
+/// Two distinct free ports on 127.0.0.1 (JSON-RPC, websocket).
+fn free_port_pair() -> Result<(u16, u16), LocalnetError> {
+    // Both listeners are held until both ports are known, so they differ.
+    let a = TcpListener::bind("127.0.0.1:0").map_err(LocalnetError::NoFreePort)?;
+    let b = TcpListener::bind("127.0.0.1:0").map_err(LocalnetError::NoFreePort)?;
+    let pa = a.local_addr().map_err(LocalnetError::NoFreePort)?.port();
+    let pb = b.local_addr().map_err(LocalnetError::NoFreePort)?.port();
+    Ok((pa, pb))
+}
+
+/// Drains surfpool's bounded event channel for the chain's whole life (a full
+/// channel would stall lifecycle events), reporting `CoreStarted`/`Aborted`.
+fn spawn_event_drain(
+    events: Receiver<SimnetEvent>,
+    stop: Receiver<()>,
+    startup: tokio::sync::mpsc::UnboundedSender<Startup>,
+) -> Result<JoinHandle<()>, LocalnetError> {
+    let verbose = std::env::var_os(LOG_ENV).is_some();
+    std::thread::Builder::new()
+        .name("paychan-localnet-events".into())
+        .spawn(move || {
+            loop {
+                crossbeam_channel::select! {
+                    recv(events) -> event => match event {
+                        Ok(SimnetEvent::CoreStarted(_)) => {
+                            let _ = startup.send(Startup::Ready);
+                        }
+                        Ok(SimnetEvent::Aborted(reason)) => {
+                            let _ = startup.send(Startup::Failed(format!("aborted: {reason}")));
+                        }
+                        Ok(event) if verbose => log_event(&event),
+                        Ok(_) => {}
+                        Err(_) => break,
+                    },
+                    recv(stop) -> _ => break,
+                }
+            }
+        })
+        .map_err(|source| LocalnetError::Spawn {
+            what: "event drain thread",
+            source,
+        })
+}
+
+fn log_event(event: &SimnetEvent) {
+    match event {
+        SimnetEvent::InfoLog(_, msg) => eprintln!("[surfpool info] {msg}"),
+        SimnetEvent::WarnLog(_, msg) => eprintln!("[surfpool warn] {msg}"),
+        SimnetEvent::ErrorLog(_, msg) => eprintln!("[surfpool error] {msg}"),
+        SimnetEvent::TransactionProcessed(_, meta, err) => eprintln!(
+            "[surfpool tx] {} err={err:?}\n  {}",
+            meta.signature,
+            meta.logs.join("\n  ")
+        ),
+        _ => {}
+    }
+}
+
+/// Loads the program binary as an upgradeable (loader-v3) program and checks
+/// that it ends up executable.
+async fn load_program(
+    locker: &SurfnetSvmLocker,
+    program_id: Pubkey,
+    elf: &[u8],
+) -> Result<(), String> {
+    locker
+        .write_program(program_id, None, 0, elf, &None)
+        .await
+        .map_err(|e| format!("loading the program at {program_id}: {e}"))?;
+    let account = locker
+        .with_svm_reader(|svm| svm.get_account(&program_id))
+        .map_err(|e| e.to_string())?;
+    match account {
+        Some(account) if account.executable => Ok(()),
+        _ => Err(format!(
+            "the program at {program_id} is not executable after loading"
+        )),
+    }
+}
+
+/// Writes an initialized SPL Token mint with [`MINT_DECIMALS`] decimals.
+fn create_mint(locker: &SurfnetSvmLocker, mint: Pubkey, authority: Pubkey) -> Result<(), String> {
+    let mut data = vec![0u8; spl_token::state::Mint::LEN];
+    let state = spl_token::state::Mint {
+        mint_authority: Some(authority).into(),
+        supply: 0,
+        decimals: MINT_DECIMALS,
+        is_initialized: true,
+        freeze_authority: None.into(),
+    };
+    spl_token::state::Mint::pack(state, &mut data).map_err(|e| format!("mint: {e}"))?;
+    locker.with_svm_writer(move |svm| {
+        let account = Account {
+            lamports: svm.inner.minimum_balance_for_rent_exemption(data.len()),
+            data,
+            owner: spl_token::ID,
+            executable: false,
+            rent_epoch: 0,
+        };
+        svm.set_account(&mint, account).map_err(|e| e.to_string())
+    })
+}
