@@ -24,12 +24,16 @@
 //!
 //! ## Crate features
 //! - `redb` (default): [`store::RedbStore`], the embedded durable store.
+//! - `rpc` (default): [`rpc::RpcChannels`], snapshots from a Solana RPC node
+//!   (websocket program subscription + polling).
 //! - `redis` (default): [`store::RedisStore`], shared by several server replicas
 //!   (atomic compare-and-swap in a Lua script); its tests start `redis-server`.
 #![warn(missing_docs)]
 
 pub mod error;
 pub mod header;
+#[cfg(feature = "rpc")]
+pub mod rpc;
 pub use header::encode_header;
 pub mod snapshot;
 pub mod store;

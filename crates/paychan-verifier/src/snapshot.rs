@@ -137,6 +137,11 @@ impl MemoryChannels {
         self.map.write().remove(channel);
     }
 
+    /// The channels held.
+    pub fn keys(&self) -> Vec<Pubkey> {
+        self.map.read().keys().copied().collect()
+    }
+
     /// Number of channels held.
     pub fn len(&self) -> usize {
         self.map.read().len()
