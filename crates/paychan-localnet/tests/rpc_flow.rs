@@ -12,18 +12,17 @@ use anchor_lang::{
     solana_program::instruction::Instruction,
 };
 use ed25519_dalek::SigningKey;
-use paychan::{
-    constants::{SEED_CHANNEL, SEED_VAULT, SEED_VAULT_TOKENS},
-    error::PaychanError,
-    instructions::OpenArgs,
-    state::ChannelStatus,
-};
+use paychan::{error::PaychanError, instructions::OpenArgs, state::ChannelStatus};
 use paychan_localnet::{Confirmed, LocalChain, LocalChainConfig, LocalnetError, MINT_DECIMALS};
 use paychan_voucher::{ED25519_PROGRAM_ID, SignedVoucher, VoucherV1, sign_v1};
 use solana_instruction_error::InstructionError;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use solana_transaction_error::TransactionError;
+
+use paychan_sdk::pda::{
+    channel as channel_address, vault as vault_address, vault_tokens as vault_tokens_address,
+};
 
 const SOL: u64 = 1_000_000_000;
 /// Tokens the payer starts with (base units, 6 decimals).
@@ -33,37 +32,6 @@ const DEPOSIT: u64 = 10_000_000;
 /// Cumulative voucher amount C.
 const CUMULATIVE: u64 = 3_250_000;
 const GRACE: i64 = 3_600;
-
-fn vault_address(payee: &Pubkey, mint: &Pubkey) -> Pubkey {
-    Pubkey::find_program_address(&[SEED_VAULT, payee.as_ref(), mint.as_ref()], &paychan::ID).0
-}
-
-fn vault_tokens_address(vault: &Pubkey) -> Pubkey {
-    Pubkey::find_program_address(&[SEED_VAULT_TOKENS, vault.as_ref()], &paychan::ID).0
-}
-
-fn channel_address(
-    payer: &Pubkey,
-    payee: &Pubkey,
-    mint: &Pubkey,
-    signer: &Pubkey,
-    salt: u64,
-    open_slot: u64,
-) -> Pubkey {
-    Pubkey::find_program_address(
-        &[
-            SEED_CHANNEL,
-            payer.as_ref(),
-            payee.as_ref(),
-            mint.as_ref(),
-            signer.as_ref(),
-            &salt.to_le_bytes(),
-            &open_slot.to_le_bytes(),
-        ],
-        &paychan::ID,
-    )
-    .0
-}
 
 /// The accounts of one channel.
 struct Chan {

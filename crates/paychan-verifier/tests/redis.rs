@@ -9,8 +9,6 @@ use std::{
     io::{Read, Write},
     net::{Ipv4Addr, TcpListener, TcpStream},
     process::{Child, Command, Stdio},
-    sync::Arc,
-    task::{Context, Poll, Wake, Waker},
     thread,
     time::{Duration, Instant},
 };
@@ -18,8 +16,7 @@ use std::{
 use common::*;
 use paychan::state::ChannelStatus;
 use paychan_verifier::{
-    AcceptOutcome, Accepted, CheckError, MemoryChannels, MemoryStore, Receipt, Rejection,
-    StoreError, Verifier, VoucherStore, store::RedisStore,
+    AcceptOutcome, Accepted, MemoryStore, StoreError, Verifier, VoucherStore, store::RedisStore,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -129,25 +126,6 @@ impl Drop for Server {
     }
 }
 
-/// Runs a future to completion, parking the thread between polls.
-fn run<F: Future>(f: F) -> F::Output {
-    struct Unpark(thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        thread::park();
-    }
-}
-
 fn accepted(voucher: paychan_verifier::SignedVoucher, previous: u64) -> Accepted {
     Accepted { voucher, previous }
 }
@@ -158,7 +136,7 @@ fn accept_stale_duplicate_conflict_give_exact_outcomes() {
     let store = server.store();
     let f = Fixture::new();
     let v = |c| f.voucher(c, 0);
-    let acc = |voucher, floor, min| run(store.accept(&voucher, floor, min)).unwrap();
+    let acc = |voucher, floor, min| block_on(store.accept(&voucher, floor, min)).unwrap();
 
     // Nothing stored: the floor is the watermark.
     assert_eq!(
@@ -246,7 +224,7 @@ fn amounts_above_2_pow_53_are_exact() {
     let store = server.store();
     let f = Fixture::new();
     let v = |c| f.voucher(c, 0);
-    let acc = |voucher, floor, min| run(store.accept(&voucher, floor, min)).unwrap();
+    let acc = |voucher, floor, min| block_on(store.accept(&voucher, floor, min)).unwrap();
     let p53 = 1u64 << 53;
 
     assert_eq!(
@@ -306,17 +284,17 @@ fn amounts_above_2_pow_53_are_exact() {
     );
     let g = Fixture::new();
     assert_eq!(
-        run(store.accept(&g.voucher(u64::MAX, 0), top, 7)).unwrap(),
+        block_on(store.accept(&g.voucher(u64::MAX, 0), top, 7)).unwrap(),
         AcceptOutcome::Stale { last_accepted: top }
     );
     assert_eq!(
-        run(store.accept(&g.voucher(u64::MAX, 0), u64::MAX, 1)).unwrap(),
+        block_on(store.accept(&g.voucher(u64::MAX, 0), u64::MAX, 1)).unwrap(),
         AcceptOutcome::Stale {
             last_accepted: u64::MAX
         }
     );
     assert_eq!(
-        run(store.accept(&g.voucher(u64::MAX, 0), top, u64::MAX)).unwrap(),
+        block_on(store.accept(&g.voucher(u64::MAX, 0), top, u64::MAX)).unwrap(),
         AcceptOutcome::Stale { last_accepted: top }
     );
     assert_eq!(
@@ -371,7 +349,7 @@ fn the_script_matches_decide_on_random_sequences() {
             };
             let voucher = f.voucher(cumulative, expiry);
             let expected = memory.accept_now(&voucher, floor, min);
-            let got = run(store.accept(&voucher, floor, min)).unwrap();
+            let got = block_on(store.accept(&voucher, floor, min)).unwrap();
             assert_eq!(
                 got, expected,
                 "cumulative {cumulative} floor {floor} min {min}"
@@ -401,7 +379,8 @@ fn all_latest_returns_every_channel_and_checks_records() {
     assert!(store.all_latest().unwrap().is_empty());
     let fixtures: Vec<Fixture> = (0..1_100).map(|_| Fixture::new()).collect();
     for (i, f) in fixtures.iter().enumerate() {
-        let out = run(store.accept(&f.voucher((i as u64 % 3 + 1) * PRICE, 0), 0, PRICE)).unwrap();
+        let out =
+            block_on(store.accept(&f.voucher((i as u64 % 3 + 1) * PRICE, 0), 0, PRICE)).unwrap();
         assert!(matches!(out, AcceptOutcome::Accepted(_)));
     }
     // Keys outside the prefix are not the store's.
@@ -432,7 +411,7 @@ fn all_latest_returns_every_channel_and_checks_records() {
     assert!(matches!(store.all_latest(), Err(StoreError::Corrupt(_))));
     server.command(&[b"SET", RedisStore::key(&f.channel).as_bytes(), b"short"]);
     assert!(matches!(
-        run(store.accept(&f.voucher(9 * PRICE, 0), 0, PRICE)),
+        block_on(store.accept(&f.voucher(9 * PRICE, 0), 0, PRICE)),
         Err(StoreError::Corrupt(_))
     ));
 }
@@ -456,7 +435,7 @@ fn connect_fails_without_a_server_and_accept_fails_after_close() {
     let f = Fixture::new();
     store.close();
     assert!(matches!(
-        run(store.accept(&f.voucher(PRICE, 0), 0, PRICE)),
+        block_on(store.accept(&f.voucher(PRICE, 0), 0, PRICE)),
         Err(StoreError::Closed)
     ));
     assert_eq!(store.latest(&f.channel).unwrap(), None);
@@ -465,74 +444,13 @@ fn connect_fails_without_a_server_and_accept_fails_after_close() {
     let store = server.store();
     drop(server);
     assert!(matches!(
-        run(store.accept(&f.voucher(PRICE, 0), 0, PRICE)),
+        block_on(store.accept(&f.voucher(PRICE, 0), 0, PRICE)),
         Err(StoreError::Backend(_))
     ));
     assert!(matches!(
         store.latest(&f.channel),
         Err(StoreError::Backend(_))
     ));
-}
-
-/// Threads race over the same 400 vouchers (cumulative k·PRICE, shuffled per
-/// thread) on one channel, thread `t` checking through `verifiers[t % n]`.
-/// Whatever interleaving happens: no cumulative is charged twice, the charges
-/// add up to the final watermark, and the store holds the highest accepted
-/// voucher. (The shape of `race` in tests/stores.rs.)
-fn race<S: VoucherStore + 'static>(f: &Fixture, verifiers: Vec<Verifier<MemoryChannels, S>>) {
-    let verifiers: Vec<_> = verifiers.into_iter().map(Arc::new).collect();
-    let vouchers: Arc<Vec<_>> = Arc::new((1..=400u64).map(|k| f.voucher(k * PRICE, 0)).collect());
-    let threads: Vec<_> = (0..8u64)
-        .map(|t| {
-            let v = verifiers[t as usize % verifiers.len()].clone();
-            let vouchers = vouchers.clone();
-            thread::spawn(move || {
-                let mut order: Vec<usize> = (0..vouchers.len()).collect();
-                // A different deterministic order per thread.
-                order.sort_by_key(|i| (*i as u64).wrapping_mul(2_654_435_761 + t * 97) % 401);
-                let mut receipts = vec![];
-                for i in order {
-                    match run(v.check(&vouchers[i], NOW)) {
-                        Ok(r) => receipts.push(r),
-                        Err(CheckError::Rejected(Rejection::InsufficientIncrement { .. })) => {}
-                        Err(e) => panic!("unexpected {e:?}"),
-                    }
-                }
-                receipts
-            })
-        })
-        .collect();
-    let receipts: Vec<Receipt> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
-    let fresh: Vec<&Receipt> = receipts.iter().filter(|r| !r.duplicate).collect();
-    let mut cumulatives: Vec<u64> = fresh.iter().map(|r| r.cumulative).collect();
-    cumulatives.sort_unstable();
-    let before = cumulatives.len();
-    cumulatives.dedup();
-    assert_eq!(
-        before,
-        cumulatives.len(),
-        "a cumulative amount was accepted twice"
-    );
-    let charged: u64 = fresh.iter().map(|r| r.charged).sum();
-    for v in &verifiers {
-        let latest = v.store().latest(&f.channel).unwrap().unwrap();
-        assert_eq!(
-            latest.voucher.voucher.cumulative_amount,
-            *cumulatives.last().unwrap(),
-            "the stored latest is the highest accepted"
-        );
-        assert_eq!(
-            charged, latest.voucher.voucher.cumulative_amount,
-            "charges add up to the watermark"
-        );
-    }
-    // The chain of receipts is contiguous: each previous is another's cumulative (or 0).
-    for r in &fresh {
-        assert!(r.previous == 0 || cumulatives.binary_search(&r.previous).is_ok());
-    }
 }
 
 #[test]

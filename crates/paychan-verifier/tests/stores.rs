@@ -3,74 +3,20 @@
 
 mod common;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use common::*;
 use paychan::state::ChannelStatus;
 use paychan_verifier::{
-    CheckError, MemoryChannels, MemoryStore, Receipt, Rejection, Verifier, VoucherStore,
+    MemoryChannels, MemoryStore, Verifier, VoucherStore,
     store::{Durability, RedbStore},
 };
 
-/// 8 threads race over the same 400 vouchers (cumulative k·PRICE, shuffled
-/// per thread) on one channel. Whatever interleaving happens: no cumulative
-/// is charged twice, the charges add up to the final watermark, and the store
-/// holds the highest accepted voucher.
+/// `common::race` over one verifier backed by `store`.
 fn race<S: VoucherStore + 'static>(store: S) {
-    let f = Arc::new(Fixture::new());
-    let v = Arc::new(Verifier::new(
-        f.channels(ChannelStatus::Open, 0),
-        store,
-        f.terms(),
-    ));
-    let vouchers: Arc<Vec<_>> = Arc::new((1..=400u64).map(|k| f.voucher(k * PRICE, 0)).collect());
-    let threads: Vec<_> = (0..8u64)
-        .map(|t| {
-            let (v, vouchers) = (v.clone(), vouchers.clone());
-            std::thread::spawn(move || {
-                let mut order: Vec<usize> = (0..vouchers.len()).collect();
-                // A different deterministic order per thread.
-                order.sort_by_key(|i| (*i as u64).wrapping_mul(2_654_435_761 + t * 97) % 401);
-                let mut receipts = vec![];
-                for i in order {
-                    match block_on(v.check(&vouchers[i], NOW)) {
-                        Ok(r) => receipts.push(r),
-                        Err(CheckError::Rejected(Rejection::InsufficientIncrement { .. })) => {}
-                        Err(e) => panic!("unexpected {e:?}"),
-                    }
-                }
-                receipts
-            })
-        })
-        .collect();
-    let receipts: Vec<Receipt> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
-    let fresh: Vec<&Receipt> = receipts.iter().filter(|r| !r.duplicate).collect();
-    let mut cumulatives: Vec<u64> = fresh.iter().map(|r| r.cumulative).collect();
-    cumulatives.sort_unstable();
-    let before = cumulatives.len();
-    cumulatives.dedup();
-    assert_eq!(
-        before,
-        cumulatives.len(),
-        "a cumulative amount was accepted twice"
-    );
-    let charged: u64 = fresh.iter().map(|r| r.charged).sum();
-    let latest = v.store().latest(&f.channel).unwrap().unwrap();
-    assert_eq!(
-        latest.voucher.voucher.cumulative_amount,
-        *cumulatives.last().unwrap()
-    );
-    assert_eq!(
-        charged, latest.voucher.voucher.cumulative_amount,
-        "charges add up to the watermark"
-    );
-    // The chain of receipts is contiguous: each previous is another's cumulative (or 0).
-    for r in &fresh {
-        assert!(r.previous == 0 || cumulatives.binary_search(&r.previous).is_ok());
-    }
+    let f = Fixture::new();
+    let v = Verifier::new(f.channels(ChannelStatus::Open, 0), store, f.terms());
+    common::race(&f, vec![v]);
 }
 
 #[test]

@@ -17,7 +17,6 @@ use litesvm::{
     types::{FailedTransactionMetadata, TransactionMetadata},
 };
 use paychan::{
-    constants::*,
     error::PaychanError,
     instructions::OpenArgs,
     state::{Channel, PayeeVault},
@@ -31,6 +30,10 @@ use solana_message::{Message, VersionedMessage, v0};
 use solana_signer::Signer;
 use solana_transaction::{Transaction, versioned::VersionedTransaction};
 use solana_transaction_error::TransactionError;
+
+pub use paychan_sdk::pda::{
+    channel as channel_address, vault as vault_address, vault_tokens as vault_tokens_address,
+};
 
 pub type TxResult = Result<TransactionMetadata, FailedTransactionMetadata>;
 
@@ -252,38 +255,6 @@ impl Harness {
             .expect("compile v0 message");
         VersionedTransaction::try_new(VersionedMessage::V0(msg), signers).expect("sign v0")
     }
-}
-
-/// PDA of a payee's vault in a mint.
-pub fn vault_address(payee: &Pubkey, mint: &Pubkey) -> Pubkey {
-    Pubkey::find_program_address(&[SEED_VAULT, payee.as_ref(), mint.as_ref()], &paychan::ID).0
-}
-
-pub fn vault_tokens_address(vault: &Pubkey) -> Pubkey {
-    Pubkey::find_program_address(&[SEED_VAULT_TOKENS, vault.as_ref()], &paychan::ID).0
-}
-
-pub fn channel_address(
-    payer: &Pubkey,
-    payee: &Pubkey,
-    mint: &Pubkey,
-    signer: &Pubkey,
-    salt: u64,
-    open_slot: u64,
-) -> Pubkey {
-    Pubkey::find_program_address(
-        &[
-            SEED_CHANNEL,
-            payer.as_ref(),
-            payee.as_ref(),
-            mint.as_ref(),
-            signer.as_ref(),
-            &salt.to_le_bytes(),
-            &open_slot.to_le_bytes(),
-        ],
-        &paychan::ID,
-    )
-    .0
 }
 
 /// Everything about one channel a test needs.

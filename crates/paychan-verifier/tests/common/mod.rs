@@ -1,10 +1,19 @@
 //! Fixtures shared by the verifier tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::{
+    future::Future,
+    sync::Arc,
+    task::{Context, Poll, Wake, Waker},
+    thread,
+};
+
 use anchor_lang::{Discriminator, prelude::Pubkey};
 use ed25519_dalek::SigningKey;
 use paychan::state::{Channel, ChannelStatus};
-use paychan_verifier::{ChannelSnapshot, MemoryChannels, Terms};
+use paychan_verifier::{
+    ChannelSnapshot, CheckError, MemoryChannels, Receipt, Rejection, Terms, Verifier, VoucherStore,
+};
 use paychan_voucher::{SignedVoucher, VoucherV1, sign_v1};
 
 pub const PRICE: u64 = 1_000;
@@ -90,15 +99,82 @@ impl Fixture {
     }
 }
 
-/// Runs a future to completion on the current thread.
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    let waker = std::task::Waker::noop();
-    let mut cx = std::task::Context::from_waker(waker);
+/// Runs a future to completion, parking the thread between polls.
+pub fn block_on<F: Future>(f: F) -> F::Output {
+    struct Unpark(thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
     let mut f = std::pin::pin!(f);
     loop {
-        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
             return v;
         }
-        std::thread::yield_now();
+        thread::park();
+    }
+}
+
+/// Threads race over the same 400 vouchers (cumulative k·PRICE, shuffled per
+/// thread) on one channel, thread `t` checking through `verifiers[t % n]`.
+/// Whatever interleaving happens: no cumulative is charged twice, the charges
+/// add up to the final watermark, and the store holds the highest accepted
+/// voucher. (The shape of `race` in tests/stores.rs.)
+pub fn race<S: VoucherStore + 'static>(f: &Fixture, verifiers: Vec<Verifier<MemoryChannels, S>>) {
+    let verifiers: Vec<_> = verifiers.into_iter().map(Arc::new).collect();
+    let vouchers: Arc<Vec<_>> = Arc::new((1..=400u64).map(|k| f.voucher(k * PRICE, 0)).collect());
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let v = verifiers[t as usize % verifiers.len()].clone();
+            let vouchers = vouchers.clone();
+            thread::spawn(move || {
+                let mut order: Vec<usize> = (0..vouchers.len()).collect();
+                // A different deterministic order per thread.
+                order.sort_by_key(|i| (*i as u64).wrapping_mul(2_654_435_761 + t * 97) % 401);
+                let mut receipts = vec![];
+                for i in order {
+                    match block_on(v.check(&vouchers[i], NOW)) {
+                        Ok(r) => receipts.push(r),
+                        Err(CheckError::Rejected(Rejection::InsufficientIncrement { .. })) => {}
+                        Err(e) => panic!("unexpected {e:?}"),
+                    }
+                }
+                receipts
+            })
+        })
+        .collect();
+    let receipts: Vec<Receipt> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let fresh: Vec<&Receipt> = receipts.iter().filter(|r| !r.duplicate).collect();
+    let mut cumulatives: Vec<u64> = fresh.iter().map(|r| r.cumulative).collect();
+    cumulatives.sort_unstable();
+    let before = cumulatives.len();
+    cumulatives.dedup();
+    assert_eq!(
+        before,
+        cumulatives.len(),
+        "a cumulative amount was accepted twice"
+    );
+    let charged: u64 = fresh.iter().map(|r| r.charged).sum();
+    for v in &verifiers {
+        let latest = v.store().latest(&f.channel).unwrap().unwrap();
+        assert_eq!(
+            latest.voucher.voucher.cumulative_amount,
+            *cumulatives.last().unwrap(),
+            "the stored latest is the highest accepted"
+        );
+        assert_eq!(
+            charged, latest.voucher.voucher.cumulative_amount,
+            "charges add up to the watermark"
+        );
+    }
+    // The chain of receipts is contiguous: each previous is another's cumulative (or 0).
+    for r in &fresh {
+        assert!(r.previous == 0 || cumulatives.binary_search(&r.previous).is_ok());
     }
 }
