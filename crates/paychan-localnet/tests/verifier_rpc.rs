@@ -1,4 +1,4 @@
-//! `RpcChannels` against the real program inside the embedded Surfpool:
+//! paychan-verifier's `RpcChannels` against the real program inside the embedded Surfpool:
 //! first sight loads over RPC, a top-up reaches the cache through the
 //! websocket subscription, the polling fallback catches a close request, and
 //! the verifier accepts and then refuses vouchers accordingly.
