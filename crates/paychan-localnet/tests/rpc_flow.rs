@@ -6,22 +6,22 @@
 
 use std::time::{Duration, Instant};
 
-use anchor_lang::{
-    InstructionData, ToAccountMetas,
-    prelude::{AccountMeta, Pubkey},
-    solana_program::instruction::Instruction,
-};
+use anchor_lang::{prelude::Pubkey, solana_program::instruction::Instruction};
 use ed25519_dalek::SigningKey;
 use paychan::{error::PaychanError, instructions::OpenArgs, state::ChannelStatus};
 use paychan_localnet::{Confirmed, LocalChain, LocalChainConfig, LocalnetError, MINT_DECIMALS};
-use paychan_voucher::{ED25519_PROGRAM_ID, SignedVoucher, VoucherV1, sign_v1};
+use paychan_voucher::{SignedVoucher, VoucherV1, sign_v1};
 use solana_instruction_error::InstructionError;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use solana_transaction_error::TransactionError;
 
-use paychan_sdk::pda::{
-    channel as channel_address, vault as vault_address, vault_tokens as vault_tokens_address,
+use paychan_sdk::{
+    TOKEN_PROGRAM_ID,
+    ix::{self, SettleAccounts},
+    pda::{
+        channel as channel_address, vault as vault_address, vault_tokens as vault_tokens_address,
+    },
 };
 
 const SOL: u64 = 1_000_000_000;
@@ -54,32 +54,24 @@ impl Chan {
     }
 
     fn open_ix(&self, deposit: u64) -> Instruction {
-        Instruction {
-            program_id: paychan::ID,
-            accounts: paychan::accounts::Open {
-                payer: self.payer.pubkey(),
-                rent_payer: self.payer.pubkey(),
-                payee: self.payee.pubkey(),
-                mint: self.mint,
-                payer_tokens: self.payer_tokens,
-                channel: self.address,
-                vault: self.vault,
-                vault_tokens: self.vault_tokens,
-                token_program: anchor_spl::token::ID,
-                system_program: anchor_lang::system_program::ID,
-            }
-            .to_account_metas(None),
-            data: paychan::instruction::Open {
-                args: OpenArgs {
-                    salt: self.salt,
-                    open_slot: self.open_slot,
-                    deposit,
-                    grace_period: GRACE,
-                    authorized_signer: self.signer_pubkey(),
-                },
-            }
-            .data(),
-        }
+        let accounts = ix::OpenAccounts {
+            payer: self.payer.pubkey(),
+            rent_payer: self.payer.pubkey(),
+            payee: self.payee.pubkey(),
+            mint: self.mint,
+            payer_tokens: self.payer_tokens,
+            token_program: TOKEN_PROGRAM_ID,
+        };
+        let args = OpenArgs {
+            salt: self.salt,
+            open_slot: self.open_slot,
+            deposit,
+            grace_period: GRACE,
+            authorized_signer: self.signer_pubkey(),
+        };
+        let (ix, channel) = ix::open(&accounts, args);
+        assert_eq!(channel, self.address);
+        ix
     }
 
     fn voucher(&self, cumulative: u64) -> SignedVoucher {
@@ -95,52 +87,26 @@ impl Chan {
 
     /// `[ed25519 precompile, settle]` for one voucher of this channel.
     fn settle_ixs(&self, voucher: &SignedVoucher) -> Vec<Instruction> {
-        let ed25519 = Instruction {
-            program_id: Pubkey::new_from_array(ED25519_PROGRAM_ID),
-            accounts: vec![],
-            data: paychan_voucher::ed25519_instruction_data_v1(std::slice::from_ref(voucher))
-                .expect("one voucher"),
-        };
-        let mut accounts = paychan::accounts::Settle {
-            vault: self.vault,
-            vault_tokens: self.vault_tokens,
-            payee_tokens: self.payee_tokens,
-            mint: self.mint,
-            token_program: anchor_spl::token::ID,
-            instructions: anchor_lang::compat::solana_instructions_sysvar::ID,
-        }
-        .to_account_metas(None);
-        accounts.push(AccountMeta::new(self.address, false));
-        let settle = Instruction {
-            program_id: paychan::ID,
-            accounts,
-            data: paychan::instruction::Settle {}.data(),
-        };
-        vec![ed25519, settle]
+        let accounts = SettleAccounts::new(
+            &self.payee.pubkey(),
+            &self.mint,
+            self.payee_tokens,
+            TOKEN_PROGRAM_ID,
+        );
+        ix::settle_with_vouchers(&accounts, std::slice::from_ref(voucher)).expect("one voucher")
     }
 
     /// The payee's cooperative close without a final voucher.
     fn close_ix(&self) -> Instruction {
-        Instruction {
-            program_id: paychan::ID,
-            accounts: paychan::accounts::Close {
-                payee: self.payee.pubkey(),
-                channel: self.address,
-                vault: self.vault,
-                vault_tokens: self.vault_tokens,
-                payee_tokens: self.payee_tokens,
-                payer_tokens: self.payer_tokens,
-                rent_payer: self.payer.pubkey(),
-                mint: self.mint,
-                token_program: anchor_spl::token::ID,
-                instructions: anchor_lang::compat::solana_instructions_sysvar::ID,
-            }
-            .to_account_metas(None),
-            data: paychan::instruction::Close {
-                with_final_voucher: false,
-            }
-            .data(),
-        }
+        let accounts = ix::ChannelAccounts {
+            channel: self.address,
+            payee: self.payee.pubkey(),
+            mint: self.mint,
+            token_program: TOKEN_PROGRAM_ID,
+            payer_tokens: self.payer_tokens,
+            rent_payer: self.payer.pubkey(),
+        };
+        ix::close(&accounts, &self.payee_tokens, false)
     }
 }
 

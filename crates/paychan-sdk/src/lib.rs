@@ -12,6 +12,8 @@
 //! ```
 #![warn(missing_docs)]
 
+/// The Instructions sysvar id.
+pub use anchor_lang::compat::solana_instructions_sysvar::ID as INSTRUCTIONS_SYSVAR_ID;
 pub use anchor_lang::{prelude::Pubkey, solana_program::instruction::Instruction};
 /// The SPL Token program id.
 pub use anchor_spl::token::ID as TOKEN_PROGRAM_ID;
@@ -59,10 +61,13 @@ pub mod pda {
 
 /// Instruction builders.
 pub mod ix {
-    use anchor_lang::{InstructionData, ToAccountMetas};
+    use anchor_lang::{InstructionData, ToAccountMetas, prelude::AccountMeta};
     use paychan::instructions::OpenArgs;
+    use paychan_voucher::{
+        ED25519_PROGRAM_ID, Ed25519LayoutError, SignedVoucher, ed25519_instruction_data_v1,
+    };
 
-    use super::{Instruction, Pubkey, pda};
+    use super::{INSTRUCTIONS_SYSVAR_ID, Instruction, Pubkey, pda};
 
     /// Everything `open` needs besides its arguments.
     #[derive(Clone, Copy, Debug)]
@@ -136,6 +141,190 @@ pub mod ix {
             }
             .to_account_metas(None),
             data: paychan::instruction::TopUp { amount }.data(),
+        }
+    }
+
+    /// The accounts of `settle` / `settle_batch` before the channels. Fields
+    /// are public so callers (and attack tests) can substitute any of them.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct SettleAccounts {
+        /// The payee's vault.
+        pub vault: Pubkey,
+        /// The vault's token account.
+        pub vault_tokens: Pubkey,
+        /// The payee's token account in `mint`.
+        pub payee_tokens: Pubkey,
+        /// The vault's mint.
+        pub mint: Pubkey,
+        /// The mint's token program.
+        pub token_program: Pubkey,
+        /// The Instructions sysvar.
+        pub instructions: Pubkey,
+    }
+
+    impl SettleAccounts {
+        /// The accounts for settling channels of `payee` in `mint`.
+        pub fn new(
+            payee: &Pubkey,
+            mint: &Pubkey,
+            payee_tokens: Pubkey,
+            token_program: Pubkey,
+        ) -> Self {
+            let vault = pda::vault(payee, mint);
+            Self {
+                vault,
+                vault_tokens: pda::vault_tokens(&vault),
+                payee_tokens,
+                mint: *mint,
+                token_program,
+                instructions: INSTRUCTIONS_SYSVAR_ID,
+            }
+        }
+
+        fn metas(&self, channels: &[Pubkey]) -> Vec<AccountMeta> {
+            let mut metas = paychan::accounts::Settle {
+                vault: self.vault,
+                vault_tokens: self.vault_tokens,
+                payee_tokens: self.payee_tokens,
+                mint: self.mint,
+                token_program: self.token_program,
+                instructions: self.instructions,
+            }
+            .to_account_metas(None);
+            metas.extend(channels.iter().map(|c| AccountMeta::new(*c, false)));
+            metas
+        }
+
+        /// `settle` of `channels` (in the order of the preceding Ed25519 records).
+        pub fn settle_ix(&self, channels: &[Pubkey]) -> Instruction {
+            Instruction {
+                program_id: paychan::ID,
+                accounts: self.metas(channels),
+                data: paychan::instruction::Settle {}.data(),
+            }
+        }
+
+        /// `settle_batch` of `channels` (strictly increasing addresses).
+        pub fn settle_batch_ix(&self, channels: &[Pubkey]) -> Instruction {
+            Instruction {
+                program_id: paychan::ID,
+                accounts: self.metas(channels),
+                data: paychan::instruction::SettleBatch {}.data(),
+            }
+        }
+    }
+
+    /// An Ed25519 precompile instruction with the given data.
+    pub fn ed25519(data: Vec<u8>) -> Instruction {
+        Instruction {
+            program_id: Pubkey::new_from_array(ED25519_PROGRAM_ID),
+            accounts: vec![],
+            data,
+        }
+    }
+
+    /// The Ed25519 precompile instruction for 1..=8 signed v1 vouchers.
+    pub fn ed25519_for_vouchers(
+        vouchers: &[SignedVoucher],
+    ) -> Result<Instruction, Ed25519LayoutError> {
+        ed25519_instruction_data_v1(vouchers).map(ed25519)
+    }
+
+    /// `[ed25519, settle]` for vouchers of channels of one vault.
+    pub fn settle_with_vouchers(
+        accounts: &SettleAccounts,
+        vouchers: &[SignedVoucher],
+    ) -> Result<Vec<Instruction>, Ed25519LayoutError> {
+        let channels: Vec<Pubkey> = vouchers
+            .iter()
+            .map(|v| Pubkey::new_from_array(v.voucher.channel_id))
+            .collect();
+        Ok(vec![
+            ed25519_for_vouchers(vouchers)?,
+            accounts.settle_ix(&channels),
+        ])
+    }
+
+    /// Everything `close`, `finalize` and `reclaim` touch.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct ChannelAccounts {
+        /// The channel.
+        pub channel: Pubkey,
+        /// Its payee.
+        pub payee: Pubkey,
+        /// Its mint.
+        pub mint: Pubkey,
+        /// The mint's token program.
+        pub token_program: Pubkey,
+        /// Receives the refund (a token account of the payer).
+        pub payer_tokens: Pubkey,
+        /// Receives the channel's rent (the channel's `rent_payer`).
+        pub rent_payer: Pubkey,
+    }
+
+    impl ChannelAccounts {
+        fn vault(&self) -> (Pubkey, Pubkey) {
+            let vault = pda::vault(&self.payee, &self.mint);
+            (vault, pda::vault_tokens(&vault))
+        }
+    }
+
+    /// `close` by the payee (`with_final_voucher`: the preceding instruction
+    /// is the final voucher's one-record Ed25519 instruction).
+    pub fn close(
+        a: &ChannelAccounts,
+        payee_tokens: &Pubkey,
+        with_final_voucher: bool,
+    ) -> Instruction {
+        let (vault, vault_tokens) = a.vault();
+        Instruction {
+            program_id: paychan::ID,
+            accounts: paychan::accounts::Close {
+                payee: a.payee,
+                channel: a.channel,
+                vault,
+                vault_tokens,
+                payee_tokens: *payee_tokens,
+                payer_tokens: a.payer_tokens,
+                rent_payer: a.rent_payer,
+                mint: a.mint,
+                token_program: a.token_program,
+                instructions: INSTRUCTIONS_SYSVAR_ID,
+            }
+            .to_account_metas(None),
+            data: paychan::instruction::Close { with_final_voucher }.data(),
+        }
+    }
+
+    /// `finalize` (anyone) once the grace period is over.
+    pub fn finalize(a: &ChannelAccounts) -> Instruction {
+        let (vault, vault_tokens) = a.vault();
+        Instruction {
+            program_id: paychan::ID,
+            accounts: paychan::accounts::Finalize {
+                channel: a.channel,
+                vault,
+                vault_tokens,
+                payer_tokens: a.payer_tokens,
+                rent_payer: a.rent_payer,
+                mint: a.mint,
+                token_program: a.token_program,
+            }
+            .to_account_metas(None),
+            data: paychan::instruction::Finalize {}.data(),
+        }
+    }
+
+    /// `reclaim` (anyone) of a closed channel's rent.
+    pub fn reclaim(channel: &Pubkey, rent_payer: &Pubkey) -> Instruction {
+        Instruction {
+            program_id: paychan::ID,
+            accounts: paychan::accounts::Reclaim {
+                channel: *channel,
+                rent_payer: *rent_payer,
+            }
+            .to_account_metas(None),
+            data: paychan::instruction::Reclaim {}.data(),
         }
     }
 

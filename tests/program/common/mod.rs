@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use anchor_lang::{
-    AccountDeserialize, InstructionData, ToAccountMetas,
-    prelude::{AccountMeta, Clock, Pubkey},
+    AccountDeserialize,
+    prelude::{Clock, Pubkey},
     solana_program::{instruction::Instruction, program_pack::Pack},
 };
 use anchor_spl::token::spl_token;
@@ -21,9 +21,7 @@ use paychan::{
     instructions::OpenArgs,
     state::{Channel, PayeeVault},
 };
-use paychan_voucher::{
-    ED25519_PROGRAM_ID, SignedVoucher, VoucherV1, ed25519_instruction_data_v1, sign_v1,
-};
+use paychan_voucher::{ED25519_PROGRAM_ID, SignedVoucher, VoucherV1, sign_v1};
 use solana_instruction_error::InstructionError;
 use solana_keypair::Keypair;
 use solana_message::{Message, VersionedMessage, v0};
@@ -376,116 +374,60 @@ pub fn open_ix(chan: &Chan, p: &OpenParams) -> Instruction {
 }
 
 pub fn open_ix_with(chan: &Chan, args: OpenArgs, rent_payer: Pubkey) -> Instruction {
-    Instruction {
-        program_id: paychan::ID,
-        accounts: paychan::accounts::Open {
-            payer: chan.payer.pubkey(),
-            rent_payer,
-            payee: chan.payee,
-            mint: chan.mint,
-            payer_tokens: chan.payer_tokens,
-            channel: chan.address,
-            vault: chan.vault,
-            vault_tokens: chan.vault_tokens,
-            token_program: chan.token_program,
-            system_program: anchor_lang::system_program::ID,
-        }
-        .to_account_metas(None),
-        data: paychan::instruction::Open { args }.data(),
-    }
+    let accounts = paychan_sdk::ix::OpenAccounts {
+        payer: chan.payer.pubkey(),
+        rent_payer,
+        payee: chan.payee,
+        mint: chan.mint,
+        payer_tokens: chan.payer_tokens,
+        token_program: chan.token_program,
+    };
+    let (mut ix, _) = paychan_sdk::ix::open(&accounts, args);
+    // Tests may point a prepared channel at any address.
+    ix.accounts[5].pubkey = chan.address;
+    ix
 }
 
 pub fn top_up_ix(chan: &Chan, payer: &Pubkey, payer_tokens: &Pubkey, amount: u64) -> Instruction {
-    Instruction {
-        program_id: paychan::ID,
-        accounts: paychan::accounts::TopUp {
-            payer: *payer,
-            channel: chan.address,
-            vault: chan.vault,
-            vault_tokens: chan.vault_tokens,
-            payer_tokens: *payer_tokens,
-            mint: chan.mint,
-            token_program: chan.token_program,
-        }
-        .to_account_metas(None),
-        data: paychan::instruction::TopUp { amount }.data(),
-    }
+    paychan_sdk::ix::top_up(
+        &chan.address,
+        payer,
+        payer_tokens,
+        &chan.payee,
+        &chan.mint,
+        &chan.token_program,
+        amount,
+    )
 }
 
-/// Accounts of `settle` / `settle_batch` before the channels.
-#[derive(Clone, Copy)]
-pub struct SettleAccounts {
-    pub vault: Pubkey,
-    pub vault_tokens: Pubkey,
-    pub payee_tokens: Pubkey,
-    pub mint: Pubkey,
-    pub token_program: Pubkey,
-    pub instructions: Pubkey,
+pub use paychan_sdk::ix::SettleAccounts;
+
+/// `SettleAccounts` of a test channel.
+pub trait ForChan {
+    /// The settle accounts of `chan`'s vault, paying `payee_tokens`.
+    fn for_chan(chan: &Chan, payee_tokens: Pubkey) -> Self;
 }
 
-impl SettleAccounts {
-    pub fn for_chan(chan: &Chan, payee_tokens: Pubkey) -> Self {
-        Self {
-            vault: chan.vault,
-            vault_tokens: chan.vault_tokens,
-            payee_tokens,
-            mint: chan.mint,
-            token_program: chan.token_program,
-            instructions: anchor_lang::compat::solana_instructions_sysvar::ID,
-        }
-    }
-
-    fn metas(&self, channels: &[Pubkey]) -> Vec<AccountMeta> {
-        let mut metas = paychan::accounts::Settle {
-            vault: self.vault,
-            vault_tokens: self.vault_tokens,
-            payee_tokens: self.payee_tokens,
-            mint: self.mint,
-            token_program: self.token_program,
-            instructions: self.instructions,
-        }
-        .to_account_metas(None);
-        metas.extend(channels.iter().map(|c| AccountMeta::new(*c, false)));
-        metas
-    }
-
-    pub fn settle_ix(&self, channels: &[Pubkey]) -> Instruction {
-        Instruction {
-            program_id: paychan::ID,
-            accounts: self.metas(channels),
-            data: paychan::instruction::Settle {}.data(),
-        }
-    }
-
-    pub fn settle_batch_ix(&self, channels: &[Pubkey]) -> Instruction {
-        Instruction {
-            program_id: paychan::ID,
-            accounts: self.metas(channels),
-            data: paychan::instruction::SettleBatch {}.data(),
-        }
+impl ForChan for SettleAccounts {
+    fn for_chan(chan: &Chan, payee_tokens: Pubkey) -> Self {
+        let mut a = SettleAccounts::new(&chan.payee, &chan.mint, payee_tokens, chan.token_program);
+        (a.vault, a.vault_tokens) = (chan.vault, chan.vault_tokens);
+        a
     }
 }
 
 /// The Ed25519 precompile instruction for signed v1 vouchers (the one encoder).
 pub fn ed25519_ix(vouchers: &[SignedVoucher]) -> Instruction {
-    ed25519_ix_raw(ed25519_instruction_data_v1(vouchers).expect("1..=8 vouchers"))
+    paychan_sdk::ix::ed25519_for_vouchers(vouchers).expect("1..=8 vouchers")
 }
 
 pub fn ed25519_ix_raw(data: Vec<u8>) -> Instruction {
-    Instruction {
-        program_id: ed25519_program_id(),
-        accounts: vec![],
-        data,
-    }
+    paychan_sdk::ix::ed25519(data)
 }
 
 /// `[ed25519, settle]` for vouchers of channels sharing one vault.
 pub fn settle_ixs(accts: &SettleAccounts, vouchers: &[SignedVoucher]) -> Vec<Instruction> {
-    let channels: Vec<Pubkey> = vouchers
-        .iter()
-        .map(|v| Pubkey::new_from_array(v.voucher.channel_id))
-        .collect();
-    vec![ed25519_ix(vouchers), accts.settle_ix(&channels)]
+    paychan_sdk::ix::settle_with_vouchers(accts, vouchers).expect("1..=8 vouchers")
 }
 
 pub struct CloseAccounts {
@@ -500,64 +442,45 @@ pub fn close_ix(
     a: &CloseAccounts,
     with_final_voucher: bool,
 ) -> Instruction {
-    Instruction {
-        program_id: paychan::ID,
-        accounts: paychan::accounts::Close {
-            payee: *payee,
-            channel: chan.address,
-            vault: chan.vault,
-            vault_tokens: chan.vault_tokens,
-            payee_tokens: a.payee_tokens,
-            payer_tokens: a.payer_tokens,
-            rent_payer: a.rent_payer,
-            mint: chan.mint,
-            token_program: chan.token_program,
-            instructions: anchor_lang::compat::solana_instructions_sysvar::ID,
-        }
-        .to_account_metas(None),
-        data: paychan::instruction::Close { with_final_voucher }.data(),
+    let mut ix = paychan_sdk::ix::close(
+        &channel_accounts(chan, &a.payer_tokens, &a.rent_payer),
+        &a.payee_tokens,
+        with_final_voucher,
+    );
+    // The signer may be anyone (guard tests); the vault is the test channel's.
+    ix.accounts[0].pubkey = *payee;
+    (ix.accounts[2].pubkey, ix.accounts[3].pubkey) = (chan.vault, chan.vault_tokens);
+    ix
+}
+
+/// The sdk's view of a test channel.
+pub fn channel_accounts(
+    chan: &Chan,
+    payer_tokens: &Pubkey,
+    rent_payer: &Pubkey,
+) -> paychan_sdk::ix::ChannelAccounts {
+    paychan_sdk::ix::ChannelAccounts {
+        channel: chan.address,
+        payee: chan.payee,
+        mint: chan.mint,
+        token_program: chan.token_program,
+        payer_tokens: *payer_tokens,
+        rent_payer: *rent_payer,
     }
 }
 
 pub fn request_close_ix(chan: &Chan, payer: &Pubkey) -> Instruction {
-    Instruction {
-        program_id: paychan::ID,
-        accounts: paychan::accounts::RequestClose {
-            payer: *payer,
-            channel: chan.address,
-        }
-        .to_account_metas(None),
-        data: paychan::instruction::RequestClose {}.data(),
-    }
+    paychan_sdk::ix::request_close(&chan.address, payer)
 }
 
 pub fn finalize_ix(chan: &Chan, payer_tokens: &Pubkey, rent_payer: &Pubkey) -> Instruction {
-    Instruction {
-        program_id: paychan::ID,
-        accounts: paychan::accounts::Finalize {
-            channel: chan.address,
-            vault: chan.vault,
-            vault_tokens: chan.vault_tokens,
-            payer_tokens: *payer_tokens,
-            rent_payer: *rent_payer,
-            mint: chan.mint,
-            token_program: chan.token_program,
-        }
-        .to_account_metas(None),
-        data: paychan::instruction::Finalize {}.data(),
-    }
+    let mut ix = paychan_sdk::ix::finalize(&channel_accounts(chan, payer_tokens, rent_payer));
+    (ix.accounts[1].pubkey, ix.accounts[2].pubkey) = (chan.vault, chan.vault_tokens);
+    ix
 }
 
 pub fn reclaim_ix(chan: &Chan, rent_payer: &Pubkey) -> Instruction {
-    Instruction {
-        program_id: paychan::ID,
-        accounts: paychan::accounts::Reclaim {
-            channel: chan.address,
-            rent_payer: *rent_payer,
-        }
-        .to_account_metas(None),
-        data: paychan::instruction::Reclaim {}.data(),
-    }
+    paychan_sdk::ix::reclaim(&chan.address, rent_payer)
 }
 
 /// The custom error code a failed transaction ended with, if any.
