@@ -1,6 +1,6 @@
 //! `reclaim`: anyone deletes a closed channel once its open-slot window has
 //! passed; the rent goes back to the channel's rent payer.
-use anchor_lang::{Event, error::ErrorCode, prelude::Pubkey};
+use anchor_lang::{error::ErrorCode, prelude::Pubkey};
 use paychan::{
     constants::OPEN_SLOT_WINDOW, error::PaychanError, events::ChannelReclaimed,
     state::ChannelStatus,
@@ -9,18 +9,6 @@ use solana_keypair::Keypair;
 use solana_signer::Signer;
 
 use crate::common::*;
-
-/// The first event of type `E` in the transaction logs (`Program data:` lines).
-fn event<E: Event>(logs: &[String]) -> Option<E> {
-    use anchor_lang::__private::base64::{Engine, engine::general_purpose::STANDARD};
-    logs.iter()
-        .filter_map(|l| l.strip_prefix("Program data: "))
-        .filter_map(|d| STANDARD.decode(d).ok())
-        .find_map(|bytes| {
-            let mut body = bytes.strip_prefix(E::DISCRIMINATOR)?;
-            E::deserialize(&mut body).ok()
-        })
-}
 
 /// A channel (payer = rent payer) closed by its payee at the current slot.
 fn closed_channel(h: &mut Harness) -> Chan {

@@ -1,21 +1,9 @@
 //! `request_close`: the payer starts the grace period.
-use anchor_lang::{Event, error::ErrorCode, prelude::Pubkey};
+use anchor_lang::{error::ErrorCode, prelude::Pubkey};
 use paychan::{error::PaychanError, events::CloseRequested, state::ChannelStatus};
 use solana_signer::Signer;
 
 use crate::common::*;
-
-/// The first event of type `E` in the transaction logs (`Program data:` lines).
-fn event<E: Event>(logs: &[String]) -> Option<E> {
-    use anchor_lang::__private::base64::{Engine, engine::general_purpose::STANDARD};
-    logs.iter()
-        .filter_map(|l| l.strip_prefix("Program data: "))
-        .filter_map(|d| STANDARD.decode(d).ok())
-        .find_map(|bytes| {
-            let mut body = bytes.strip_prefix(E::DISCRIMINATOR)?;
-            E::deserialize(&mut body).ok()
-        })
-}
 
 #[test]
 fn request_close_moves_an_open_channel_to_closing() {

@@ -5,22 +5,6 @@ use solana_signer::Signer;
 
 use crate::common::*;
 
-/// `ChannelSettled` events in the logs, decoded with the IDL's Borsh layout.
-fn settled_events(logs: &[String]) -> Vec<paychan::events::ChannelSettled> {
-    use anchor_lang::{
-        __private::base64::{Engine, engine::general_purpose::STANDARD},
-        AnchorDeserialize, Discriminator,
-    };
-    logs.iter()
-        .filter_map(|l| l.strip_prefix("Program data: "))
-        .filter_map(|d| STANDARD.decode(d).ok())
-        .filter_map(|bytes| {
-            let mut body = bytes.strip_prefix(paychan::events::ChannelSettled::DISCRIMINATOR)?;
-            paychan::events::ChannelSettled::deserialize(&mut body).ok()
-        })
-        .collect()
-}
-
 #[test]
 fn settle_pays_the_increment_and_advances_the_watermark() {
     let mut h = Harness::new();
@@ -32,7 +16,7 @@ fn settle_pays_the_increment_and_advances_the_watermark() {
     assert_eq!(h.vault(&chan.vault).outstanding, 700);
 
     let meta = ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(450, 0)]), &[]));
-    let events = settled_events(&meta.logs);
+    let events = events::<paychan::events::ChannelSettled>(&meta.logs);
     assert_eq!(events.len(), 1);
     assert_eq!(
         (events[0].channel, events[0].settled, events[0].amount),
@@ -84,7 +68,7 @@ fn settle_eight_channels_of_different_payers_in_one_instruction() {
         .count();
     assert_eq!(transfers, 1, "{:#?}", meta.logs);
     // One ChannelSettled event per channel, in order.
-    let events = settled_events(&meta.logs);
+    let events = events::<paychan::events::ChannelSettled>(&meta.logs);
     let got: Vec<_> = events
         .iter()
         .map(|e| (e.channel, e.settled, e.amount))

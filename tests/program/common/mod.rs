@@ -689,3 +689,22 @@ impl Harness {
         ok(self.send(&[request_close_ix(chan, &payer.pubkey())], &[&payer]))
     }
 }
+
+/// Every event of type `E` in the transaction logs (`Program data:` lines),
+/// decoded with the IDL's Borsh layout.
+pub fn events<E: anchor_lang::Event>(logs: &[String]) -> Vec<E> {
+    use anchor_lang::__private::base64::{Engine, engine::general_purpose::STANDARD};
+    logs.iter()
+        .filter_map(|l| l.strip_prefix("Program data: "))
+        .filter_map(|d| STANDARD.decode(d).ok())
+        .filter_map(|bytes| {
+            let mut body = bytes.strip_prefix(E::DISCRIMINATOR)?;
+            E::deserialize(&mut body).ok()
+        })
+        .collect()
+}
+
+/// The first event of type `E` in the transaction logs.
+pub fn event<E: anchor_lang::Event>(logs: &[String]) -> Option<E> {
+    events(logs).into_iter().next()
+}
