@@ -357,3 +357,23 @@ fn attack_forged_v2_channels_hash() {
     assert_err(&h.send_as(&ixs, &[]), PaychanError::ChannelsHashMismatch);
     assert_eq!(h.balance(&payee_tokens), 0);
 }
+
+#[test]
+fn attack_the_same_channel_twice_among_other_channels() {
+    let mut h = Harness::new();
+    let payee = Pubkey::new_unique();
+    let a = h.open_channel(&payee, 1_000);
+    let b = h.open_channel(&payee, 1_000);
+    let accts = SettleAccounts::for_chan(&a, h.token_account(&payee, 0));
+    let res = h.send_as(
+        &settle_ixs(
+            &accts,
+            &[a.voucher(100, 0), b.voucher(100, 0), a.voucher(300, 0)],
+        ),
+        &[],
+    );
+    assert_err(&res, PaychanError::DuplicateChannel);
+    assert_eq!(h.channel(&a.address).settled, 0);
+    assert_eq!(h.channel(&b.address).settled, 0);
+    assert_eq!(h.balance(&accts.payee_tokens), 0);
+}

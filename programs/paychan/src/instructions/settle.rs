@@ -112,8 +112,15 @@ pub(crate) fn handler<'info>(ctx: Context<'info, Settle<'info>>) -> Result<()> {
 
     let mut total: u64 = 0;
     for (i, (record, info)) in records.iter().zip(channels).enumerate() {
+        // A transaction lists each address once; an account passed twice to
+        // an instruction is deserialised as a copy of the same `AccountInfo`,
+        // key reference included, so comparing the references finds every
+        // duplicate without comparing 32-byte keys (attack test: same channel twice).
         require!(
-            channels.iter().take(i).all(|prev| prev.key != info.key),
+            channels
+                .iter()
+                .take(i)
+                .all(|prev| !core::ptr::eq(prev.key, info.key)),
             PaychanError::DuplicateChannel
         );
         let voucher =
