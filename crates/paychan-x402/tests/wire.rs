@@ -1,0 +1,210 @@
+//! Field names, shapes and the header codec.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use paychan_x402::{
+    codec::{self, CodecError},
+    network::Network,
+    scheme::{PaychanExtra, SCHEME},
+    v1, v2,
+};
+use serde_json::{Value, json};
+
+fn requirements() -> v2::PaymentRequirements {
+    v2::PaymentRequirements {
+        scheme: SCHEME.into(),
+        network: Network::Devnet.caip2().into(),
+        amount: "1000".into(),
+        asset: Network::Devnet.usdc_mint().unwrap().into(),
+        pay_to: "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin".into(),
+        max_timeout_seconds: 60,
+        extra: Some(
+            serde_json::to_value(PaychanExtra {
+                program_id: "5AtZWbugM3nhSLAXqJtAX2aLMHb6LCNbCjdEHXzhRi5Y".into(),
+                token_program: "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA".into(),
+                decimals: 6,
+                grace_period_seconds: 3_600,
+                minimum_deposit: "1000000".into(),
+                fee_payer: None,
+            })
+            .unwrap(),
+        ),
+    }
+}
+
+#[test]
+fn v2_payment_required_uses_the_spec_field_names() {
+    let required = v2::PaymentRequired {
+        x402_version: 2,
+        error: Some("payment required".into()),
+        resource: v2::Resource {
+            url: "https://api.example/paid".into(),
+            description: Some("a paid route".into()),
+            mime_type: Some("application/json".into()),
+        },
+        accepts: vec![requirements()],
+        extensions: None,
+    };
+    let v = serde_json::to_value(&required).unwrap();
+    assert_eq!(v["x402Version"], 2);
+    assert_eq!(v["resource"]["mimeType"], "application/json");
+    let a = &v["accepts"][0];
+    for key in [
+        "scheme",
+        "network",
+        "amount",
+        "asset",
+        "payTo",
+        "maxTimeoutSeconds",
+        "extra",
+    ] {
+        assert!(a.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(
+        a["extra"]["programId"],
+        "5AtZWbugM3nhSLAXqJtAX2aLMHb6LCNbCjdEHXzhRi5Y"
+    );
+    assert_eq!(a["extra"]["gracePeriodSeconds"], 3_600);
+    assert!(
+        a["extra"].get("feePayer").is_none(),
+        "absent options are omitted"
+    );
+    assert!(v.get("extensions").is_none());
+}
+
+#[test]
+fn headers_are_standard_padded_base64_and_round_trip() {
+    let payload = v2::PaymentPayload {
+        x402_version: 2,
+        resource: None,
+        accepted: requirements(),
+        payload: json!({ "voucher": { "channelId": "x", "cumulativeAmount": "1" }, "signer": "y", "signature": "z", "signatureType": "ed25519" }),
+        extensions: Some(json!({ "payment-identifier": { "id": "0123456789abcdef" } })),
+    };
+    let header = codec::encode(&payload).unwrap();
+    assert!(
+        header
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
+    );
+    assert_eq!(header.len() % 4, 0, "padded");
+    let back: v2::PaymentPayload = codec::decode(header.as_bytes()).unwrap();
+    assert_eq!(back, payload);
+    assert_eq!(codec::version(header.as_bytes()).unwrap(), 2);
+}
+
+#[test]
+fn settle_and_verify_responses_match_the_spec() {
+    let settle = v2::SettleResponse {
+        success: true,
+        error_reason: None,
+        payer: Some("payer".into()),
+        transaction: String::new(),
+        network: Network::Mainnet.caip2().into(),
+        amount: Some("1000".into()),
+    };
+    assert_eq!(
+        serde_json::to_value(&settle).unwrap(),
+        json!({ "success": true, "payer": "payer", "transaction": "", "network": "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp", "amount": "1000" })
+    );
+    let verify = v2::VerifyResponse {
+        is_valid: false,
+        invalid_reason: Some("invalid_signature".into()),
+        payer: None,
+    };
+    assert_eq!(
+        serde_json::to_value(&verify).unwrap(),
+        json!({ "isValid": false, "invalidReason": "invalid_signature" })
+    );
+    let supported = v2::SupportedResponse {
+        kinds: vec![v2::SupportedKind {
+            x402_version: 2,
+            scheme: SCHEME.into(),
+            network: Network::Devnet.caip2().into(),
+            extra: None,
+        }],
+        extensions: vec![],
+        signers: [("solana:*".to_string(), vec!["fee-payer".to_string()])]
+            .into_iter()
+            .collect(),
+    };
+    let v = serde_json::to_value(&supported).unwrap();
+    assert_eq!(v["kinds"][0]["x402Version"], 2);
+    assert_eq!(v["signers"]["solana:*"][0], "fee-payer");
+}
+
+#[test]
+fn v1_body_and_payload_use_the_v1_names() {
+    let body = v1::PaymentRequired {
+        x402_version: 1,
+        error: "X-PAYMENT header is required".into(),
+        accepts: vec![v1::PaymentRequirements {
+            scheme: SCHEME.into(),
+            network: Network::Devnet.v1_name().into(),
+            max_amount_required: "1000".into(),
+            asset: "mint".into(),
+            pay_to: "payee".into(),
+            resource: "https://api.example/paid".into(),
+            description: String::new(),
+            mime_type: "application/json".into(),
+            output_schema: None,
+            max_timeout_seconds: 60,
+            extra: None,
+        }],
+    };
+    let v = serde_json::to_value(&body).unwrap();
+    assert_eq!(v["accepts"][0]["maxAmountRequired"], "1000");
+    assert_eq!(v["accepts"][0]["network"], "solana-devnet");
+    let p = v1::PaymentPayload {
+        x402_version: 1,
+        scheme: SCHEME.into(),
+        network: "solana".into(),
+        payload: Value::Null,
+    };
+    let header = codec::encode(&p).unwrap();
+    assert_eq!(codec::version(header.as_bytes()).unwrap(), 1);
+    assert_eq!(
+        codec::decode::<v1::PaymentPayload>(header.as_bytes()).unwrap(),
+        p
+    );
+}
+
+#[test]
+fn networks_map_between_caip2_and_v1_names() {
+    for n in [Network::Mainnet, Network::Devnet, Network::Testnet] {
+        assert_eq!(Network::parse(n.caip2()), Some(n));
+        assert_eq!(Network::parse(n.v1_name()), Some(n));
+    }
+    assert_eq!(Network::parse("solana:unknown"), None);
+    assert_eq!(
+        paychan_x402::network::caip2_for_genesis("5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d"),
+        Network::Mainnet.caip2()
+    );
+}
+
+#[test]
+fn hostile_headers_are_refused_with_typed_errors() {
+    let big = vec![b'A'; codec::MAX_HEADER_LEN + 4];
+    assert!(matches!(
+        codec::decode::<v2::PaymentPayload>(&big),
+        Err(CodecError::TooLarge(_))
+    ));
+    assert!(matches!(
+        codec::decode::<v2::PaymentPayload>(b"%%%"),
+        Err(CodecError::Base64)
+    ));
+    let not_payload = codec::encode(&json!({ "x402Version": 2 })).unwrap();
+    assert!(matches!(
+        codec::decode::<v2::PaymentPayload>(not_payload.as_bytes()),
+        Err(CodecError::Json(_))
+    ));
+}
+
+proptest::proptest! {
+    #[test]
+    fn random_header_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2_000)) {
+        let _ = codec::decode::<v2::PaymentPayload>(&bytes);
+        let _ = codec::decode::<v2::PaymentRequired>(&bytes);
+        let _ = codec::decode::<v1::PaymentPayload>(&bytes);
+        let _ = codec::version(&bytes);
+    }
+}
