@@ -150,9 +150,11 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
             }
             .into());
         }
-        // A retry of the accepted voucher is answered without another signature check;
-        // a voucher that cannot pay is refused before one.
-        if let Some(latest) = self.store.latest(&channel).map_err(VerifierError::from)? {
+        // Where the store holds its state in memory, a retry of the accepted
+        // voucher is answered without another signature check and a voucher
+        // that cannot pay is refused before one; shared stores (Redis) decide
+        // everything in their one atomic `accept`, with no extra round trip.
+        if let Some(latest) = self.store.cached(&channel) {
             match crate::store::decide(Some(&latest), voucher, snapshot.settled, price) {
                 AcceptOutcome::Duplicate(a) => return Ok(receipt(&snapshot.payer, a, true)),
                 AcceptOutcome::Stale { last_accepted } => {

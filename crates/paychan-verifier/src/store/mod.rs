@@ -151,6 +151,13 @@ pub trait VoucherStore: Send + Sync {
     /// The latest accepted voucher of a channel.
     fn latest(&self, channel: &Pubkey) -> Result<Option<Accepted>, StoreError>;
 
+    /// The latest accepted voucher if this process holds it in memory, without
+    /// I/O (the verifier's cheap pre-check). Stores shared with other
+    /// processes return `None` and leave every decision to [`Self::accept`].
+    fn cached(&self, _channel: &Pubkey) -> Option<Accepted> {
+        None
+    }
+
     /// The latest accepted voucher of every channel (for the settler).
     fn all_latest(&self) -> Result<Vec<Accepted>, StoreError>;
 }
@@ -191,7 +198,11 @@ impl VoucherStore for MemoryStore {
     }
 
     fn latest(&self, channel: &Pubkey) -> Result<Option<Accepted>, StoreError> {
-        Ok(self.map.lock().get(channel).copied())
+        Ok(self.cached(channel))
+    }
+
+    fn cached(&self, channel: &Pubkey) -> Option<Accepted> {
+        self.map.lock().get(channel).copied()
     }
 
     fn all_latest(&self) -> Result<Vec<Accepted>, StoreError> {
@@ -211,6 +222,10 @@ impl<T: VoucherStore> VoucherStore for std::sync::Arc<T> {
 
     fn latest(&self, channel: &Pubkey) -> Result<Option<Accepted>, StoreError> {
         (**self).latest(channel)
+    }
+
+    fn cached(&self, channel: &Pubkey) -> Option<Accepted> {
+        (**self).cached(channel)
     }
 
     fn all_latest(&self) -> Result<Vec<Accepted>, StoreError> {

@@ -204,7 +204,11 @@ impl VoucherStore for RedbStore {
     }
 
     fn latest(&self, channel: &Pubkey) -> Result<Option<Accepted>, StoreError> {
-        Ok(self.index.lock().get(channel).copied())
+        Ok(self.cached(channel))
+    }
+
+    fn cached(&self, channel: &Pubkey) -> Option<Accepted> {
+        self.index.lock().get(channel).copied()
     }
 
     fn all_latest(&self) -> Result<Vec<Accepted>, StoreError> {
