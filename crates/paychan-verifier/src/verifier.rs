@@ -1,5 +1,7 @@
 //! The check: cheap rules first, then `verify_strict`, then the store's
 //! compare-and-swap.
+use std::sync::Arc;
+
 use anchor_lang::prelude::Pubkey;
 use paychan::state::ChannelStatus;
 use paychan_voucher::SignedVoucher;
@@ -7,7 +9,7 @@ use paychan_voucher::SignedVoucher;
 use crate::{
     error::{CheckError, Rejection, VerifierError},
     header::decode_header,
-    snapshot::ChannelSource,
+    snapshot::{ChannelSnapshot, ChannelSource},
     store::{AcceptOutcome, VoucherStore},
 };
 
@@ -111,6 +113,63 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
     ) -> Result<Receipt, CheckError> {
         let v = &voucher.voucher;
         let channel = Pubkey::new_from_array(v.channel_id);
+        let snapshot = self.channel_rules(voucher, now).await?;
+        // Where the store holds its state in memory, a retry of the accepted
+        // voucher is answered without another signature check and a voucher
+        // that cannot pay is refused before one; shared stores (Redis) decide
+        // everything in their one atomic `accept`, with no extra round trip.
+        if let Some(latest) = self.store.cached(&channel) {
+            match crate::store::decide(Some(&latest), voucher, snapshot.settled, price) {
+                AcceptOutcome::Accepted(_) => {}
+                other => {
+                    return outcome_to_result(&snapshot.payer, v.cumulative_amount, price, other);
+                }
+            }
+        }
+        check_signature(voucher, &snapshot)?;
+        let outcome = self
+            .store
+            .accept(voucher, snapshot.settled, price)
+            .await
+            .map_err(VerifierError::from)?;
+        outcome_to_result(&snapshot.payer, v.cumulative_amount, price, outcome)
+    }
+
+    /// Runs every rule of [`Self::check_priced`] against the store's latest
+    /// voucher **without accepting anything** (a facilitator's `/verify`).
+    ///
+    /// The receipt says what accepting the voucher now would charge; a later
+    /// [`Self::check_priced`] may still refuse it if another voucher got in
+    /// first.
+    pub async fn verify_only(
+        &self,
+        voucher: &SignedVoucher,
+        price: u64,
+        now: i64,
+    ) -> Result<Receipt, CheckError> {
+        let v = &voucher.voucher;
+        let channel = Pubkey::new_from_array(v.channel_id);
+        let snapshot = self.channel_rules(voucher, now).await?;
+        let latest = match self.store.cached(&channel) {
+            Some(a) => Some(a),
+            None => self.store.latest(&channel).map_err(VerifierError::from)?,
+        };
+        let outcome = crate::store::decide(latest.as_ref(), voucher, snapshot.settled, price);
+        if matches!(outcome, AcceptOutcome::Accepted(_)) {
+            check_signature(voucher, &snapshot)?;
+        }
+        outcome_to_result(&snapshot.payer, v.cumulative_amount, price, outcome)
+    }
+
+    /// The snapshot of the voucher's channel, once the cheap channel rules
+    /// (program, payee, mint, status, expiry, deposit) pass.
+    async fn channel_rules(
+        &self,
+        voucher: &SignedVoucher,
+        now: i64,
+    ) -> Result<Arc<ChannelSnapshot>, CheckError> {
+        let v = &voucher.voucher;
+        let channel = Pubkey::new_from_array(v.channel_id);
         let snapshot = match self.channels.get(&channel) {
             Some(s) => s,
             None => self
@@ -150,47 +209,32 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
             }
             .into());
         }
-        // Where the store holds its state in memory, a retry of the accepted
-        // voucher is answered without another signature check and a voucher
-        // that cannot pay is refused before one; shared stores (Redis) decide
-        // everything in their one atomic `accept`, with no extra round trip.
-        if let Some(latest) = self.store.cached(&channel) {
-            match crate::store::decide(Some(&latest), voucher, snapshot.settled, price) {
-                AcceptOutcome::Duplicate(a) => return Ok(receipt(&snapshot.payer, a, true)),
-                AcceptOutcome::Stale { last_accepted } => {
-                    return Err(insufficient(v.cumulative_amount, last_accepted, price));
-                }
-                AcceptOutcome::Conflict => {
-                    return Err(Rejection::Conflict {
-                        cumulative: v.cumulative_amount,
-                    }
-                    .into());
-                }
-                AcceptOutcome::Accepted(_) => {}
-            }
+        Ok(snapshot)
+    }
+}
+
+fn check_signature(voucher: &SignedVoucher, snapshot: &ChannelSnapshot) -> Result<(), Rejection> {
+    if voucher.signer != *snapshot.signer.as_bytes() {
+        return Err(Rejection::WrongSigner);
+    }
+    voucher
+        .verify_strict_with(&snapshot.signer)
+        .map_err(|_| Rejection::BadSignature)
+}
+
+fn outcome_to_result(
+    payer: &Pubkey,
+    cumulative: u64,
+    price: u64,
+    outcome: AcceptOutcome,
+) -> Result<Receipt, CheckError> {
+    match outcome {
+        AcceptOutcome::Accepted(a) => Ok(receipt(payer, a, false)),
+        AcceptOutcome::Duplicate(a) => Ok(receipt(payer, a, true)),
+        AcceptOutcome::Stale { last_accepted } => {
+            Err(insufficient(cumulative, last_accepted, price))
         }
-        if voucher.signer != *snapshot.signer.as_bytes() {
-            return Err(Rejection::WrongSigner.into());
-        }
-        voucher
-            .verify_strict_with(&snapshot.signer)
-            .map_err(|_| Rejection::BadSignature)?;
-        match self
-            .store
-            .accept(voucher, snapshot.settled, price)
-            .await
-            .map_err(VerifierError::from)?
-        {
-            AcceptOutcome::Accepted(a) => Ok(receipt(&snapshot.payer, a, false)),
-            AcceptOutcome::Duplicate(a) => Ok(receipt(&snapshot.payer, a, true)),
-            AcceptOutcome::Stale { last_accepted } => {
-                Err(insufficient(v.cumulative_amount, last_accepted, price))
-            }
-            AcceptOutcome::Conflict => Err(Rejection::Conflict {
-                cumulative: v.cumulative_amount,
-            }
-            .into()),
-        }
+        AcceptOutcome::Conflict => Err(Rejection::Conflict { cumulative }.into()),
     }
 }
 

@@ -265,6 +265,53 @@ fn a_different_voucher_for_an_accepted_amount_conflicts() {
 }
 
 #[test]
+fn verify_only_applies_every_rule_but_stores_nothing() {
+    let f = Fixture::new();
+    let v = verifier(&f, ChannelStatus::Open, 0);
+    let voucher = f.voucher(2 * PRICE, 0);
+    let r = block_on(v.verify_only(&voucher, PRICE, NOW)).unwrap();
+    assert_eq!(
+        (r.payer, r.cumulative, r.charged, r.previous, r.duplicate),
+        (f.payer, 2 * PRICE, 2 * PRICE, 0, false)
+    );
+    assert!(v.store().latest(&f.channel).unwrap().is_none());
+    // The signature is still checked.
+    let mut tampered = voucher;
+    tampered.voucher.cumulative_amount = 3 * PRICE;
+    assert_eq!(
+        rejection(block_on(v.verify_only(&tampered, PRICE, NOW))),
+        Rejection::BadSignature
+    );
+    // Against the store's latest: too small an increment, or a duplicate.
+    block_on(v.check(&voucher, NOW)).unwrap();
+    assert_eq!(
+        rejection(block_on(v.verify_only(
+            &f.voucher(2 * PRICE + 1, 0),
+            PRICE,
+            NOW
+        ))),
+        Rejection::InsufficientIncrement {
+            cumulative: 2 * PRICE + 1,
+            required: 3 * PRICE,
+            last_accepted: 2 * PRICE,
+        }
+    );
+    assert!(
+        block_on(v.verify_only(&voucher, PRICE, NOW))
+            .unwrap()
+            .duplicate
+    );
+    let next = f.voucher(4 * PRICE, 0);
+    let r = block_on(v.verify_only(&next, PRICE, NOW)).unwrap();
+    assert_eq!((r.charged, r.previous), (2 * PRICE, 2 * PRICE));
+    assert_eq!(
+        v.store().latest(&f.channel).unwrap().unwrap().voucher,
+        voucher,
+        "verify_only left the latest untouched"
+    );
+}
+
+#[test]
 fn headers_decode_bare_and_in_an_x402_payload() {
     let f = Fixture::new();
     let voucher = f.voucher(7, NOW + 3_600);

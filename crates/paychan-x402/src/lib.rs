@@ -21,12 +21,17 @@
 //! ```
 //!
 //! ## Crate features
-//! None.
+//! - `server` (off by default): [`server::Paywall`], a tower layer for axum
+//!   routes that answers 402 with a `paychan` offer and checks vouchers with
+//!   `paychan-verifier` before the handler runs, and [`server::facilitator`],
+//!   the `/verify`, `/settle` and `/supported` routes (docs/004-x402-http.md).
 #![warn(missing_docs)]
 
 pub mod codec;
 pub mod network;
 pub mod scheme;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod v1;
 pub mod v2;
 

@@ -20,7 +20,8 @@ pub struct PaymentRequirements {
     pub resource: String,
     /// Human description.
     pub description: String,
-    /// Response MIME type.
+    /// Response MIME type (optional on the wire, as in `@x402/core`; `""` when absent).
+    #[serde(default)]
     pub mime_type: String,
     /// Output schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,7 +39,9 @@ pub struct PaymentRequirements {
 pub struct PaymentRequired {
     /// 1.
     pub x402_version: u32,
-    /// Why the request was not served.
+    /// Why the request was not served (optional on the wire, as in
+    /// `@x402/core`; `""` when absent).
+    #[serde(default)]
     pub error: String,
     /// Acceptable payments.
     pub accepts: Vec<PaymentRequirements>,

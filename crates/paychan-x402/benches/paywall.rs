@@ -1,0 +1,176 @@
+//! In-process cost of the paywall layer: a free route, a paid route (a new
+//! voucher per request, so every request verifies a signature and advances
+//! the store) and the verifier's `check_priced` alone; the layer's own
+//! overhead is `paid − check − free`.
+//!
+//! `cargo bench -p paychan-x402 --features server --bench paywall`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anchor_lang::Discriminator;
+use axum::{Router, body::Body, http::Request, routing::get};
+use ed25519_dalek::SigningKey;
+use paychan::state::{Channel, ChannelStatus};
+use paychan_verifier::{ChannelSnapshot, MemoryChannels, MemoryStore, Pubkey, Terms, Verifier};
+use paychan_voucher::{SignedVoucher, VoucherV1, sign_v1};
+use paychan_x402::{
+    codec,
+    scheme::PaychanExtra,
+    server::{Paywall, PaywallConfig},
+    v2,
+};
+use tower::ServiceExt;
+
+const N: u64 = 20_000;
+const NETWORK: &str = "solana:4ZCjcTwgVpjByh1ZCVHHnXv7J4BvcaWW";
+
+fn verifier(
+    key: &SigningKey,
+    channel: Pubkey,
+    payee: Pubkey,
+    mint: Pubkey,
+) -> Verifier<MemoryChannels, MemoryStore> {
+    let state = Channel {
+        payer: payee,
+        payee,
+        mint,
+        authorized_signer: Pubkey::new_from_array(key.verifying_key().to_bytes()),
+        rent_payer: payee,
+        deposit: u64::MAX,
+        settled: 0,
+        refunded: 0,
+        salt: 1,
+        open_slot: 10,
+        closure_started_at: 0,
+        grace_period: 3_600,
+        version: 1,
+        bump: 255,
+        status: ChannelStatus::Open as u8,
+        reserved: [0; 5],
+    };
+    let mut data = Channel::DISCRIMINATOR.to_vec();
+    data.extend_from_slice(bytemuck::bytes_of(&state));
+    let channels = MemoryChannels::default();
+    channels
+        .upsert(ChannelSnapshot::from_account(channel, &paychan::ID, &paychan::ID, &data).unwrap());
+    Verifier::new(
+        channels,
+        MemoryStore::default(),
+        Terms::new(paychan::ID, payee, mint, 1),
+    )
+}
+
+fn vouchers(key: &SigningKey, channel: Pubkey) -> Vec<SignedVoucher> {
+    (1..=N)
+        .map(|i| {
+            sign_v1(
+                key,
+                &VoucherV1 {
+                    channel_id: channel.to_bytes(),
+                    cumulative_amount: i,
+                    expires_at: 0,
+                },
+            )
+        })
+        .collect()
+}
+
+fn per_request(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6 / N as f64
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let (channel, payee, mint) = (
+        Pubkey::new_unique(),
+        Pubkey::new_unique(),
+        Pubkey::new_unique(),
+    );
+    let extra = PaychanExtra {
+        program_id: paychan::ID.to_string(),
+        token_program: payee.to_string(),
+        decimals: 6,
+        grace_period_seconds: 3_600,
+        minimum_deposit: "1".into(),
+        fee_payer: None,
+    };
+    let vs = vouchers(&key, channel);
+
+    // The verifier alone.
+    let alone = verifier(&key, channel, payee, mint);
+    let t = Instant::now();
+    for v in &vs {
+        alone.check_priced(v, 1, 1_800_000_000).await.unwrap();
+    }
+    let check = per_request(t.elapsed());
+
+    let paywall = Paywall::new(
+        Arc::new(verifier(&key, channel, payee, mint)),
+        PaywallConfig::new(NETWORK, extra),
+    );
+    let accepted = paywall.payment_required(1, "/paid").accepts[0].clone();
+    let headers: Vec<String> = vs
+        .iter()
+        .map(|v| {
+            codec::encode(&v2::PaymentPayload {
+                x402_version: 2,
+                resource: None,
+                accepted: accepted.clone(),
+                payload: serde_json::to_value(v).unwrap(),
+                extensions: None,
+            })
+            .unwrap()
+        })
+        .collect();
+    let app = Router::new()
+        .route("/paid", get(|| async { "ok" }))
+        .route_layer(paywall.layer(1))
+        .route("/free", get(|| async { "ok" }));
+
+    let t = Instant::now();
+    for _ in 0..N {
+        let res = app
+            .clone()
+            .oneshot(Request::get("/free").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert!(res.status().is_success());
+    }
+    let free = per_request(t.elapsed());
+
+    let t = Instant::now();
+    for _ in 0..N {
+        let res = app
+            .clone()
+            .oneshot(Request::get("/paid").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 402);
+    }
+    let offer = per_request(t.elapsed());
+
+    let t = Instant::now();
+    for h in &headers {
+        let req = Request::get("/paid")
+            .header("PAYMENT-SIGNATURE", h.as_str())
+            .body(Body::empty())
+            .unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        assert!(res.status().is_success(), "{}", res.status());
+    }
+    let paid = per_request(t.elapsed());
+
+    println!("free route        {free:8.2} µs/request");
+    println!("402 offer         {offer:8.2} µs/request");
+    println!("check_priced      {check:8.2} µs/request");
+    println!("paid route        {paid:8.2} µs/request");
+    println!(
+        "layer overhead    {:8.2} µs/request (paid − check − free)",
+        paid - check - free
+    );
+}

@@ -1,0 +1,408 @@
+//! The facilitator routes (docs/004): `POST /verify` checks a payment without
+//! accepting anything, `POST /settle` accepts it into the store (durably) and
+//! hands the channel to the settlement queue, `GET /supported` lists the
+//! `paychan` kinds.
+//!
+//! A voucher the store already holds adds nothing: `/verify` and `/settle`
+//! answer it `invalid_payment_amount`, so a resource server relying on the
+//! facilitator never serves one payment twice. Rejections are answered 200
+//! with `isValid: false` / `success: false`; a request that is not a
+//! facilitator request is 400, a body over 16 KiB 413, a verifier fault 503.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use paychan_verifier::{MemoryChannels, MemoryStore, Terms, Verifier};
+//! use paychan_x402::{scheme::PaychanExtra, server::facilitator};
+//!
+//! # async fn run(terms: Terms, extra: PaychanExtra) -> std::io::Result<()> {
+//! let verifier = Arc::new(Verifier::new(MemoryChannels::default(), MemoryStore::default(), terms));
+//! let (queue, _settler_rx) = tokio::sync::mpsc::unbounded_channel();
+//! let app = facilitator::router(verifier, "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1", extra, queue);
+//! axum::serve(tokio::net::TcpListener::bind("127.0.0.1:8403").await?, app).await
+//! # }
+//! ```
+use std::{collections::BTreeMap, str::FromStr, sync::Arc};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    extract::{DefaultBodyLimit, State},
+    response::Response,
+    routing::{get, post},
+};
+use http::{HeaderValue, StatusCode, header::CONTENT_TYPE};
+use paychan_verifier::{
+    ChannelSource, CheckError, Pubkey, Receipt, SignedVoucher, Verifier, VoucherStore,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{unix_now, v1_network};
+use crate::{scheme::PaychanExtra, scheme::SCHEME, v1, v2};
+
+/// Largest accepted request body.
+pub const MAX_BODY_LEN: usize = 16 * 1024;
+
+/// Where `/settle` hands a channel whose latest voucher should go on chain.
+pub trait SettleQueue: Send + Sync + 'static {
+    /// Queues the channel for settlement (must not block).
+    fn enqueue(&self, channel: Pubkey);
+}
+
+/// No queue: the settler scans the store on its own schedule.
+impl SettleQueue for () {
+    fn enqueue(&self, _channel: Pubkey) {}
+}
+
+/// A channel into the settler's task; a closed receiver is ignored (the
+/// voucher is durable in the store either way).
+impl SettleQueue for tokio::sync::mpsc::UnboundedSender<Pubkey> {
+    fn enqueue(&self, channel: Pubkey) {
+        if self.send(channel).is_err() {
+            tracing::warn!(%channel, "settlement queue is closed");
+        }
+    }
+}
+
+impl<Q: SettleQueue> SettleQueue for Arc<Q> {
+    fn enqueue(&self, channel: Pubkey) {
+        (**self).enqueue(channel);
+    }
+}
+
+struct Facilitator<C, S, Q> {
+    verifier: Arc<Verifier<C, S>>,
+    network: String,
+    v1_network: String,
+    queue: Q,
+    supported: Bytes,
+}
+
+/// The facilitator's `GET /supported` answer.
+#[must_use]
+pub fn supported(network: &str, extra: &PaychanExtra) -> v2::SupportedResponse {
+    let extra = serde_json::to_value(extra).ok();
+    let mut signers = BTreeMap::new();
+    if let Some(fee_payer) = extra
+        .as_ref()
+        .and_then(|e| e.get("feePayer"))
+        .and_then(Value::as_str)
+    {
+        signers.insert("solana:*".to_owned(), vec![fee_payer.to_owned()]);
+    }
+    v2::SupportedResponse {
+        kinds: vec![
+            v2::SupportedKind {
+                x402_version: 2,
+                scheme: SCHEME.to_owned(),
+                network: network.to_owned(),
+                extra: extra.clone(),
+            },
+            v2::SupportedKind {
+                x402_version: 1,
+                scheme: SCHEME.to_owned(),
+                network: v1_network(network).to_owned(),
+                extra,
+            },
+        ],
+        extensions: vec![],
+        signers,
+    }
+}
+
+/// The facilitator's router: `POST /verify`, `POST /settle`, `GET /supported`,
+/// with request bodies bounded to [`MAX_BODY_LEN`].
+pub fn router<C, S, Q>(
+    verifier: Arc<Verifier<C, S>>,
+    network: impl Into<String>,
+    extra: PaychanExtra,
+    queue: Q,
+) -> Router
+where
+    C: ChannelSource + 'static,
+    S: VoucherStore + 'static,
+    Q: SettleQueue,
+{
+    let network = network.into();
+    let supported = serde_json::to_vec(&supported(&network, &extra)).unwrap_or_default();
+    let state = Arc::new(Facilitator {
+        verifier,
+        v1_network: v1_network(&network).to_owned(),
+        network,
+        queue,
+        supported: Bytes::from(supported),
+    });
+    Router::new()
+        .route("/verify", post(verify::<C, S, Q>))
+        .route("/settle", post(settle::<C, S, Q>))
+        .route("/supported", get(supported_route::<C, S, Q>))
+        .layer(DefaultBodyLimit::max(MAX_BODY_LEN))
+        .with_state(state)
+}
+
+/// `{x402Version}` first, then the shape of that version.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Versioned {
+    x402_version: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct V1Request {
+    payment_payload: v1::PaymentPayload,
+    payment_requirements: v1::PaymentRequirements,
+}
+
+/// What both versions say, once checked against this facilitator.
+struct Payment {
+    /// The network to answer with (CAIP-2, or the v1 name).
+    network: String,
+    voucher: SignedVoucher,
+    price: u64,
+}
+
+/// Why a request cannot be checked at all (400) or cannot pay (invalid).
+enum Invalid {
+    /// 400: not a facilitator request.
+    BadRequest(String),
+    /// The payment is not acceptable: `isValid: false` / `success: false`.
+    Reason(&'static str),
+}
+
+impl<C, S, Q> Facilitator<C, S, Q>
+where
+    C: ChannelSource + 'static,
+    S: VoucherStore + 'static,
+    Q: SettleQueue,
+{
+    fn parse(&self, body: &[u8]) -> Result<Payment, Invalid> {
+        let bad = |e: serde_json::Error| Invalid::BadRequest(e.to_string());
+        let version: Versioned = serde_json::from_slice(body).map_err(bad)?;
+        let (
+            network,
+            req_scheme,
+            req_network,
+            amount,
+            pay_to,
+            asset,
+            pay_scheme,
+            pay_network,
+            payload,
+        ) = match version.x402_version {
+            2 => {
+                let r: v2::FacilitatorRequest = serde_json::from_slice(body).map_err(bad)?;
+                let (p, q) = (r.payment_payload, r.payment_requirements);
+                if p.x402_version != 2 {
+                    return Err(Invalid::BadRequest(
+                        "paymentPayload.x402Version must be 2".into(),
+                    ));
+                }
+                (
+                    self.network.clone(),
+                    q.scheme,
+                    q.network,
+                    q.amount,
+                    q.pay_to,
+                    q.asset,
+                    p.accepted.scheme,
+                    p.accepted.network,
+                    p.payload,
+                )
+            }
+            1 => {
+                let r: V1Request = serde_json::from_slice(body).map_err(bad)?;
+                let (p, q) = (r.payment_payload, r.payment_requirements);
+                if p.x402_version != 1 {
+                    return Err(Invalid::BadRequest(
+                        "paymentPayload.x402Version must be 1".into(),
+                    ));
+                }
+                (
+                    self.v1_network.clone(),
+                    q.scheme,
+                    q.network,
+                    q.max_amount_required,
+                    q.pay_to,
+                    q.asset,
+                    p.scheme,
+                    p.network,
+                    p.payload,
+                )
+            }
+            v => return Err(Invalid::BadRequest(format!("unsupported x402Version {v}"))),
+        };
+        let price = parse_amount(&amount).ok_or_else(|| {
+            Invalid::BadRequest("paymentRequirements amount is not a decimal u64".into())
+        })?;
+        if req_scheme != SCHEME || pay_scheme != SCHEME {
+            return Err(Invalid::Reason("unsupported_scheme"));
+        }
+        let ours = |n: &str| n == self.network || n == self.v1_network;
+        if !ours(&req_network) || !ours(&pay_network) {
+            return Err(Invalid::Reason("invalid_network"));
+        }
+        let terms = self.verifier.terms();
+        if Pubkey::from_str(&pay_to).ok() != Some(terms.payee) {
+            return Err(Invalid::Reason("invalid_scheme"));
+        }
+        if Pubkey::from_str(&asset).ok() != Some(terms.mint) {
+            return Err(Invalid::Reason("invalid_scheme"));
+        }
+        let voucher =
+            SignedVoucher::deserialize(&payload).map_err(|_| Invalid::Reason("invalid_payload"))?;
+        Ok(Payment {
+            network,
+            voucher,
+            price,
+        })
+    }
+}
+
+/// A canonical decimal `u64` (no sign, no leading zeros).
+fn parse_amount(s: &str) -> Option<u64> {
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    if canonical { s.parse().ok() } else { None }
+}
+
+fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut res = Response::new(Body::from(bytes));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+fn bad_request(message: String) -> Response {
+    json_response(
+        StatusCode::BAD_REQUEST,
+        &json!({ "error": "invalid_payload", "message": message }),
+    )
+}
+
+fn unavailable() -> Response {
+    json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &json!({ "error": "unavailable", "message": "the payment verifier is unavailable; retry later" }),
+    )
+}
+
+/// What checking a payment gave.
+enum Checked {
+    /// It pays.
+    Valid(Receipt),
+    /// The x402 reason it does not.
+    Invalid(&'static str),
+    /// The verifier could not decide (503).
+    Fault,
+}
+
+fn classify(result: Result<Receipt, CheckError>) -> Checked {
+    match result {
+        // A voucher accepted before pays nothing new: like a resubmitted
+        // transaction, it does not verify or settle twice.
+        Ok(r) if r.duplicate => Checked::Invalid("invalid_payment_amount"),
+        Ok(r) => Checked::Valid(r),
+        Err(CheckError::Rejected(r)) => {
+            tracing::debug!(reason = r.reason(), "facilitator: payment rejected: {r}");
+            Checked::Invalid(r.reason())
+        }
+        Err(CheckError::Fault(e)) => {
+            tracing::warn!("facilitator: verifier unavailable: {e}");
+            Checked::Fault
+        }
+    }
+}
+
+async fn verify<C, S, Q>(State(f): State<Arc<Facilitator<C, S, Q>>>, body: Bytes) -> Response
+where
+    C: ChannelSource + 'static,
+    S: VoucherStore + 'static,
+    Q: SettleQueue,
+{
+    let invalid = |reason: &str| v2::VerifyResponse {
+        is_valid: false,
+        invalid_reason: Some(reason.to_owned()),
+        payer: None,
+    };
+    let payment = match f.parse(&body) {
+        Ok(p) => p,
+        Err(Invalid::BadRequest(m)) => return bad_request(m),
+        Err(Invalid::Reason(reason)) => return json_response(StatusCode::OK, &invalid(reason)),
+    };
+    let result = f
+        .verifier
+        .verify_only(&payment.voucher, payment.price, unix_now())
+        .await;
+    match classify(result) {
+        Checked::Valid(r) => json_response(
+            StatusCode::OK,
+            &v2::VerifyResponse {
+                is_valid: true,
+                invalid_reason: None,
+                payer: Some(r.payer.to_string()),
+            },
+        ),
+        Checked::Invalid(reason) => json_response(StatusCode::OK, &invalid(reason)),
+        Checked::Fault => unavailable(),
+    }
+}
+
+async fn settle<C, S, Q>(State(f): State<Arc<Facilitator<C, S, Q>>>, body: Bytes) -> Response
+where
+    C: ChannelSource + 'static,
+    S: VoucherStore + 'static,
+    Q: SettleQueue,
+{
+    let failed = |reason: &str, network: String| v2::SettleResponse {
+        success: false,
+        error_reason: Some(reason.to_owned()),
+        payer: None,
+        transaction: String::new(),
+        network,
+        amount: None,
+    };
+    let payment = match f.parse(&body) {
+        Ok(p) => p,
+        Err(Invalid::BadRequest(m)) => return bad_request(m),
+        Err(Invalid::Reason(reason)) => {
+            return json_response(StatusCode::OK, &failed(reason, f.network.clone()));
+        }
+    };
+    let result = f
+        .verifier
+        .check_priced(&payment.voucher, payment.price, unix_now())
+        .await;
+    match classify(result) {
+        Checked::Valid(r) => {
+            f.queue.enqueue(r.channel);
+            json_response(
+                StatusCode::OK,
+                &v2::SettleResponse {
+                    success: true,
+                    error_reason: None,
+                    payer: Some(r.payer.to_string()),
+                    transaction: String::new(),
+                    network: payment.network,
+                    amount: Some(r.charged.to_string()),
+                },
+            )
+        }
+        Checked::Invalid(reason) => json_response(StatusCode::OK, &failed(reason, payment.network)),
+        Checked::Fault => unavailable(),
+    }
+}
+
+async fn supported_route<C, S, Q>(State(f): State<Arc<Facilitator<C, S, Q>>>) -> Response
+where
+    C: ChannelSource + 'static,
+    S: VoucherStore + 'static,
+    Q: SettleQueue,
+{
+    let mut res = Response::new(Body::from(f.supported.clone()));
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}

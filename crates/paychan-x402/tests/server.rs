@@ -1,0 +1,802 @@
+//! The paywall layer and the facilitator routes (docs/004), driven through
+//! axum routers with `tower::ServiceExt::oneshot`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use anchor_lang::Discriminator;
+use axum::{
+    Extension, Router,
+    body::Body,
+    http::{HeaderMap, Request, StatusCode},
+    routing::get,
+};
+use ed25519_dalek::SigningKey;
+use paychan::state::{Channel, ChannelStatus};
+use paychan_verifier::{
+    ChannelSnapshot, ChannelSource, MemoryChannels, MemoryStore, Pubkey, Receipt, SignedVoucher,
+    Terms, Verifier, VoucherStore,
+};
+use paychan_voucher::{VoucherV1, sign_v1};
+use paychan_x402::{
+    codec,
+    scheme::PaychanExtra,
+    server::{
+        Paywall, PaywallConfig, Price,
+        facilitator::{self, SettleQueue},
+    },
+    v1, v2,
+};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const PRICE: u64 = 1_000;
+const DEPOSIT: u64 = 1_000_000;
+/// A local chain's CAIP-2 id (its v1 name is the same string).
+const NETWORK: &str = "solana:4ZCjcTwgVpjByh1ZCVHHnXv7J4BvcaWW";
+
+struct Fixture {
+    key: SigningKey,
+    channel: Pubkey,
+    payer: Pubkey,
+    payee: Pubkey,
+    mint: Pubkey,
+}
+
+impl Fixture {
+    fn new(seed: u8) -> Self {
+        Self {
+            key: SigningKey::from_bytes(&[seed; 32]),
+            channel: Pubkey::new_unique(),
+            payer: Pubkey::new_unique(),
+            payee: Pubkey::new_unique(),
+            mint: Pubkey::new_unique(),
+        }
+    }
+
+    fn terms(&self) -> Terms {
+        Terms::new(paychan::ID, self.payee, self.mint, PRICE)
+    }
+
+    fn snapshot(&self) -> ChannelSnapshot {
+        let state = Channel {
+            payer: self.payer,
+            payee: self.payee,
+            mint: self.mint,
+            authorized_signer: Pubkey::new_from_array(self.key.verifying_key().to_bytes()),
+            rent_payer: self.payer,
+            deposit: DEPOSIT,
+            settled: 0,
+            refunded: 0,
+            salt: 1,
+            open_slot: 10,
+            closure_started_at: 0,
+            grace_period: 3_600,
+            version: 1,
+            bump: 255,
+            status: ChannelStatus::Open as u8,
+            reserved: [0; 5],
+        };
+        let mut data = Channel::DISCRIMINATOR.to_vec();
+        data.extend_from_slice(bytemuck::bytes_of(&state));
+        ChannelSnapshot::from_account(self.channel, &paychan::ID, &paychan::ID, &data).unwrap()
+    }
+
+    fn voucher(&self, cumulative: u64) -> SignedVoucher {
+        sign_v1(
+            &self.key,
+            &VoucherV1 {
+                channel_id: self.channel.to_bytes(),
+                cumulative_amount: cumulative,
+                expires_at: 0,
+            },
+        )
+    }
+
+    fn extra(&self) -> PaychanExtra {
+        PaychanExtra {
+            program_id: paychan::ID.to_string(),
+            token_program: Pubkey::new_from_array([6; 32]).to_string(),
+            decimals: 6,
+            grace_period_seconds: 3_600,
+            minimum_deposit: "100000".into(),
+            fee_payer: Some(self.payee.to_string()),
+        }
+    }
+
+    fn verifier(&self) -> Arc<Verifier<MemoryChannels, MemoryStore>> {
+        let channels = MemoryChannels::default();
+        channels.upsert(self.snapshot());
+        Arc::new(Verifier::new(
+            channels,
+            MemoryStore::default(),
+            self.terms(),
+        ))
+    }
+}
+
+struct Env {
+    f: Fixture,
+    paywall: Paywall<MemoryChannels, MemoryStore>,
+    app: Router,
+    flaky_calls: Arc<AtomicUsize>,
+}
+
+async fn paid(Extension(r): Extension<Receipt>) -> String {
+    format!("paid {} of {}", r.charged, r.cumulative)
+}
+
+async fn maybe_paid(r: Option<Extension<Receipt>>) -> String {
+    match r {
+        Some(Extension(r)) => format!("paid {} of {}", r.charged, r.cumulative),
+        None => "free".into(),
+    }
+}
+
+fn env() -> Env {
+    let f = Fixture::new(7);
+    let paywall = Paywall::new(f.verifier(), PaywallConfig::new(NETWORK, f.extra()));
+    let flaky_calls = Arc::new(AtomicUsize::new(0));
+    let calls = flaky_calls.clone();
+    let flaky = get(move |Extension(r): Extension<Receipt>| {
+        let calls = calls.clone();
+        async move {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                (StatusCode::INTERNAL_SERVER_ERROR, "boom".to_owned())
+            } else {
+                (StatusCode::OK, format!("paid {}", r.charged))
+            }
+        }
+    });
+    let per_unit = Price::computed(|parts| {
+        let n: u64 = parts.uri.path().strip_prefix("/units/")?.parse().ok()?;
+        n.checked_mul(PRICE)
+    });
+    let app = Router::new()
+        .route("/paid", get(paid))
+        .route_layer(paywall.layer(PRICE))
+        .route("/units/{n}", get(maybe_paid).layer(paywall.layer(per_unit)))
+        .route("/flaky", flaky.layer(paywall.layer(PRICE)))
+        .route(
+            "/fixed",
+            get(paid).layer(
+                paywall
+                    .layer(PRICE)
+                    .resource_url("https://api.example/fixed")
+                    .description("a fixed resource")
+                    .mime_type("text/plain"),
+            ),
+        )
+        .route("/free", get(|| async { "free" }));
+    Env {
+        f,
+        paywall,
+        app,
+        flaky_calls,
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn required(&self) -> v2::PaymentRequired {
+        let header = self
+            .headers
+            .get("PAYMENT-REQUIRED")
+            .expect("PAYMENT-REQUIRED");
+        codec::decode(header.as_bytes()).unwrap()
+    }
+
+    fn settle(&self) -> v2::SettleResponse {
+        let header = self
+            .headers
+            .get("PAYMENT-RESPONSE")
+            .expect("PAYMENT-RESPONSE");
+        codec::decode(header.as_bytes()).unwrap()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).unwrap()
+    }
+}
+
+async fn send(app: &Router, req: Request<Body>) -> Answer {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap()
+        .to_vec();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn get_req(path: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut b = Request::get(path);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+/// `PAYMENT-SIGNATURE` for the offer's requirement.
+fn pay_v2(voucher: &SignedVoucher, accepted: &v2::PaymentRequirements) -> String {
+    codec::encode(&v2::PaymentPayload {
+        x402_version: 2,
+        resource: None,
+        accepted: accepted.clone(),
+        payload: serde_json::to_value(voucher).unwrap(),
+        extensions: None,
+    })
+    .unwrap()
+}
+
+/// `X-PAYMENT`.
+fn pay_v1(voucher: &SignedVoucher) -> String {
+    codec::encode(&v1::PaymentPayload {
+        x402_version: 1,
+        scheme: "paychan".into(),
+        network: NETWORK.into(),
+        payload: serde_json::to_value(voucher).unwrap(),
+    })
+    .unwrap()
+}
+
+impl Env {
+    fn accepted(&self, price: u64) -> v2::PaymentRequirements {
+        self.paywall.payment_required(price, "/").accepts[0].clone()
+    }
+
+    async fn pay(&self, path: &str, voucher: &SignedVoucher, key: Option<&str>) -> Answer {
+        let sig = pay_v2(voucher, &self.accepted(PRICE));
+        let mut headers = vec![("PAYMENT-SIGNATURE", sig.as_str())];
+        if let Some(k) = key {
+            headers.push(("Idempotency-Key", k));
+        }
+        send(&self.app, get_req(path, &headers)).await
+    }
+
+    fn latest(&self) -> Option<(u64, u64)> {
+        self.paywall
+            .verifier()
+            .store()
+            .latest(&self.f.channel)
+            .unwrap()
+            .map(|a| (a.voucher.voucher.cumulative_amount, a.previous))
+    }
+}
+
+#[tokio::test]
+async fn an_unpaid_request_gets_the_offer_in_the_header_and_the_body() {
+    let e = env();
+    let a = send(&e.app, get_req("/paid", &[])).await;
+    assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(a.headers["content-type"], "application/json");
+    let required = a.required();
+    assert_eq!(
+        serde_json::from_slice::<v2::PaymentRequired>(&a.body).unwrap(),
+        required,
+        "the body is the header's JSON"
+    );
+    assert_eq!(required, e.paywall.payment_required(PRICE, "/paid"));
+    assert_eq!(required.x402_version, 2);
+    assert_eq!(required.error, None);
+    assert_eq!(required.resource.url, "/paid");
+    let r = &required.accepts[..];
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        (
+            r[0].scheme.as_str(),
+            r[0].network.as_str(),
+            r[0].amount.as_str(),
+            r[0].max_timeout_seconds
+        ),
+        ("paychan", NETWORK, "1000", 60)
+    );
+    assert_eq!(r[0].asset, e.f.mint.to_string());
+    assert_eq!(r[0].pay_to, e.f.payee.to_string());
+    let extra: PaychanExtra = serde_json::from_value(r[0].extra.clone().unwrap()).unwrap();
+    assert_eq!(extra, e.f.extra());
+    assert_eq!(
+        r[0].extra.as_ref().unwrap()["programId"],
+        paychan::ID.to_string()
+    );
+    // Free routes are untouched.
+    let a = send(&e.app, get_req("/free", &[])).await;
+    assert_eq!((a.status, a.text()), (StatusCode::OK, "free"));
+}
+
+#[tokio::test]
+async fn a_fixed_resource_url_gives_the_same_offer_every_time() {
+    let e = env();
+    let a = send(&e.app, get_req("/fixed?x=1", &[])).await;
+    let b = send(&e.app, get_req("/fixed?y=2", &[])).await;
+    assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(a.headers["PAYMENT-REQUIRED"], b.headers["PAYMENT-REQUIRED"]);
+    assert_eq!(a.body, b.body);
+    let r = a.required();
+    assert_eq!(r.resource.url, "https://api.example/fixed");
+    assert_eq!(r.resource.description.as_deref(), Some("a fixed resource"));
+    assert_eq!(r.resource.mime_type.as_deref(), Some("text/plain"));
+    assert_eq!(
+        serde_json::from_slice::<v2::PaymentRequired>(&a.body).unwrap(),
+        r
+    );
+}
+
+#[tokio::test]
+async fn a_paid_request_is_served_with_a_payment_response_and_the_store_advances() {
+    let e = env();
+    let a = e.pay("/paid", &e.f.voucher(PRICE), None).await;
+    assert_eq!((a.status, a.text()), (StatusCode::OK, "paid 1000 of 1000"));
+    assert_eq!(
+        a.settle(),
+        v2::SettleResponse {
+            success: true,
+            error_reason: None,
+            payer: Some(e.f.payer.to_string()),
+            transaction: String::new(),
+            network: NETWORK.into(),
+            amount: Some("1000".into()),
+        }
+    );
+    assert!(a.headers.get("X-PAYMENT-RESPONSE").is_none());
+    assert_eq!(e.latest(), Some((PRICE, 0)));
+    // A voucher adding more than the price is charged all it adds.
+    let a = e.pay("/paid", &e.f.voucher(3 * PRICE), None).await;
+    assert_eq!((a.status, a.text()), (StatusCode::OK, "paid 2000 of 3000"));
+    assert_eq!(a.settle().amount.as_deref(), Some("2000"));
+    assert_eq!(e.latest(), Some((3 * PRICE, PRICE)));
+}
+
+#[tokio::test]
+async fn v1_clients_get_v1_answers() {
+    let e = env();
+    let a = send(
+        &e.app,
+        get_req("/paid", &[("X-PAYMENT", &pay_v1(&e.f.voucher(PRICE)))]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        a.headers["X-PAYMENT-RESPONSE"],
+        a.headers["PAYMENT-RESPONSE"]
+    );
+    assert_eq!(a.settle().amount.as_deref(), Some("1000"));
+    // A rejected v1 payment: v1 body, v2 header.
+    let a = send(
+        &e.app,
+        get_req("/paid", &[("X-PAYMENT", &pay_v1(&e.f.voucher(PRICE + 1)))]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED);
+    let body: v1::PaymentRequired = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(body.x402_version, 1);
+    assert_eq!(body.error, "invalid_payment_amount");
+    let r = &body.accepts[0];
+    assert_eq!(
+        (
+            r.scheme.as_str(),
+            r.network.as_str(),
+            r.max_amount_required.as_str(),
+            r.resource.as_str()
+        ),
+        ("paychan", NETWORK, "1000", "/paid")
+    );
+    assert_eq!(r.pay_to, e.f.payee.to_string());
+    let header = a.required();
+    assert_eq!(header.x402_version, 2);
+    assert_eq!(header.error.as_deref(), Some("invalid_payment_amount"));
+    assert_eq!(
+        header.extensions.unwrap()["paychan"]["lastAccepted"],
+        "1000"
+    );
+}
+
+#[tokio::test]
+async fn too_small_an_increment_is_refused_with_the_resync_hint() {
+    let e = env();
+    assert_eq!(
+        e.pay("/paid", &e.f.voucher(PRICE), None).await.status,
+        StatusCode::OK
+    );
+    let a = e.pay("/paid", &e.f.voucher(PRICE + PRICE / 2), None).await;
+    assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED);
+    assert!(a.headers.get("PAYMENT-RESPONSE").is_none());
+    let required = a.required();
+    assert_eq!(
+        serde_json::from_slice::<v2::PaymentRequired>(&a.body).unwrap(),
+        required
+    );
+    assert_eq!(required.error.as_deref(), Some("invalid_payment_amount"));
+    assert_eq!(required.accepts[0].amount, "1000");
+    let hint = &required.extensions.unwrap()["paychan"];
+    assert_eq!(hint["reason"], "invalid_payment_amount");
+    assert_eq!(hint["channel"], e.f.channel.to_string());
+    assert_eq!(hint["lastAccepted"], "1000");
+    assert_eq!(hint["required"], "2000");
+    assert!(hint["message"].as_str().unwrap().contains("2000"));
+    assert_eq!(e.latest(), Some((PRICE, 0)), "nothing accepted");
+    // Resynchronised from lastAccepted, the client pays.
+    let a = e.pay("/paid", &e.f.voucher(2 * PRICE), None).await;
+    assert_eq!((a.status, a.text()), (StatusCode::OK, "paid 1000 of 2000"));
+}
+
+#[tokio::test]
+async fn other_rejections_carry_their_reason_without_a_resync_hint() {
+    let e = env();
+    let mallory = Fixture {
+        channel: e.f.channel,
+        ..Fixture::new(9)
+    };
+    let a = e.pay("/paid", &mallory.voucher(PRICE), None).await;
+    assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED);
+    let required = a.required();
+    assert_eq!(required.error.as_deref(), Some("invalid_signature"));
+    let hint = &required.extensions.unwrap()["paychan"];
+    assert_eq!(hint["reason"], "invalid_signature");
+    assert!(hint.get("lastAccepted").is_none() && hint.get("required").is_none());
+    let a = e.pay("/paid", &e.f.voucher(DEPOSIT + 1), None).await;
+    assert_eq!(a.required().error.as_deref(), Some("insufficient_funds"));
+    assert_eq!(e.latest(), None);
+}
+
+#[tokio::test]
+async fn malformed_or_oversized_headers_are_400() {
+    let e = env();
+    let a = send(
+        &e.app,
+        get_req("/paid", &[("PAYMENT-SIGNATURE", "not base64!")]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(a.json()["error"], "invalid_payload");
+    // Valid base64 of JSON that is not a payment.
+    let junk = codec::encode(&json!({"x402Version": 2})).unwrap();
+    let a = send(&e.app, get_req("/paid", &[("PAYMENT-SIGNATURE", &junk)])).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    // A valid payment padded past 4 KiB is refused before decoding.
+    let mut payload = serde_json::to_value(v2::PaymentPayload {
+        x402_version: 2,
+        resource: None,
+        accepted: e.accepted(PRICE),
+        payload: serde_json::to_value(e.f.voucher(PRICE)).unwrap(),
+        extensions: None,
+    })
+    .unwrap();
+    payload["padding"] = Value::String("x".repeat(3_500));
+    let big = codec::encode(&payload).unwrap();
+    assert!(big.len() > 4_096);
+    let a = send(&e.app, get_req("/paid", &[("PAYMENT-SIGNATURE", &big)])).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(a.json()["error"], "invalid_payload");
+    // The same payment without padding pays: the size alone refused it.
+    payload["padding"] = Value::Null;
+    let small = codec::encode(&payload).unwrap();
+    let a = send(&e.app, get_req("/paid", &[("PAYMENT-SIGNATURE", &small)])).await;
+    assert_eq!(a.status, StatusCode::OK);
+    // A bad Idempotency-Key.
+    let a = e
+        .pay("/paid", &e.f.voucher(2 * PRICE), Some("has space"))
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    let long = "k".repeat(129);
+    let a = e.pay("/paid", &e.f.voucher(2 * PRICE), Some(&long)).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(e.latest(), Some((PRICE, 0)));
+}
+
+#[tokio::test]
+async fn another_scheme_or_network_is_refused() {
+    let e = env();
+    let mut accepted = e.accepted(PRICE);
+    accepted.scheme = "exact".into();
+    let sig = pay_v2(&e.f.voucher(PRICE), &accepted);
+    let a = send(&e.app, get_req("/paid", &[("PAYMENT-SIGNATURE", &sig)])).await;
+    assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(a.required().error.as_deref(), Some("unsupported_scheme"));
+    let mut accepted = e.accepted(PRICE);
+    accepted.network = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1".into();
+    let sig = pay_v2(&e.f.voucher(PRICE), &accepted);
+    let a = send(&e.app, get_req("/paid", &[("PAYMENT-SIGNATURE", &sig)])).await;
+    assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(a.required().error.as_deref(), Some("invalid_network"));
+    assert_eq!(e.latest(), None);
+}
+
+#[tokio::test]
+async fn a_computed_price_is_offered_and_enforced_per_request() {
+    let e = env();
+    let a = send(&e.app, get_req("/units/3", &[])).await;
+    assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(a.required().accepts[0].amount, "3000");
+    assert_eq!(a.required().resource.url, "/units/3");
+    let a = send(&e.app, get_req("/units/0", &[])).await;
+    assert_eq!(
+        (a.status, a.text()),
+        (StatusCode::OK, "free"),
+        "a zero price is free"
+    );
+    assert!(a.headers.get("PAYMENT-RESPONSE").is_none());
+    let a = e.pay("/units/2", &e.f.voucher(PRICE), None).await;
+    assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED);
+    let required = a.required();
+    assert_eq!(required.accepts[0].amount, "2000");
+    assert_eq!(required.extensions.unwrap()["paychan"]["required"], "2000");
+    let a = e.pay("/units/2", &e.f.voucher(2 * PRICE), None).await;
+    assert_eq!((a.status, a.text()), (StatusCode::OK, "paid 2000 of 2000"));
+    assert_eq!(a.settle().amount.as_deref(), Some("2000"));
+}
+
+#[tokio::test]
+async fn a_handler_error_is_not_charged_and_the_voucher_pays_the_retry_once() {
+    let e = env();
+    let voucher = e.f.voucher(PRICE);
+    let a = e.pay("/flaky", &voucher, None).await;
+    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(a.headers.get("PAYMENT-RESPONSE").is_none());
+    assert_eq!(
+        e.latest(),
+        Some((PRICE, 0)),
+        "accepted before the handler ran"
+    );
+    let a = e.pay("/flaky", &voucher, None).await;
+    assert_eq!((a.status, a.text()), (StatusCode::OK, "paid 1000"));
+    assert_eq!(a.settle().amount.as_deref(), Some("1000"));
+    // The credit is used up.
+    let a = e.pay("/flaky", &voucher, None).await;
+    assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(
+        a.required().extensions.unwrap()["paychan"]["lastAccepted"],
+        "1000"
+    );
+    assert_eq!(e.flaky_calls.load(Ordering::SeqCst), 2);
+    assert_eq!(e.latest(), Some((PRICE, 0)));
+}
+
+#[tokio::test]
+async fn a_duplicate_voucher_is_served_again_only_with_its_idempotency_key() {
+    let e = env();
+    let voucher = e.f.voucher(PRICE);
+    let a = e.pay("/paid", &voucher, Some("req-1")).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let a = e.pay("/paid", &voucher, None).await;
+    assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED);
+    let hint = a.required().extensions.unwrap()["paychan"].clone();
+    assert_eq!(hint["lastAccepted"], "1000");
+    assert_eq!(hint["required"], "2000");
+    let a = e.pay("/paid", &voucher, Some("req-2")).await;
+    assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED);
+    let a = e.pay("/paid", &voucher, Some("req-1")).await;
+    assert_eq!((a.status, a.text()), (StatusCode::OK, "paid 1000 of 1000"));
+    assert_eq!(a.settle().amount.as_deref(), Some("1000"));
+    assert_eq!(e.latest(), Some((PRICE, 0)), "charged once");
+    // The next voucher pays only the price on top.
+    let a = e.pay("/paid", &e.f.voucher(2 * PRICE), None).await;
+    assert_eq!((a.status, a.text()), (StatusCode::OK, "paid 1000 of 2000"));
+}
+
+/// A channel source whose chain lookups fail.
+struct Down;
+
+impl ChannelSource for Down {
+    fn get(&self, _: &Pubkey) -> Option<Arc<ChannelSnapshot>> {
+        None
+    }
+
+    async fn load(&self, _: &Pubkey) -> Result<Option<Arc<ChannelSnapshot>>, String> {
+        Err("rpc unreachable".into())
+    }
+}
+
+#[tokio::test]
+async fn a_verifier_fault_is_503_and_never_paid() {
+    let f = Fixture::new(3);
+    let verifier = Arc::new(Verifier::new(Down, MemoryStore::default(), f.terms()));
+    let paywall = Paywall::new(verifier, PaywallConfig::new(NETWORK, f.extra()));
+    let app = Router::new()
+        .route("/paid", get(paid))
+        .route_layer(paywall.layer(PRICE));
+    let accepted = paywall.payment_required(PRICE, "/paid").accepts[0].clone();
+    let sig = pay_v2(&f.voucher(PRICE), &accepted);
+    let a = send(&app, get_req("/paid", &[("PAYMENT-SIGNATURE", &sig)])).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(a.json()["error"], "unavailable");
+    assert!(a.headers.get("PAYMENT-RESPONSE").is_none());
+}
+
+// ---- facilitator ----
+
+#[derive(Default)]
+struct Queue(parking_lot::Mutex<Vec<Pubkey>>);
+
+impl SettleQueue for Queue {
+    fn enqueue(&self, channel: Pubkey) {
+        self.0.lock().push(channel);
+    }
+}
+
+fn post(path: &str, body: &Value) -> Request<Body> {
+    Request::post(path)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap()
+}
+
+fn facilitator_request(
+    paywall: &Paywall<MemoryChannels, MemoryStore>,
+    voucher: &SignedVoucher,
+    price: u64,
+) -> Value {
+    let accepted = paywall.payment_required(price, "/paid").accepts[0].clone();
+    serde_json::to_value(v2::FacilitatorRequest {
+        x402_version: 2,
+        payment_payload: v2::PaymentPayload {
+            x402_version: 2,
+            resource: None,
+            accepted: accepted.clone(),
+            payload: serde_json::to_value(voucher).unwrap(),
+            extensions: None,
+        },
+        payment_requirements: accepted,
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn facilitator_verify_accepts_nothing_and_settle_accepts_and_enqueues() {
+    let f = Fixture::new(5);
+    let verifier = f.verifier();
+    let paywall = Paywall::new(verifier.clone(), PaywallConfig::new(NETWORK, f.extra()));
+    let queue = Arc::new(Queue::default());
+    let app = facilitator::router(verifier.clone(), NETWORK, f.extra(), queue.clone());
+    let latest = || {
+        verifier
+            .store()
+            .latest(&f.channel)
+            .unwrap()
+            .map(|a| a.voucher.voucher.cumulative_amount)
+    };
+
+    let req = facilitator_request(&paywall, &f.voucher(PRICE), PRICE);
+    let a = send(&app, post("/verify", &req)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let v: v2::VerifyResponse = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(
+        v,
+        v2::VerifyResponse {
+            is_valid: true,
+            invalid_reason: None,
+            payer: Some(f.payer.to_string())
+        }
+    );
+    assert_eq!(latest(), None, "/verify stored nothing");
+    assert!(queue.0.lock().is_empty());
+
+    let a = send(&app, post("/settle", &req)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let s: v2::SettleResponse = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(
+        s,
+        v2::SettleResponse {
+            success: true,
+            error_reason: None,
+            payer: Some(f.payer.to_string()),
+            transaction: String::new(),
+            network: NETWORK.into(),
+            amount: Some("1000".into()),
+        }
+    );
+    assert_eq!(latest(), Some(PRICE));
+    assert_eq!(*queue.0.lock(), vec![f.channel]);
+
+    // The same payment again pays nothing new: neither valid nor settled twice.
+    let v: v2::VerifyResponse =
+        serde_json::from_slice(&send(&app, post("/verify", &req)).await.body).unwrap();
+    assert_eq!(
+        (v.is_valid, v.invalid_reason.as_deref()),
+        (false, Some("invalid_payment_amount"))
+    );
+    let s: v2::SettleResponse =
+        serde_json::from_slice(&send(&app, post("/settle", &req)).await.body).unwrap();
+    assert!(!s.success);
+    assert_eq!(queue.0.lock().len(), 1);
+
+    // Too small an increment now: invalid, nothing changes.
+    let low = facilitator_request(&paywall, &f.voucher(PRICE + 1), PRICE);
+    let v: v2::VerifyResponse =
+        serde_json::from_slice(&send(&app, post("/verify", &low)).await.body).unwrap();
+    assert_eq!(
+        (v.is_valid, v.invalid_reason.as_deref()),
+        (false, Some("invalid_payment_amount"))
+    );
+    let s: v2::SettleResponse =
+        serde_json::from_slice(&send(&app, post("/settle", &low)).await.body).unwrap();
+    assert_eq!(
+        (s.success, s.error_reason.as_deref(), s.transaction.as_str()),
+        (false, Some("invalid_payment_amount"), "")
+    );
+    assert_eq!(latest(), Some(PRICE));
+    assert_eq!(queue.0.lock().len(), 1);
+
+    // A payment for another payee.
+    let mut other = facilitator_request(&paywall, &f.voucher(2 * PRICE), PRICE);
+    other["paymentRequirements"]["payTo"] = Pubkey::new_unique().to_string().into();
+    let v: v2::VerifyResponse =
+        serde_json::from_slice(&send(&app, post("/verify", &other)).await.body).unwrap();
+    assert_eq!(v.invalid_reason.as_deref(), Some("invalid_scheme"));
+
+    // v1 requests.
+    let v1_req = json!({
+        "x402Version": 1,
+        "paymentPayload": v1::PaymentPayload {
+            x402_version: 1,
+            scheme: "paychan".into(),
+            network: NETWORK.into(),
+            payload: serde_json::to_value(f.voucher(2 * PRICE)).unwrap(),
+        },
+        "paymentRequirements": paychan_x402::server::to_v1(&paywall.payment_required(PRICE, "/paid")).accepts[0],
+    });
+    let s: v2::SettleResponse =
+        serde_json::from_slice(&send(&app, post("/settle", &v1_req)).await.body).unwrap();
+    assert_eq!((s.success, s.amount.as_deref()), (true, Some("1000")));
+    assert_eq!(latest(), Some(2 * PRICE));
+
+    // Not a facilitator request; too large a body.
+    let a = send(&app, post("/verify", &json!({"hello": 1}))).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    let mut huge = req.clone();
+    huge["padding"] = "x".repeat(20_000).into();
+    let a = send(&app, post("/settle", &huge)).await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(latest(), Some(2 * PRICE));
+}
+
+#[tokio::test]
+async fn facilitator_supported_lists_the_paychan_kinds() {
+    let f = Fixture::new(5);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = facilitator::router(f.verifier(), NETWORK, f.extra(), tx);
+    let a = send(&app, get_req("/supported", &[])).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let s: v2::SupportedResponse = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(s, facilitator::supported(NETWORK, &f.extra()));
+    let extra = serde_json::to_value(f.extra()).unwrap();
+    assert_eq!(
+        s.kinds[0],
+        v2::SupportedKind {
+            x402_version: 2,
+            scheme: "paychan".into(),
+            network: NETWORK.into(),
+            extra: Some(extra.clone()),
+        }
+    );
+    assert_eq!(
+        (s.kinds[1].x402_version, s.kinds[1].scheme.as_str()),
+        (1, "paychan")
+    );
+    assert_eq!(s.signers["solana:*"], vec![f.payee.to_string()]);
+    // The mpsc queue receives what /settle accepts.
+    let paywall = Paywall::new(f.verifier(), PaywallConfig::new(NETWORK, f.extra()));
+    let req = facilitator_request(&paywall, &f.voucher(PRICE), PRICE);
+    assert_eq!(
+        send(&app, post("/settle", &req)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(rx.try_recv().unwrap(), f.channel);
+}
