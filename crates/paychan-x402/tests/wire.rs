@@ -169,6 +169,61 @@ fn v1_body_and_payload_use_the_v1_names() {
 }
 
 #[test]
+fn shapes_other_x402_implementations_send_are_accepted() {
+    // @x402/core 2.27 schemas: optional fields may be `null` or absent, unknown
+    // fields (`serviceName`, `errorMessage`, `extra`, ...) are allowed.
+    let required: v2::PaymentRequired = serde_json::from_value(json!({
+        "x402Version": 2,
+        "error": null,
+        "resource": { "url": "https://api.example/paid", "description": null, "mimeType": null, "serviceName": "api", "tags": ["data"] },
+        "accepts": [{ "scheme": SCHEME, "network": "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1", "amount": "1000", "asset": "mint", "payTo": "payee", "maxTimeoutSeconds": 60, "extra": null }],
+        "extensions": null,
+    }))
+    .unwrap();
+    assert_eq!(required.error, None);
+    assert_eq!(required.resource.description, None);
+    assert_eq!(required.accepts[0].extra, None);
+    assert_eq!(required.extensions, None);
+    let settle: v2::SettleResponse = serde_json::from_value(json!({
+        "success": false, "errorReason": "invalid_payment_amount", "errorMessage": "too small",
+        "payer": null, "transaction": "", "network": "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1",
+        "amount": null, "extensions": {}, "extra": {},
+    }))
+    .unwrap();
+    assert_eq!(
+        settle.error_reason.as_deref(),
+        Some("invalid_payment_amount")
+    );
+    assert_eq!((settle.payer, settle.amount), (None, None));
+    let verify: v2::VerifyResponse = serde_json::from_value(
+        json!({ "isValid": false, "invalidReason": "invalid_signature", "invalidMessage": "bad", "payer": null }),
+    )
+    .unwrap();
+    assert!(!verify.is_valid);
+    let supported: v2::SupportedResponse = serde_json::from_value(
+        json!({ "kinds": [{ "x402Version": 1, "scheme": SCHEME, "network": "solana-devnet" }] }),
+    )
+    .unwrap();
+    assert!(supported.extensions.is_empty() && supported.signers.is_empty());
+    // v1: `error` and `mimeType` are optional in @x402/core.
+    let v1_body: v1::PaymentRequired = serde_json::from_value(json!({
+        "x402Version": 1,
+        "accepts": [{ "scheme": SCHEME, "network": "solana-devnet", "maxAmountRequired": "1000", "resource": "https://api.example/paid", "description": "", "payTo": "payee", "maxTimeoutSeconds": 60, "asset": "mint" }],
+    }))
+    .unwrap();
+    assert_eq!(v1_body.error, "");
+    assert_eq!(v1_body.accepts[0].mime_type, "");
+    // Required fields stay required.
+    assert!(
+        serde_json::from_value::<v2::SettleResponse>(
+            json!({ "success": true, "network": "solana:x" })
+        )
+        .is_err(),
+        "transaction is required"
+    );
+}
+
+#[test]
 fn networks_map_between_caip2_and_v1_names() {
     for n in [Network::Mainnet, Network::Devnet, Network::Testnet] {
         assert_eq!(Network::parse(n.caip2()), Some(n));
