@@ -498,6 +498,47 @@ impl LocalChain {
         self.send_transaction(&tx).await
     }
 
+    /// Moves the chain's clock forward to `unix_secs` (the Clock sysvar's
+    /// `unix_timestamp` programs see) with surfpool's `surfnet_timeTravel`
+    /// cheatcode over JSON-RPC; the slot advances by the elapsed slot times.
+    /// A target before the chain's current time is refused.
+    pub async fn time_travel_to(&self, unix_secs: i64) -> Result<(), LocalnetError> {
+        // serde_json through surfpool's jsonrpc-core re-export (no new dependency).
+        use surfpool_core::{
+            jsonrpc_core::serde_json, solana_rpc_client::api::request::RpcRequest,
+        };
+        let millis = u64::try_from(unix_secs)
+            .ok()
+            .and_then(|s| s.checked_mul(1_000))
+            .ok_or_else(|| LocalnetError::Surfpool(format!("bad timestamp {unix_secs}")))?;
+        let _epoch_info: serde_json::Value = self
+            .client
+            .send(
+                RpcRequest::Custom {
+                    method: "surfnet_timeTravel",
+                },
+                serde_json::json!([{ "absoluteTimestamp": millis }]),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The chain's current Unix time (the Clock sysvar, read over JSON-RPC).
+    pub async fn unix_timestamp(&self) -> Result<i64, LocalnetError> {
+        let clock = Pubkey::from_str_const("SysvarC1ock11111111111111111111111111111111");
+        let account = self.account(&clock).await?;
+        account
+            .data
+            .get(32..40)
+            .and_then(|b| b.try_into().ok())
+            .map(i64::from_le_bytes)
+            .ok_or_else(|| LocalnetError::Decode {
+                address: clock,
+                expected: "clock sysvar",
+                reason: format!("{} bytes", account.data.len()),
+            })
+    }
+
     /// An account read over JSON-RPC (`confirmed`).
     pub async fn account(&self, address: &Pubkey) -> Result<Account, LocalnetError> {
         self.client

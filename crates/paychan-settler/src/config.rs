@@ -1,0 +1,157 @@
+//! The settler's configuration.
+use std::time::Duration;
+
+use anchor_lang::prelude::Pubkey;
+use solana_commitment_config::CommitmentConfig;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+/// Most v1 vouchers per `settle` transaction the settler sends: a legacy
+/// transaction must fit 1,232 bytes, and `[ed25519 ×4, settle]` measures
+/// 1,185 bytes (five would not fit).
+pub const MAX_VOUCHERS_PER_TX: usize = 4;
+
+/// Where the settled value of one mint goes, and when it is worth a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MintAccounts {
+    /// The mint.
+    pub mint: Pubkey,
+    /// The mint's token program (SPL Token or Token-2022).
+    pub token_program: Pubkey,
+    /// The payee's token account in `mint` (the vault fixes its owner).
+    pub payee_tokens: Pubkey,
+    /// Settle a channel once `voucher cumulative − on-chain settled` reaches
+    /// this (base units); smaller amounts wait for a sweep, a close or an expiry.
+    pub threshold: u64,
+}
+
+/// How the settler works.
+pub struct SettlerConfig {
+    /// The payee: signs every settle transaction and pays its fee.
+    pub payee: Keypair,
+    /// The paychan program (the instruction builders of `paychan-sdk` are
+    /// fixed to `paychan::ID`; another id is refused).
+    pub program_id: Pubkey,
+    /// The mints settled, one transaction group per (mint, token program).
+    pub mints: Vec<MintAccounts>,
+    /// A closing channel is settled regardless of its threshold once its
+    /// grace period ends within this margin. The default (6 h) settles a
+    /// closing channel with a short grace period on sight.
+    pub grace_margin: Duration,
+    /// A voucher with an expiry is settled regardless of the threshold once
+    /// it expires within this margin.
+    pub expiry_margin: Duration,
+    /// Vouchers per transaction, `1..=MAX_VOUCHERS_PER_TX`.
+    pub max_vouchers_per_tx: usize,
+    /// [`crate::Settler::run`]: how often due channels are looked for.
+    pub interval: Duration,
+    /// [`crate::Settler::run`]: how often a full sweep settles everything ahead.
+    pub sweep_interval: Duration,
+    /// [`crate::Settler::run`]: sweep at start-up (catching up after a restart).
+    pub sweep_on_start: bool,
+    /// Commitment for reads and confirmations.
+    pub commitment: CommitmentConfig,
+    /// How often a sent transaction's status is polled.
+    pub confirm_poll: Duration,
+    /// How long a sent transaction is waited for before it is rebuilt.
+    pub confirm_timeout: Duration,
+    /// Attempts per transaction (each with a fresh blockhash).
+    pub max_attempts: u32,
+    /// First back-off after a transient RPC error; doubles per attempt.
+    pub backoff: Duration,
+    /// Longest back-off.
+    pub max_backoff: Duration,
+    /// Lamports per signature, for fees `getTransaction` does not report.
+    pub lamports_per_signature: u64,
+}
+
+impl std::fmt::Debug for SettlerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SettlerConfig")
+            .field("payee", &self.payee.pubkey())
+            .field("program_id", &self.program_id)
+            .field("mints", &self.mints)
+            .field("grace_margin", &self.grace_margin)
+            .field("expiry_margin", &self.expiry_margin)
+            .field("max_vouchers_per_tx", &self.max_vouchers_per_tx)
+            .field("interval", &self.interval)
+            .field("sweep_interval", &self.sweep_interval)
+            .field("commitment", &self.commitment)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SettlerConfig {
+    /// A configuration for one mint with the defaults: 6 h grace margin,
+    /// 5 min expiry margin, 4 vouchers per transaction, a due-check every
+    /// 30 s, a sweep at start-up and every hour, `confirmed` commitment, 5 attempts.
+    pub fn new(payee: Keypair, mint: MintAccounts) -> Self {
+        Self {
+            payee,
+            program_id: paychan::ID,
+            mints: vec![mint],
+            grace_margin: Duration::from_secs(6 * 3600),
+            expiry_margin: Duration::from_secs(300),
+            max_vouchers_per_tx: MAX_VOUCHERS_PER_TX,
+            interval: Duration::from_secs(30),
+            sweep_interval: Duration::from_secs(3600),
+            sweep_on_start: true,
+            commitment: CommitmentConfig::confirmed(),
+            confirm_poll: Duration::from_millis(400),
+            confirm_timeout: Duration::from_secs(60),
+            max_attempts: 5,
+            backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(8),
+            lamports_per_signature: 5_000,
+        }
+    }
+
+    /// The mint's settings.
+    pub fn mint(&self, mint: &Pubkey) -> Option<&MintAccounts> {
+        self.mints.iter().find(|m| m.mint == *mint)
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.program_id != paychan::ID {
+            return Err(format!(
+                "program id {} is not paychan::ID {} (the instruction builders are fixed to it)",
+                self.program_id,
+                paychan::ID
+            ));
+        }
+        if self.mints.is_empty() {
+            return Err("no mint configured".into());
+        }
+        for (i, m) in self.mints.iter().enumerate() {
+            if self.mints.iter().take(i).any(|o| o.mint == m.mint) {
+                return Err(format!("mint {} is configured twice", m.mint));
+            }
+        }
+        if !(1..=MAX_VOUCHERS_PER_TX).contains(&self.max_vouchers_per_tx) {
+            return Err(format!(
+                "max_vouchers_per_tx must be 1..={MAX_VOUCHERS_PER_TX}"
+            ));
+        }
+        if self.max_attempts == 0 {
+            return Err("max_attempts must be at least 1".into());
+        }
+        if self.interval.is_zero() || self.sweep_interval.is_zero() || self.confirm_poll.is_zero() {
+            return Err("intervals must be positive".into());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn backoff_for(&self, attempt: u32) -> Duration {
+        let factor = 1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX);
+        self.backoff
+            .checked_mul(factor)
+            .unwrap_or(self.max_backoff)
+            .min(self.max_backoff)
+    }
+}
+
+/// Saturating seconds of a duration as a Unix-time offset.
+pub(crate) fn secs_i64(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}

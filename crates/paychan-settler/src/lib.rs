@@ -1,0 +1,539 @@
+//! # paychan-settler
+//!
+//! Puts the latest accepted vouchers of a payee on chain.
+//!
+//! Each run reads [`VoucherStore::all_latest`], reads the channels over
+//! JSON-RPC (decoded with the program's own [`Channel`] type) and the
+//! chain's clock, and decides per channel ([`policy::decide`]): settle when
+//! the unsettled value reaches the mint's threshold, when the payer's close
+//! request's grace period ends within a margin, when the voucher expires
+//! within a margin, when asked through the urgent queue, or — on a sweep —
+//! whenever the voucher is ahead of the chain. Closed, missing, expired or
+//! already-settled channels are skipped.
+//!
+//! Due vouchers are packed per (mint, token program) into legacy
+//! `[ed25519 (N records), settle]` transactions of at most
+//! [`MAX_VOUCHERS_PER_TX`] vouchers, signed by the payee (also the fee
+//! payer) with a fresh blockhash per attempt, sent with preflight and
+//! confirmed by polling `getSignatureStatuses`. On-chain `settled` is
+//! re-read before every attempt and after confirmation, so a run is
+//! idempotent: a voucher someone else settled (the program's
+//! `CumulativeNotIncreasing`, 6026) is re-read and skipped, not failed.
+//! A transaction one of whose vouchers the program refuses is split into
+//! one transaction per voucher so the others still settle.
+//!
+//! `settle_batch` (up to 8 channels per instruction) is not used: it needs
+//! v2 vouchers signed over the set of channels, which the x402 HTTP flow
+//! does not produce.
+//!
+//! [`Settler::run`] is the daemon: a due-check every `interval`, a sweep
+//! every `sweep_interval`, and an urgent queue ([`Settler::handle`], an
+//! `UnboundedSender<Pubkey>`) for channels that should be settled soon.
+//! [`Settler::metrics_text`] renders Prometheus metrics.
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+mod metrics;
+pub mod policy;
+mod submit;
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    future::Future,
+    sync::Arc,
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anchor_lang::{Discriminator, prelude::Pubkey};
+use paychan::state::Channel;
+use paychan_verifier::store::{Accepted, VoucherStore};
+use paychan_voucher::SignedVoucher;
+use solana_rpc_client::nonblocking::rpc_client::RpcClient;
+use solana_signature::Signature;
+use solana_signer::Signer;
+use tokio::sync::{Mutex, mpsc};
+
+pub use config::{MAX_VOUCHERS_PER_TX, MintAccounts, SettlerConfig};
+pub use error::{SettleError, custom_code, program_error, program_error_name};
+pub use metrics::FailureKind;
+use policy::{OnChain, Policy};
+pub use policy::{SettleReason, SkipReason};
+
+/// A handle to ask the settler to settle a channel soon (the urgent queue).
+/// `paychan-x402`'s `SettleQueue` is implemented for this type.
+pub type SettleHandle = mpsc::UnboundedSender<Pubkey>;
+
+/// Most accounts per `getMultipleAccounts` call.
+const MULTIPLE_ACCOUNTS_CHUNK: usize = 100;
+/// The Clock sysvar.
+const CLOCK_SYSVAR: Pubkey = Pubkey::from_str_const("SysvarC1ock11111111111111111111111111111111");
+
+/// Which channels a run settles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunMode {
+    /// Only channels the policy finds due (threshold, closing, expiring).
+    Due,
+    /// Everything ahead of the chain.
+    Sweep,
+    /// Due channels, plus these regardless of the threshold.
+    Urgent(Vec<Pubkey>),
+}
+
+/// A confirmed settle transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettleTx {
+    /// Its signature.
+    pub signature: Signature,
+    /// The channels it settled and the value each released.
+    pub channels: Vec<(Pubkey, u64)>,
+    /// The fee it paid: `getTransaction`'s `meta.fee`, else
+    /// `lamports_per_signature × (1 + vouchers)` (the Ed25519 precompile's
+    /// signatures are charged like transaction signatures).
+    pub fee_lamports: u64,
+    /// Compute units it consumed, when `getTransaction` reports them.
+    pub compute_units: Option<u64>,
+}
+
+/// A channel not settled in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// The channel.
+    pub channel: Pubkey,
+    /// Why.
+    pub reason: SkipReason,
+}
+
+/// A channel whose settlement failed in a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failed {
+    /// The channel.
+    pub channel: Pubkey,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// What one run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Confirmed settle transactions.
+    pub transactions: Vec<SettleTx>,
+    /// Channels not settled, and why.
+    pub skipped: Vec<Skipped>,
+    /// Channels whose settlement failed.
+    pub failed: Vec<Failed>,
+    /// Transactions that landed with an error (fees paid, nothing settled).
+    pub failed_transactions: Vec<Signature>,
+    /// Value still ahead of the chain in settleable channels after the run
+    /// (base units, summed over mints).
+    pub unsettled_value: u64,
+}
+
+impl SweepReport {
+    /// Signatures of the confirmed settle transactions.
+    pub fn signatures(&self) -> Vec<Signature> {
+        self.transactions.iter().map(|t| t.signature).collect()
+    }
+
+    /// Number of channels settled.
+    pub fn channels_settled(&self) -> usize {
+        self.transactions.iter().map(|t| t.channels.len()).sum()
+    }
+
+    /// Value moved to the payee (base units, summed over mints; saturating).
+    pub fn value_settled(&self) -> u64 {
+        self.transactions
+            .iter()
+            .flat_map(|t| t.channels.iter().map(|(_, v)| *v))
+            .fold(0u64, u64::saturating_add)
+    }
+
+    /// Fees paid by confirmed settle transactions (saturating).
+    pub fn fee_lamports(&self) -> u64 {
+        self.transactions
+            .iter()
+            .map(|t| t.fee_lamports)
+            .fold(0u64, u64::saturating_add)
+    }
+
+    /// Channels skipped for `reason`.
+    pub fn skipped_for(&self, reason: SkipReason) -> usize {
+        self.skipped.iter().filter(|s| s.reason == reason).count()
+    }
+}
+
+/// What the chain holds at a channel's address.
+// 224 bytes copied per channel read is cheaper than a heap allocation each.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ChainChannel {
+    Missing,
+    NotAChannel,
+    Channel(Channel),
+}
+
+impl ChainChannel {
+    pub(crate) fn as_on_chain(&self) -> OnChain<'_> {
+        match self {
+            Self::Missing => OnChain::Missing,
+            Self::NotAChannel => OnChain::NotAChannel,
+            Self::Channel(c) => OnChain::Channel(c),
+        }
+    }
+}
+
+/// A voucher chosen for settlement.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Item {
+    pub(crate) channel: Pubkey,
+    pub(crate) voucher: SignedVoucher,
+    pub(crate) reason: SettleReason,
+    /// On-chain `settled` when last read.
+    pub(crate) settled: u64,
+}
+
+impl Item {
+    fn ahead(&self) -> u64 {
+        self.voucher
+            .voucher
+            .cumulative_amount
+            .saturating_sub(self.settled)
+    }
+}
+
+/// The settler of one payee.
+pub struct Settler<S> {
+    config: SettlerConfig,
+    store: S,
+    rpc: Arc<RpcClient>,
+    metrics: metrics::Metrics,
+    urgent_tx: SettleHandle,
+    urgent_rx: Mutex<mpsc::UnboundedReceiver<Pubkey>>,
+    run_lock: Mutex<()>,
+}
+
+impl<S> std::fmt::Debug for Settler<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settler")
+            .field("config", &self.config)
+            .field("rpc", &self.rpc.url())
+            .field("metrics", &self.metrics)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: VoucherStore> Settler<S> {
+    /// A settler of `config.payee`'s channels in `store`, talking to `rpc`.
+    pub fn new(config: SettlerConfig, store: S, rpc: Arc<RpcClient>) -> Result<Self, SettleError> {
+        config.validate().map_err(SettleError::Config)?;
+        let (urgent_tx, urgent_rx) = mpsc::unbounded_channel();
+        Ok(Self {
+            config,
+            store,
+            rpc,
+            metrics: metrics::Metrics::new(),
+            urgent_tx,
+            urgent_rx: Mutex::new(urgent_rx),
+            run_lock: Mutex::new(()),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SettlerConfig {
+        &self.config
+    }
+
+    /// The urgent queue: channels sent here are settled by [`Self::run`]
+    /// right away, regardless of the threshold.
+    pub fn handle(&self) -> SettleHandle {
+        self.urgent_tx.clone()
+    }
+
+    /// The metrics in the Prometheus (OpenMetrics) text format.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.text()
+    }
+
+    /// One run: decide, pack, send, confirm. Runs never overlap (a second
+    /// caller waits). Fails only when the store or the initial chain reads
+    /// fail; per-channel failures are in the report.
+    pub async fn run_once(&self, mode: RunMode) -> Result<SweepReport, SettleError> {
+        let _guard = self.run_lock.lock().await;
+        let started = Instant::now();
+        let result = self.run_inner(&mode).await;
+        match &result {
+            Ok(report) => {
+                self.metrics.runs.inc();
+                self.metrics
+                    .unsettled
+                    .set(i64::try_from(report.unsettled_value).unwrap_or(i64::MAX));
+                tracing::info!(
+                    mode = ?mode_name(&mode),
+                    transactions = report.transactions.len(),
+                    channels = report.channels_settled(),
+                    value = report.value_settled(),
+                    fee_lamports = report.fee_lamports(),
+                    skipped = report.skipped.len(),
+                    failed = report.failed.len(),
+                    unsettled = report.unsettled_value,
+                    elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "settlement run"
+                );
+            }
+            Err(e) => {
+                self.metrics.fail(FailureKind::Run);
+                tracing::warn!(mode = ?mode_name(&mode), error = %e, "settlement run failed");
+            }
+        }
+        result
+    }
+
+    async fn run_inner(&self, mode: &RunMode) -> Result<SweepReport, SettleError> {
+        let vouchers: Vec<Accepted> = self.all_latest()?;
+        let urgent: HashSet<Pubkey> = match mode {
+            RunMode::Urgent(list) => list.iter().copied().collect(),
+            _ => HashSet::new(),
+        };
+        let addresses: Vec<Pubkey> = vouchers.iter().map(Accepted::channel).collect();
+        let chain = self.read_channels(&addresses).await?;
+        let now = self.chain_now().await;
+
+        let mut report = SweepReport::default();
+        let mut groups: BTreeMap<Pubkey, Vec<Item>> = BTreeMap::new();
+        let mut unsettled: u64 = 0;
+        for accepted in &vouchers {
+            let channel = accepted.channel();
+            let on_chain = chain
+                .get(&channel)
+                .copied()
+                .unwrap_or(ChainChannel::Missing);
+            let mint = match on_chain {
+                ChainChannel::Channel(c) => Some(c.mint),
+                _ => None,
+            };
+            let policy = self.policy(
+                mint.as_ref(),
+                matches!(mode, RunMode::Sweep),
+                urgent.contains(&channel),
+            );
+            match policy::decide(&policy, accepted, on_chain.as_on_chain(), now) {
+                Ok(reason) => {
+                    let ChainChannel::Channel(c) = on_chain else {
+                        continue;
+                    };
+                    let item = Item {
+                        channel,
+                        voucher: accepted.voucher,
+                        reason,
+                        settled: c.settled,
+                    };
+                    unsettled = unsettled.saturating_add(item.ahead());
+                    groups.entry(c.mint).or_default().push(item);
+                }
+                Err(reason) => {
+                    if reason == SkipReason::NotDue
+                        && let ChainChannel::Channel(c) = on_chain
+                    {
+                        unsettled = unsettled.saturating_add(
+                            accepted
+                                .voucher
+                                .voucher
+                                .cumulative_amount
+                                .saturating_sub(c.settled),
+                        );
+                    }
+                    if matches!(
+                        reason,
+                        SkipReason::Expired | SkipReason::GraceEnded | SkipReason::WrongSigner
+                    ) {
+                        tracing::warn!(%channel, reason = reason.as_str(), "voucher can no longer settle");
+                    } else {
+                        tracing::debug!(%channel, reason = reason.as_str(), "skipped");
+                    }
+                    report.skipped.push(Skipped { channel, reason });
+                }
+            }
+        }
+
+        // Kept current as items settle or turn out settled by someone else.
+        report.unsettled_value = unsettled;
+        let mut stopped = false;
+        for (mint, mut items) in groups {
+            let Some(accounts) = self.config.mint(&mint).copied() else {
+                continue;
+            };
+            // Closing and expiring channels first, then the largest amounts.
+            items.sort_by(|a, b| a.reason.cmp(&b.reason).then(b.ahead().cmp(&a.ahead())));
+            let mut queue: std::collections::VecDeque<Vec<Item>> = items
+                .chunks(self.config.max_vouchers_per_tx)
+                .map(<[Item]>::to_vec)
+                .collect();
+            while let Some(chunk) = queue.pop_front() {
+                if stopped {
+                    report.skipped.extend(chunk.iter().map(|i| Skipped {
+                        channel: i.channel,
+                        reason: SkipReason::Deferred,
+                    }));
+                    continue;
+                }
+                match self.settle_chunk(chunk, &accounts, &mut report).await {
+                    submit::ChunkEnd::Done => {}
+                    submit::ChunkEnd::Split(items) => {
+                        for item in items.into_iter().rev() {
+                            queue.push_front(vec![item]);
+                        }
+                    }
+                    submit::ChunkEnd::Unavailable => stopped = true,
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// `all_latest` may block on I/O (the Redis store scans synchronously):
+    /// on a multi-thread runtime the worker hands its other tasks off first.
+    fn all_latest(&self) -> Result<Vec<Accepted>, SettleError> {
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let vouchers = if multi_thread {
+            tokio::task::block_in_place(|| self.store.all_latest())
+        } else {
+            self.store.all_latest()
+        };
+        Ok(vouchers?)
+    }
+
+    fn policy(&self, mint: Option<&Pubkey>, sweep: bool, urgent: bool) -> Policy {
+        Policy {
+            payee: self.config.payee.pubkey(),
+            threshold: mint.and_then(|m| self.config.mint(m)).map(|m| m.threshold),
+            grace_margin_secs: config::secs_i64(self.config.grace_margin),
+            expiry_margin_secs: config::secs_i64(self.config.expiry_margin),
+            sweep,
+            urgent,
+        }
+    }
+
+    /// The daemon: a due-check every `interval`, a sweep every
+    /// `sweep_interval` (the first at start-up when `sweep_on_start`),
+    /// urgent channels as they come.
+    /// A run in progress finishes before `shutdown` is honoured.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) {
+        let mut urgent = self.urgent_rx.lock().await;
+        let start = tokio::time::Instant::now();
+        let first_tick = if self.config.sweep_on_start {
+            start
+        } else {
+            start + self.config.interval
+        };
+        let mut tick = tokio::time::interval_at(first_tick, self.config.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_sweep: Option<Instant> = if self.config.sweep_on_start {
+            None
+        } else {
+            Some(Instant::now())
+        };
+        tokio::pin!(shutdown);
+        tracing::info!(payee = %self.config.payee.pubkey(), "settler started");
+        loop {
+            let mode = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                Some(first) = urgent.recv() => {
+                    let mut channels = vec![first];
+                    while let Ok(more) = urgent.try_recv() {
+                        channels.push(more);
+                    }
+                    channels.sort_unstable();
+                    channels.dedup();
+                    RunMode::Urgent(channels)
+                }
+                _ = tick.tick() => {
+                    if last_sweep.is_none_or(|t| t.elapsed() >= self.config.sweep_interval) {
+                        last_sweep = Some(Instant::now());
+                        RunMode::Sweep
+                    } else {
+                        RunMode::Due
+                    }
+                }
+            };
+            // Errors are logged and counted by run_once; the next tick retries.
+            let _ = self.run_once(mode).await;
+        }
+        tracing::info!("settler stopped");
+    }
+
+    /// Reads channel accounts (chunks of 100) and decodes them.
+    pub(crate) async fn read_channels(
+        &self,
+        addresses: &[Pubkey],
+    ) -> Result<HashMap<Pubkey, ChainChannel>, SettleError> {
+        let mut out = HashMap::with_capacity(addresses.len());
+        for chunk in addresses.chunks(MULTIPLE_ACCOUNTS_CHUNK) {
+            let accounts = self
+                .rpc
+                .get_multiple_accounts_with_commitment(chunk, self.config.commitment)
+                .await
+                .inspect_err(|_| self.metrics.fail(FailureKind::Rpc))?
+                .value;
+            for (address, account) in chunk.iter().zip(accounts) {
+                let decoded = match account {
+                    None => ChainChannel::Missing,
+                    Some(a) => decode_channel(&a.owner, &self.config.program_id, &a.data),
+                };
+                out.insert(*address, decoded);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The chain's Unix time (the Clock sysvar, which the program checks
+    /// grace periods and expiries against); the local clock if unavailable.
+    pub(crate) async fn chain_now(&self) -> i64 {
+        match self
+            .rpc
+            .get_account_with_commitment(&CLOCK_SYSVAR, self.config.commitment)
+            .await
+        {
+            Ok(response) => {
+                if let Some(now) = response
+                    .value
+                    .and_then(|a| a.data.get(32..40).and_then(|b| b.try_into().ok()))
+                    .map(i64::from_le_bytes)
+                {
+                    return now;
+                }
+                tracing::warn!("the Clock sysvar does not decode; using the local clock");
+            }
+            Err(e) => {
+                self.metrics.fail(FailureKind::Rpc);
+                tracing::warn!(error = %e, "cannot read the Clock sysvar; using the local clock");
+            }
+        }
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, config::secs_i64)
+    }
+}
+
+fn mode_name(mode: &RunMode) -> &'static str {
+    match mode {
+        RunMode::Due => "due",
+        RunMode::Sweep => "sweep",
+        RunMode::Urgent(_) => "urgent",
+    }
+}
+
+/// Decodes a channel account (owner, discriminator and size checked).
+pub(crate) fn decode_channel(owner: &Pubkey, program_id: &Pubkey, data: &[u8]) -> ChainChannel {
+    if owner != program_id {
+        return ChainChannel::NotAChannel;
+    }
+    match data.split_at_checked(Channel::DISCRIMINATOR.len()) {
+        Some((disc, body)) if disc == Channel::DISCRIMINATOR && body.len() == Channel::LEN => {
+            bytemuck::try_pod_read_unaligned::<Channel>(body)
+                .map_or(ChainChannel::NotAChannel, ChainChannel::Channel)
+        }
+        _ => ChainChannel::NotAChannel,
+    }
+}

@@ -1,0 +1,466 @@
+//! Building, sending and confirming one settle transaction.
+use std::time::Instant;
+
+use anchor_lang::prelude::Pubkey;
+use paychan_sdk::ix::{SettleAccounts, settle_with_vouchers};
+use paychan_verifier::store::VoucherStore;
+use paychan_voucher::SignedVoucher;
+use solana_rpc_client_api::config::{RpcSendTransactionConfig, RpcTransactionConfig};
+use solana_signature::Signature;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use solana_transaction_error::TransactionError;
+use solana_transaction_status_client_types::UiTransactionEncoding;
+
+use crate::{
+    ChainChannel, Failed, FailureKind, Item, MintAccounts, SettleError, SettleTx, Settler, Skipped,
+    error::{Failure, classify_client_error, classify_transaction_error},
+    policy,
+};
+
+/// Largest serialized transaction (the packet data size).
+pub const PACKET_DATA_SIZE: usize = 1232;
+/// Poll the block height (for blockhash expiry) every this many status polls.
+const HEIGHT_CHECK_EVERY: u32 = 8;
+
+/// How a chunk ended.
+pub(crate) enum ChunkEnd {
+    /// Settled, skipped or failed; all recorded in the report.
+    Done,
+    /// A voucher in it was refused: settle these one per transaction.
+    Split(Vec<Item>),
+    /// Transient errors outlasted the retries: stop the run.
+    Unavailable,
+}
+
+/// How a sent transaction ended.
+enum Confirmation {
+    Landed(Result<(), TransactionError>),
+    /// Its blockhash expired without it landing.
+    Expired,
+    /// No verdict within `confirm_timeout`.
+    TimedOut,
+}
+
+/// Serialized size of a legacy transaction.
+pub(crate) fn transaction_size(tx: &Transaction) -> usize {
+    let signatures = tx.signatures.len();
+    let prefix = if signatures < 0x80 { 1 } else { 2 };
+    prefix + 64 * signatures + tx.message_data().len()
+}
+
+impl<S: VoucherStore> Settler<S> {
+    pub(crate) async fn settle_chunk(
+        &self,
+        mut items: Vec<Item>,
+        mint: &MintAccounts,
+        report: &mut crate::SweepReport,
+    ) -> ChunkEnd {
+        let accounts = SettleAccounts::new(
+            &self.config.payee.pubkey(),
+            &mint.mint,
+            mint.payee_tokens,
+            mint.token_program,
+        );
+        let mut last_error = String::new();
+        let mut attempt: u32 = 0;
+        while attempt < self.config.max_attempts {
+            attempt = attempt.saturating_add(1);
+            // Re-read: drop whatever the chain already holds (or can no longer take).
+            if let Err(e) = self.refresh(&mut items, report).await {
+                last_error = e.to_string();
+                tokio::time::sleep(self.config.backoff_for(attempt)).await;
+                continue;
+            }
+            if items.is_empty() {
+                return ChunkEnd::Done;
+            }
+            let failure = match self.attempt(&items, &accounts, report).await {
+                Ok(()) => return ChunkEnd::Done,
+                Err(f) => f,
+            };
+            match failure {
+                Failure::Transient(e) => {
+                    self.metrics.fail(FailureKind::Rpc);
+                    tracing::debug!(attempt, error = %e, "transient failure; backing off");
+                    last_error = e;
+                    tokio::time::sleep(self.config.backoff_for(attempt)).await;
+                }
+                Failure::Blockhash | Failure::AlreadyProcessed => {
+                    last_error = "blockhash expired or not found".into();
+                }
+                Failure::AlreadySettled => {
+                    tracing::info!(
+                        channels = items.len(),
+                        "a voucher was settled by someone else; re-reading"
+                    );
+                    last_error = "cumulative not increasing".into();
+                }
+                Failure::Voucher(error) => {
+                    self.metrics.fail(FailureKind::Voucher);
+                    if items.len() > 1 {
+                        tracing::info!(
+                            channels = items.len(),
+                            %error,
+                            "a voucher was refused; settling one per transaction"
+                        );
+                        return ChunkEnd::Split(items);
+                    }
+                    let error = SettleError::Transaction {
+                        signature: None,
+                        error,
+                    };
+                    self.fail_items(&items, &error.to_string(), report);
+                    return ChunkEnd::Done;
+                }
+                Failure::Fatal(error) => {
+                    self.fail_items(&items, &error.to_string(), report);
+                    return ChunkEnd::Done;
+                }
+            }
+        }
+        let error = SettleError::RetriesExhausted {
+            attempts: attempt,
+            last: last_error,
+        };
+        self.fail_items(&items, &error.to_string(), report);
+        ChunkEnd::Unavailable
+    }
+
+    fn fail_items(&self, items: &[Item], error: &str, report: &mut crate::SweepReport) {
+        for item in items {
+            self.metrics.fail(FailureKind::Channel);
+            tracing::warn!(channel = %item.channel, %error, "settlement failed");
+            report.failed.push(Failed {
+                channel: item.channel,
+                error: error.to_string(),
+            });
+        }
+    }
+
+    /// Re-reads the items' channels: updates `settled`, drops (as skipped)
+    /// those the chain already holds or that can no longer settle.
+    async fn refresh(
+        &self,
+        items: &mut Vec<Item>,
+        report: &mut crate::SweepReport,
+    ) -> Result<(), SettleError> {
+        let addresses: Vec<Pubkey> = items.iter().map(|i| i.channel).collect();
+        let chain = self.read_channels(&addresses).await?;
+        let now = self.chain_now().await;
+        items.retain_mut(|item| {
+            let on_chain = chain
+                .get(&item.channel)
+                .copied()
+                .unwrap_or(ChainChannel::Missing);
+            // Already chosen: only re-check that it can (still) settle.
+            let policy = self.policy(Some(&item_mint(&on_chain)), true, false);
+            let accepted = paychan_verifier::store::Accepted {
+                voucher: item.voucher,
+                previous: 0,
+            };
+            match policy::decide(&policy, &accepted, on_chain.as_on_chain(), now) {
+                Ok(_) => {
+                    if let ChainChannel::Channel(c) = on_chain
+                        && c.settled > item.settled
+                    {
+                        // Someone settled part of it.
+                        report.unsettled_value = report
+                            .unsettled_value
+                            .saturating_sub(c.settled.saturating_sub(item.settled));
+                        item.settled = c.settled;
+                    }
+                    true
+                }
+                Err(reason) => {
+                    report.unsettled_value = report.unsettled_value.saturating_sub(item.ahead());
+                    tracing::debug!(channel = %item.channel, reason = reason.as_str(), "dropped before sending");
+                    report.skipped.push(Skipped {
+                        channel: item.channel,
+                        reason,
+                    });
+                    false
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// One attempt: build, sign, send, confirm, account.
+    async fn attempt(
+        &self,
+        items: &[Item],
+        accounts: &SettleAccounts,
+        report: &mut crate::SweepReport,
+    ) -> Result<(), Failure> {
+        let vouchers: Vec<SignedVoucher> = items.iter().map(|i| i.voucher).collect();
+        let instructions = settle_with_vouchers(accounts, &vouchers)
+            .map_err(|e| Failure::Fatal(SettleError::from(e)))?;
+        let (blockhash, last_valid_height) = self
+            .rpc
+            .get_latest_blockhash_with_commitment(self.config.commitment)
+            .await
+            .map_err(classify_client_error)?;
+        let payee = &self.config.payee;
+        let mut tx = Transaction::new_with_payer(&instructions, Some(&payee.pubkey()));
+        tx.try_sign(&[payee], blockhash)
+            .map_err(|e| Failure::Fatal(SettleError::from(e)))?;
+        let size = transaction_size(&tx);
+        if size > PACKET_DATA_SIZE {
+            return Err(Failure::Fatal(SettleError::TooLarge {
+                size,
+                limit: PACKET_DATA_SIZE,
+            }));
+        }
+        let Some(signature) = tx.signatures.first().copied() else {
+            return Err(Failure::Fatal(SettleError::Config("unsigned".into())));
+        };
+        let send_config = RpcSendTransactionConfig {
+            skip_preflight: false,
+            preflight_commitment: Some(self.config.commitment.commitment),
+            encoding: Some(UiTransactionEncoding::Base64),
+            ..RpcSendTransactionConfig::default()
+        };
+        tracing::debug!(%signature, vouchers = items.len(), size, "sending settle");
+        let sent = Instant::now();
+        match self
+            .rpc
+            .send_transaction_with_config(&tx, send_config)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) => match classify_client_error(e) {
+                // Landed before (a retried send): wait for its status.
+                Failure::AlreadyProcessed => {}
+                // Nodes word "already processed" differently (surfpool: a bare
+                // -32002). An identical transaction — same payee, blockhash and
+                // vouchers, e.g. from a second settler replica — may have
+                // landed: if the signature is known, follow it instead of failing.
+                Failure::Fatal(error) => {
+                    if !self.signature_known(&signature).await {
+                        return Err(Failure::Fatal(error));
+                    }
+                    tracing::info!(%signature, "the same transaction was sent before; following it");
+                }
+                other => return Err(other),
+            },
+        }
+        match self.confirm(&signature, last_valid_height).await {
+            Confirmation::Landed(Ok(())) => {
+                self.record_success(signature, items, report, sent).await;
+                Ok(())
+            }
+            Confirmation::Landed(Err(error)) => {
+                self.metrics.fail(FailureKind::Landed);
+                report.failed_transactions.push(signature);
+                tracing::warn!(%signature, %error, "settle transaction landed with an error");
+                Err(classify_transaction_error(error, Some(signature)))
+            }
+            Confirmation::Expired => {
+                self.metrics.fail(FailureKind::Unconfirmed);
+                tracing::info!(%signature, "blockhash expired before confirmation; rebuilding");
+                Err(Failure::Blockhash)
+            }
+            Confirmation::TimedOut => {
+                self.metrics.fail(FailureKind::Unconfirmed);
+                Err(Failure::Transient(format!(
+                    "{signature} not confirmed within {:?}",
+                    self.config.confirm_timeout
+                )))
+            }
+        }
+    }
+
+    /// Whether the node knows the signature (landed, with or without error).
+    async fn signature_known(&self, signature: &Signature) -> bool {
+        matches!(
+            self.rpc.get_signature_statuses(&[*signature]).await,
+            Ok(response) if matches!(response.value.first(), Some(Some(_)))
+        )
+    }
+
+    /// Polls `getSignatureStatuses` until the transaction reaches the
+    /// configured commitment, fails, or its blockhash expires.
+    async fn confirm(&self, signature: &Signature, last_valid_height: u64) -> Confirmation {
+        let deadline = Instant::now() + self.config.confirm_timeout;
+        let mut polls: u32 = 0;
+        loop {
+            match self.rpc.get_signature_statuses(&[*signature]).await {
+                Ok(response) => {
+                    if let Some(Some(status)) = response.value.first() {
+                        if let Some(err) = &status.err {
+                            return Confirmation::Landed(Err(err.clone()));
+                        }
+                        if status.satisfies_commitment(self.config.commitment) {
+                            return Confirmation::Landed(Ok(()));
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.metrics.fail(FailureKind::Rpc);
+                    tracing::debug!(%signature, error = %e, "status poll failed");
+                }
+            }
+            if Instant::now() >= deadline {
+                return Confirmation::TimedOut;
+            }
+            polls = polls.wrapping_add(1);
+            if polls.is_multiple_of(HEIGHT_CHECK_EVERY)
+                && let Ok(height) = self
+                    .rpc
+                    .get_block_height_with_commitment(self.config.commitment)
+                    .await
+                && height > last_valid_height
+            {
+                // One last look: it may have landed in the meantime.
+                if let Ok(response) = self.rpc.get_signature_statuses(&[*signature]).await
+                    && let Some(Some(status)) = response.value.first()
+                {
+                    return Confirmation::Landed(match &status.err {
+                        Some(err) => Err(err.clone()),
+                        None => Ok(()),
+                    });
+                }
+                return Confirmation::Expired;
+            }
+            tokio::time::sleep(self.config.confirm_poll).await;
+        }
+    }
+
+    /// Accounts a confirmed transaction: fee and compute units from
+    /// `getTransaction`, `settled` re-read to check what the chain holds.
+    async fn record_success(
+        &self,
+        signature: Signature,
+        items: &[Item],
+        report: &mut crate::SweepReport,
+        sent: Instant,
+    ) {
+        let (fee, compute_units) = self.fee_and_units(&signature, items.len()).await;
+        let addresses: Vec<Pubkey> = items.iter().map(|i| i.channel).collect();
+        match self.read_channels(&addresses).await {
+            Ok(after) => {
+                for item in items {
+                    if let Some(ChainChannel::Channel(c)) = after.get(&item.channel)
+                        && c.settled < item.voucher.voucher.cumulative_amount
+                    {
+                        tracing::error!(
+                            channel = %item.channel,
+                            settled = c.settled,
+                            voucher = item.voucher.voucher.cumulative_amount,
+                            "confirmed, yet the chain is behind the voucher"
+                        );
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot re-read settled channels"),
+        }
+        let channels: Vec<(Pubkey, u64)> = items.iter().map(|i| (i.channel, i.ahead())).collect();
+        let value = channels
+            .iter()
+            .map(|(_, v)| *v)
+            .fold(0u64, u64::saturating_add);
+        report.unsettled_value = report.unsettled_value.saturating_sub(value);
+        self.metrics.transactions.inc();
+        self.metrics.vouchers.inc_by(items.len() as u64);
+        self.metrics.value.inc_by(value);
+        self.metrics.fees.inc_by(fee);
+        tracing::info!(
+            %signature,
+            vouchers = items.len(),
+            value,
+            fee_lamports = fee,
+            compute_units = compute_units.unwrap_or_default(),
+            confirm_ms = u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "settled"
+        );
+        report.transactions.push(SettleTx {
+            signature,
+            channels,
+            fee_lamports: fee,
+            compute_units,
+        });
+    }
+
+    async fn fee_and_units(&self, signature: &Signature, vouchers: usize) -> (u64, Option<u64>) {
+        let estimate = (vouchers as u64)
+            .saturating_add(1)
+            .saturating_mul(self.config.lamports_per_signature);
+        let config = RpcTransactionConfig {
+            encoding: Some(UiTransactionEncoding::Base64),
+            commitment: Some(self.config.commitment),
+            max_supported_transaction_version: Some(0),
+        };
+        match self
+            .rpc
+            .get_transaction_with_config(signature, config)
+            .await
+        {
+            Ok(tx) => match tx.transaction.meta {
+                Some(meta) => (meta.fee, Option::from(meta.compute_units_consumed)),
+                None => (estimate, None),
+            },
+            Err(e) => {
+                tracing::debug!(%signature, error = %e, "getTransaction failed; estimating the fee");
+                (estimate, None)
+            }
+        }
+    }
+}
+
+fn item_mint(chain: &ChainChannel) -> Pubkey {
+    match chain {
+        ChainChannel::Channel(c) => c.mint,
+        _ => Pubkey::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+    use paychan_voucher::{VoucherV1, sign_v1};
+    use solana_keypair::Keypair;
+
+    use super::*;
+
+    fn signed_settle(n: u8) -> Transaction {
+        let payee = Keypair::new();
+        let accounts = SettleAccounts::new(
+            &payee.pubkey(),
+            &Pubkey::new_unique(),
+            Pubkey::new_unique(),
+            paychan_sdk::TOKEN_PROGRAM_ID,
+        );
+        let vouchers: Vec<SignedVoucher> = (0..n)
+            .map(|i| {
+                sign_v1(
+                    &SigningKey::from_bytes(&[i.wrapping_add(1); 32]),
+                    &VoucherV1 {
+                        channel_id: Pubkey::new_unique().to_bytes(),
+                        cumulative_amount: u64::MAX,
+                        expires_at: i64::MAX,
+                    },
+                )
+            })
+            .collect();
+        let ixs = settle_with_vouchers(&accounts, &vouchers).unwrap_or_default();
+        let mut tx = Transaction::new_with_payer(&ixs, Some(&payee.pubkey()));
+        let blockhash = tx.message.recent_blockhash;
+        assert!(tx.try_sign(&[&payee], blockhash).is_ok());
+        tx
+    }
+
+    #[test]
+    fn four_vouchers_fit_a_legacy_transaction_five_do_not() {
+        let four = transaction_size(&signed_settle(4));
+        let five = transaction_size(&signed_settle(5));
+        assert_eq!(four, 1_185, "measured size of [ed25519 ×4, settle]");
+        assert!(four <= PACKET_DATA_SIZE);
+        assert!(five > PACKET_DATA_SIZE, "{five}");
+        assert_eq!(
+            crate::MAX_VOUCHERS_PER_TX,
+            4,
+            "the limit follows the measurement"
+        );
+    }
+}

@@ -1,0 +1,584 @@
+//! The settler against the real program on the embedded chain: batching,
+//! idempotence, the threshold, the urgent queue, someone else settling
+//! first, an expiring voucher, and a close request's grace period.
+//!
+//! Run with `-- --nocapture` to see compute units and fees per transaction.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{sync::Arc, time::Duration};
+
+use anchor_lang::prelude::Pubkey;
+use ed25519_dalek::SigningKey;
+use paychan::{instructions::OpenArgs, state::ChannelStatus};
+use paychan_localnet::{LocalChain, LocalChainConfig, RpcClient};
+use paychan_sdk::{
+    TOKEN_PROGRAM_ID,
+    ix::{self, SettleAccounts},
+    pda,
+};
+use paychan_settler::{MintAccounts, RunMode, Settler, SettlerConfig, SkipReason, SweepReport};
+use paychan_verifier::{AcceptOutcome, MemoryStore};
+use paychan_voucher::{SignedVoucher, VoucherV1, sign_v1};
+use solana_commitment_config::CommitmentConfig;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+const SOL: u64 = 1_000_000_000;
+const DEPOSIT: u64 = 1_000_000;
+const GRACE: i64 = 600;
+
+struct Party {
+    key: Keypair,
+    tokens: Pubkey,
+}
+
+async fn party(chain: &LocalChain, tokens: u64) -> Party {
+    let key = Keypair::new();
+    chain.fund_sol(&key.pubkey(), 10 * SOL).await.unwrap();
+    let tokens = chain
+        .create_token_account(&key.pubkey(), tokens)
+        .await
+        .unwrap();
+    Party { key, tokens }
+}
+
+/// An open channel of `payer` to `payee`.
+struct Chan {
+    address: Pubkey,
+    signer: SigningKey,
+}
+
+impl Chan {
+    fn voucher(&self, cumulative: u64, expires_at: i64) -> SignedVoucher {
+        sign_v1(
+            &self.signer,
+            &VoucherV1 {
+                channel_id: self.address.to_bytes(),
+                cumulative_amount: cumulative,
+                expires_at,
+            },
+        )
+    }
+}
+
+async fn open(chain: &LocalChain, payer: &Party, payee: &Pubkey, salt: u64) -> Chan {
+    let signer = SigningKey::generate(&mut rand::rngs::OsRng);
+    let args = OpenArgs {
+        salt,
+        open_slot: chain.rpc_client().get_slot().await.unwrap(),
+        deposit: DEPOSIT,
+        grace_period: GRACE,
+        authorized_signer: Pubkey::new_from_array(signer.verifying_key().to_bytes()),
+    };
+    let accounts = ix::OpenAccounts {
+        payer: payer.key.pubkey(),
+        rent_payer: payer.key.pubkey(),
+        payee: *payee,
+        mint: chain.mint(),
+        payer_tokens: payer.tokens,
+        token_program: TOKEN_PROGRAM_ID,
+    };
+    let (ix, address) = ix::open(&accounts, args);
+    chain.send(&[ix], &payer.key, &[]).await.expect("open");
+    Chan { address, signer }
+}
+
+fn accept(store: &MemoryStore, voucher: &SignedVoucher) {
+    assert!(
+        matches!(store.accept_now(voucher, 0, 1), AcceptOutcome::Accepted(_)),
+        "the store accepts the voucher"
+    );
+}
+
+fn make_settler(
+    chain: &LocalChain,
+    payee: &Party,
+    threshold: u64,
+    store: Arc<MemoryStore>,
+) -> Settler<Arc<MemoryStore>> {
+    let mut config = SettlerConfig::new(
+        payee.key.insecure_clone(),
+        MintAccounts {
+            mint: chain.mint(),
+            token_program: TOKEN_PROGRAM_ID,
+            payee_tokens: payee.tokens,
+            threshold,
+        },
+    );
+    config.grace_margin = Duration::from_secs(300);
+    config.expiry_margin = Duration::from_secs(300);
+    config.confirm_poll = Duration::from_millis(10);
+    config.backoff = Duration::from_millis(20);
+    config.sweep_on_start = false;
+    let rpc =
+        RpcClient::new_with_commitment(chain.rpc_url().to_string(), CommitmentConfig::confirmed());
+    Settler::new(config, store, Arc::new(rpc)).expect("a valid configuration")
+}
+
+fn print_costs(what: &str, report: &SweepReport) {
+    for tx in &report.transactions {
+        println!(
+            "{what}: {} vouchers, {} CU, fee {} lamports ({})",
+            tx.channels.len(),
+            tx.compute_units
+                .map_or_else(|| "?".to_string(), |c| c.to_string()),
+            tx.fee_lamports,
+            tx.signature
+        );
+    }
+}
+
+/// Settler logs (INFO) in the test output; shown with `--nocapture`.
+fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_test_writer()
+        .try_init();
+}
+
+async fn start() -> LocalChain {
+    logs();
+    LocalChain::start(LocalChainConfig::default())
+        .await
+        .expect("the chain starts")
+}
+
+/// Six channels in two transactions; a second run sends nothing; a newer
+/// voucher settles the difference; the threshold; the urgent queue; a voucher
+/// someone else settled first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settles_in_batches_of_four_idempotently() {
+    let chain = start().await;
+    let payer = party(&chain, 20 * DEPOSIT).await;
+    let payee = party(&chain, 0).await;
+    let store = Arc::new(MemoryStore::default());
+
+    let mut chans = Vec::new();
+    for salt in 0..6u64 {
+        chans.push(open(&chain, &payer, &payee.key.pubkey(), salt).await);
+    }
+    let amounts: Vec<u64> = (0..6u64).map(|i| 100_000 + i * 1_000).collect();
+    for (chan, amount) in chans.iter().zip(&amounts) {
+        accept(&store, &chan.voucher(*amount, 0));
+    }
+    let total: u64 = amounts.iter().sum();
+
+    let settler = make_settler(&chain, &payee, 1, Arc::clone(&store));
+    let report = settler.run_once(RunMode::Due).await.expect("run");
+    print_costs("batch", &report);
+    assert_eq!(report.transactions.len(), 2, "⌈6/4⌉ transactions");
+    assert_eq!(report.transactions[0].channels.len(), 4);
+    assert_eq!(report.transactions[1].channels.len(), 2);
+    assert_eq!(report.channels_settled(), 6);
+    assert_eq!(report.value_settled(), total);
+    assert!(report.failed.is_empty() && report.failed_transactions.is_empty());
+    assert_eq!(report.unsettled_value, 0);
+    // Fee: 5,000 lamports per signature, the precompile's signatures included.
+    assert_eq!(report.transactions[0].fee_lamports, 5 * 5_000);
+    assert_eq!(report.transactions[1].fee_lamports, 3 * 5_000);
+    assert_eq!(report.fee_lamports(), 8 * 5_000);
+    assert_eq!(chain.token_balance(&payee.tokens).await.unwrap(), total);
+    for (chan, amount) in chans.iter().zip(&amounts) {
+        assert_eq!(chain.channel(&chan.address).await.unwrap().settled, *amount);
+    }
+
+    // Idempotent: nothing is ahead of the chain any more.
+    let again = settler.run_once(RunMode::Sweep).await.expect("run");
+    assert!(again.transactions.is_empty(), "{again:?}");
+    assert_eq!(again.skipped_for(SkipReason::AlreadySettled), 6);
+    assert_eq!(chain.token_balance(&payee.tokens).await.unwrap(), total);
+
+    // A newer voucher settles only the difference.
+    accept(&store, &chans[2].voucher(amounts[2] + 50_000, 0));
+    let newer = settler.run_once(RunMode::Due).await.expect("run");
+    assert_eq!(newer.transactions.len(), 1);
+    assert_eq!(
+        newer.transactions[0].channels,
+        vec![(chans[2].address, 50_000)]
+    );
+    assert_eq!(
+        chain.token_balance(&payee.tokens).await.unwrap(),
+        total + 50_000
+    );
+    assert_eq!(
+        chain.channel(&chans[2].address).await.unwrap().settled,
+        amounts[2] + 50_000
+    );
+
+    // Threshold: a second payee's settler with a high threshold.
+    let payee_b = party(&chain, 0).await;
+    let store_b = Arc::new(MemoryStore::default());
+    let small = open(&chain, &payer, &payee_b.key.pubkey(), 100).await;
+    accept(&store_b, &small.voucher(10_000, 0));
+    let settler_b = make_settler(&chain, &payee_b, 500_000, Arc::clone(&store_b));
+    let due = settler_b.run_once(RunMode::Due).await.expect("run");
+    assert!(due.transactions.is_empty());
+    assert_eq!(due.skipped_for(SkipReason::NotDue), 1);
+    assert_eq!(due.unsettled_value, 10_000);
+    assert_eq!(chain.token_balance(&payee_b.tokens).await.unwrap(), 0);
+    assert!(
+        settler_b
+            .metrics_text()
+            .contains("paychan_settler_unsettled_value 10000"),
+        "{}",
+        settler_b.metrics_text()
+    );
+    let sweep = settler_b.run_once(RunMode::Sweep).await.expect("run");
+    assert_eq!(sweep.value_settled(), 10_000);
+    assert_eq!(chain.token_balance(&payee_b.tokens).await.unwrap(), 10_000);
+    assert_eq!(sweep.unsettled_value, 0);
+
+    // The urgent queue of the daemon: below the threshold, settled on request.
+    let urgent_chan = open(&chain, &payer, &payee_b.key.pubkey(), 101).await;
+    accept(&store_b, &urgent_chan.voucher(7_000, 0));
+    let settler_b = Arc::new(settler_b);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn({
+        let settler_b = Arc::clone(&settler_b);
+        async move {
+            settler_b
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        }
+    });
+    settler_b.handle().send(urgent_chan.address).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while chain.channel(&urgent_chan.address).await.unwrap().settled != 7_000 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the urgent channel was settled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), daemon)
+        .await
+        .expect("the daemon stops")
+        .unwrap();
+    assert_eq!(chain.token_balance(&payee_b.tokens).await.unwrap(), 17_000);
+
+    // Someone else (here the payer, paying the fee) settles a voucher first:
+    // the settler skips it without sending a transaction.
+    let raced = open(&chain, &payer, &payee.key.pubkey(), 200).await;
+    let voucher = raced.voucher(30_000, 0);
+    accept(&store, &voucher);
+    let accounts = SettleAccounts::new(
+        &payee.key.pubkey(),
+        &chain.mint(),
+        payee.tokens,
+        TOKEN_PROGRAM_ID,
+    );
+    let ixs = ix::settle_with_vouchers(&accounts, &[voucher]).unwrap();
+    chain
+        .send(&ixs, &payer.key, &[])
+        .await
+        .expect("third-party settle");
+    let payee_sol = chain.lamports(&payee.key.pubkey()).await.unwrap();
+    let skipped = settler.run_once(RunMode::Sweep).await.expect("run");
+    assert!(skipped.transactions.is_empty(), "{skipped:?}");
+    assert!(skipped.failed.is_empty() && skipped.failed_transactions.is_empty());
+    assert_eq!(skipped.skipped_for(SkipReason::AlreadySettled), 7);
+    assert_eq!(
+        chain.lamports(&payee.key.pubkey()).await.unwrap(),
+        payee_sol,
+        "no fee paid"
+    );
+    assert_eq!(
+        chain.token_balance(&payee.tokens).await.unwrap(),
+        total + 50_000 + 30_000
+    );
+
+    let metrics = settler.metrics_text();
+    println!("{metrics}");
+    assert!(
+        metrics.contains("paychan_settler_transactions_total 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("paychan_settler_vouchers_settled_total 7"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "paychan_settler_value_settled_total {}",
+            total + 50_000
+        )),
+        "{metrics}"
+    );
+}
+
+/// A close request: not due until the grace period's end is within the
+/// margin (time travel), then settled below the threshold; finalize refunds
+/// the rest. An expiring voucher is settled early, an expired one skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settles_closing_and_expiring_channels_in_time() {
+    let chain = start().await;
+    let payer = party(&chain, 10 * DEPOSIT).await;
+    let payee = party(&chain, 0).await;
+    let store = Arc::new(MemoryStore::default());
+    let settler = make_settler(&chain, &payee, DEPOSIT, Arc::clone(&store));
+
+    let closing = open(&chain, &payer, &payee.key.pubkey(), 1).await;
+    let expiring = open(&chain, &payer, &payee.key.pubkey(), 2).await;
+    let expired = open(&chain, &payer, &payee.key.pubkey(), 3).await;
+    let now = chain.unix_timestamp().await.unwrap();
+    accept(&store, &closing.voucher(1_000, 0));
+    accept(&store, &expiring.voucher(2_000, now + 120));
+    accept(&store, &expired.voucher(3_000, now - 1));
+
+    chain
+        .send(
+            &[ix::request_close(&closing.address, &payer.key.pubkey())],
+            &payer.key,
+            &[],
+        )
+        .await
+        .expect("request_close");
+    let channel = chain.channel(&closing.address).await.unwrap();
+    assert_eq!(channel.status().unwrap(), ChannelStatus::Closing);
+    let requested_at = channel.closure_started_at;
+    assert!(requested_at > 0);
+
+    // Outside the 300 s margin: only the expiring voucher is due.
+    let first = settler.run_once(RunMode::Due).await.expect("run");
+    print_costs("expiring", &first);
+    assert_eq!(first.transactions.len(), 1, "{first:?}");
+    assert_eq!(
+        first.transactions[0].channels,
+        vec![(expiring.address, 2_000)]
+    );
+    assert_eq!(first.skipped_for(SkipReason::NotDue), 1);
+    assert_eq!(first.skipped_for(SkipReason::Expired), 1);
+    assert_eq!(chain.channel(&closing.address).await.unwrap().settled, 0);
+
+    // 400 s into the 600 s grace period: inside the margin.
+    chain
+        .time_travel_to(requested_at + 400)
+        .await
+        .expect("time travel");
+    assert!(chain.unix_timestamp().await.unwrap() >= requested_at + 400);
+    let second = settler.run_once(RunMode::Due).await.expect("run");
+    print_costs("closing", &second);
+    assert_eq!(second.transactions.len(), 1, "{second:?}");
+    assert_eq!(
+        second.transactions[0].channels,
+        vec![(closing.address, 1_000)]
+    );
+    assert_eq!(
+        chain.channel(&closing.address).await.unwrap().settled,
+        1_000
+    );
+
+    // After the grace period anyone may finalize: payee + refund = deposit.
+    chain
+        .time_travel_to(requested_at + GRACE + 1)
+        .await
+        .expect("time travel");
+    let refund_before = chain.token_balance(&payer.tokens).await.unwrap();
+    let finalize = ix::finalize(&ix::ChannelAccounts {
+        channel: closing.address,
+        payee: payee.key.pubkey(),
+        mint: chain.mint(),
+        token_program: TOKEN_PROGRAM_ID,
+        payer_tokens: payer.tokens,
+        rent_payer: payer.key.pubkey(),
+    });
+    chain
+        .send(&[finalize], &payer.key, &[])
+        .await
+        .expect("finalize");
+    let refund = chain.token_balance(&payer.tokens).await.unwrap() - refund_before;
+    assert_eq!(refund, DEPOSIT - 1_000);
+    // payee + refund = deposit.
+    assert_eq!(1_000 + refund, DEPOSIT);
+    // The time travel moved the slot past the open-slot window, so finalize
+    // also deleted the account; otherwise it must be closed.
+    let deleted = !chain.exists(&closing.address).await.unwrap();
+    if !deleted {
+        let channel = chain.channel(&closing.address).await.unwrap();
+        assert_eq!(channel.status().unwrap(), ChannelStatus::Closed);
+        assert_eq!(channel.settled + channel.refunded, DEPOSIT);
+    }
+    assert_eq!(
+        chain.token_balance(&payee.tokens).await.unwrap(),
+        1_000 + 2_000
+    );
+    let vault = pda::vault(&payee.key.pubkey(), &chain.mint());
+    assert_eq!(
+        chain.vault(&vault).await.unwrap().outstanding,
+        3 * DEPOSIT - 1_000 - 2_000 - refund
+    );
+
+    // A later sweep leaves the closed channel alone.
+    let last = settler.run_once(RunMode::Sweep).await.expect("run");
+    assert!(last.transactions.is_empty(), "{last:?}");
+    let reason = if deleted {
+        SkipReason::Gone
+    } else {
+        SkipReason::Closed
+    };
+    assert_eq!(last.skipped_for(reason), 1, "{last:?}");
+}
+
+/// A voucher whose signature the Ed25519 precompile refuses, packed with
+/// good ones: the transaction is split so the good vouchers still settle,
+/// and the bad one is reported as failed without a fee being paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_voucher_does_not_block_the_others() {
+    let chain = start().await;
+    let payer = party(&chain, 10 * DEPOSIT).await;
+    let payee = party(&chain, 0).await;
+    let store = Arc::new(MemoryStore::default());
+    let mut chans = Vec::new();
+    for salt in 0..3u64 {
+        chans.push(open(&chain, &payer, &payee.key.pubkey(), salt).await);
+    }
+    accept(&store, &chans[0].voucher(4_000, 0));
+    let mut forged = chans[1].voucher(900_000, 0);
+    forged.signature[10] ^= 0x01;
+    accept(&store, &forged);
+    accept(&store, &chans[2].voucher(6_000, 0));
+
+    let settler = make_settler(&chain, &payee, 1, Arc::clone(&store));
+    let payee_sol = chain.lamports(&payee.key.pubkey()).await.unwrap();
+    let report = settler.run_once(RunMode::Due).await.expect("run");
+    print_costs("split", &report);
+    assert_eq!(report.channels_settled(), 2, "{report:?}");
+    assert_eq!(report.value_settled(), 10_000);
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(report.failed[0].channel, chans[1].address);
+    println!("refused: {}", report.failed[0].error);
+    assert!(
+        report.failed_transactions.is_empty(),
+        "refused in preflight"
+    );
+    assert_eq!(chain.token_balance(&payee.tokens).await.unwrap(), 10_000);
+    assert_eq!(chain.channel(&chans[1].address).await.unwrap().settled, 0);
+    assert_eq!(
+        payee_sol - chain.lamports(&payee.key.pubkey()).await.unwrap(),
+        report.fee_lamports(),
+        "only the confirmed transactions paid fees"
+    );
+    let metrics = settler.metrics_text();
+    assert!(
+        metrics.contains(r#"paychan_settler_failures_total{kind="Voucher"}"#),
+        "{metrics}"
+    );
+
+    // Two settlers of the same payee racing over the same store: each
+    // voucher settles exactly once, whoever wins; the loser re-reads
+    // (after a `CumulativeNotIncreasing` or before sending) instead of failing.
+    let payee = party(&chain, 0).await;
+    let store = Arc::new(MemoryStore::default());
+    let mut total = 0;
+    for salt in 10..14u64 {
+        let chan = open(&chain, &payer, &payee.key.pubkey(), salt).await;
+        accept(&store, &chan.voucher(1_000 * salt, 0));
+        total += 1_000 * salt;
+    }
+    let a = make_settler(&chain, &payee, 1, Arc::clone(&store));
+    let b = make_settler(&chain, &payee, 1, Arc::clone(&store));
+    let (ra, rb) = tokio::join!(a.run_once(RunMode::Sweep), b.run_once(RunMode::Sweep));
+    let (ra, rb) = (ra.expect("run a"), rb.expect("run b"));
+    println!(
+        "race: a settled {} in {:?}, b settled {} in {:?}",
+        ra.channels_settled(),
+        ra.signatures(),
+        rb.channels_settled(),
+        rb.signatures()
+    );
+    assert!(
+        ra.failed.is_empty() && rb.failed.is_empty(),
+        "{ra:?} {rb:?}"
+    );
+    assert_eq!((ra.unsettled_value, rb.unsettled_value), (0, 0));
+    // Both replicas may build the very same transaction (same payee,
+    // blockhash and vouchers) and both follow it to confirmation: count
+    // each signature once.
+    let mut landed: Vec<&paychan_settler::SettleTx> =
+        ra.transactions.iter().chain(&rb.transactions).collect();
+    landed.sort_by_key(|t| t.signature);
+    landed.dedup_by_key(|t| t.signature);
+    let mut settled: Vec<Pubkey> = landed
+        .iter()
+        .flat_map(|t| t.channels.iter().map(|(c, _)| *c))
+        .collect();
+    settled.sort();
+    settled.dedup();
+    assert_eq!(settled.len(), 4, "every channel settled");
+    let value: u64 = landed
+        .iter()
+        .flat_map(|t| t.channels.iter().map(|(_, v)| *v))
+        .sum();
+    assert_eq!(value, total, "each voucher settled once");
+    for report in [&ra, &rb] {
+        for tx in &report.failed_transactions {
+            println!("race: {tx} landed with an error (CumulativeNotIncreasing)");
+        }
+    }
+    assert_eq!(chain.token_balance(&payee.tokens).await.unwrap(), total);
+}
+
+/// An unreachable node: the run fails with a typed error and is counted.
+#[tokio::test]
+async fn an_unreachable_node_fails_the_run() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let store = Arc::new(MemoryStore::default());
+    let signer = SigningKey::generate(&mut rand::rngs::OsRng);
+    let voucher = sign_v1(
+        &signer,
+        &VoucherV1 {
+            channel_id: [5; 32],
+            cumulative_amount: 1,
+            expires_at: 0,
+        },
+    );
+    accept(&store, &voucher);
+    let config = SettlerConfig::new(
+        Keypair::new(),
+        MintAccounts {
+            mint: Pubkey::new_unique(),
+            token_program: TOKEN_PROGRAM_ID,
+            payee_tokens: Pubkey::new_unique(),
+            threshold: 1,
+        },
+    );
+    let rpc = Arc::new(RpcClient::new(url));
+    let settler = Settler::new(config, store, rpc).unwrap();
+    let err = settler.run_once(RunMode::Sweep).await.expect_err("no node");
+    assert!(matches!(err, paychan_settler::SettleError::Rpc(_)), "{err}");
+    let metrics = settler.metrics_text();
+    assert!(
+        metrics.contains(r#"paychan_settler_failures_total{kind="Run"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn invalid_configurations_are_refused() {
+    let mint = MintAccounts {
+        mint: Pubkey::new_unique(),
+        token_program: TOKEN_PROGRAM_ID,
+        payee_tokens: Pubkey::new_unique(),
+        threshold: 1,
+    };
+    let rpc = || Arc::new(RpcClient::new("http://127.0.0.1:1".to_string()));
+    let store = || Arc::new(MemoryStore::default());
+    let mut five = SettlerConfig::new(Keypair::new(), mint);
+    five.max_vouchers_per_tx = 5;
+    let mut other_program = SettlerConfig::new(Keypair::new(), mint);
+    other_program.program_id = Pubkey::new_unique();
+    let mut twice = SettlerConfig::new(Keypair::new(), mint);
+    twice.mints.push(mint);
+    for config in [five, other_program, twice] {
+        assert!(matches!(
+            Settler::new(config, store(), rpc()),
+            Err(paychan_settler::SettleError::Config(_))
+        ));
+    }
+    assert!(Settler::new(SettlerConfig::new(Keypair::new(), mint), store(), rpc()).is_ok());
+}
