@@ -1,0 +1,24 @@
+//! A paying agent in a few lines: every 402 with a `paychan` offer is paid
+//! from a channel the agent opens itself, within a budget it never exceeds.
+//!
+//! `cargo run -p paychan-client --example agent -- <rpc-url> <caip2-network> <mint> <url>`
+//! (the payer key is generated here; fund it and its token account first in
+//! real use, or load it from a file).
+use paychan_client::{ClientConfig, PaychanClient};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, rpc, network, mint, url] = args.as_slice() else {
+        return Err("usage: agent <rpc-url> <caip2-network> <mint> <url>".into());
+    };
+    let payer = solana_keypair::Keypair::new();
+    let mut config = ClientConfig::new(rpc, payer, network, mint.parse()?, "./agent-state");
+    config.budget = 2_000_000; // at most 2 USDC, ever
+    let agent = PaychanClient::new(config).await?;
+    let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(agent.middleware())
+        .build();
+    println!("{}", http.get(url).send().await?.text().await?);
+    Ok(())
+}

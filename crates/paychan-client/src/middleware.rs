@@ -1,0 +1,240 @@
+//! The reqwest middleware: pays `paychan` x402 offers (docs/004).
+use http::{Extensions, HeaderName, HeaderValue, StatusCode};
+use paychan_voucher::{SignedVoucher, SignedVoucherJson};
+use paychan_x402::{
+    HEADER_PAYMENT_REQUIRED, HEADER_PAYMENT_SIGNATURE, HEADER_X_PAYMENT, codec, v2,
+};
+use reqwest::{Request, Response, Url};
+use reqwest_middleware::{Middleware, Next};
+
+use crate::{
+    client::{Lease, PaychanClient},
+    error::ClientError,
+    offer::{Offer, decode_required, resync_hint},
+};
+
+/// `Idempotency-Key`.
+pub const HEADER_IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// Pays `paychan` offers of 402 answers, then retries once (plus once more
+/// when the paid retry is refused with a trusted `lastAccepted` hint);
+/// pre-pays resources whose offer it has seen. Requests that already carry a payment
+/// header pass through untouched; a 402 it cannot pay (no acceptable offer,
+/// a body that cannot be cloned, an untrusted resync hint) is returned as
+/// is. Chain and state failures are `reqwest_middleware::Error::Middleware`
+/// wrapping a [`ClientError`].
+#[derive(Clone, Debug)]
+pub struct PaychanMiddleware {
+    client: PaychanClient,
+}
+
+/// How the server answered a paid request.
+enum Outcome {
+    Paid,
+    ServerError,
+    Rejected,
+}
+
+fn outcome(response: &Response) -> Outcome {
+    let status = response.status();
+    if status == StatusCode::PAYMENT_REQUIRED {
+        Outcome::Rejected
+    } else if status.is_server_error() {
+        Outcome::ServerError
+    } else if status == StatusCode::BAD_REQUEST
+        && !response
+            .headers()
+            .contains_key(paychan_x402::HEADER_PAYMENT_RESPONSE)
+    {
+        // The payment header itself was refused (invalid_payload).
+        Outcome::Rejected
+    } else {
+        Outcome::Paid
+    }
+}
+
+fn resource_key(url: &Url) -> String {
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "{}://{}{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        port,
+        url.path()
+    )
+}
+
+fn idempotency_key() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+fn mw(e: ClientError) -> reqwest_middleware::Error {
+    reqwest_middleware::Error::middleware(e)
+}
+
+/// `PAYMENT-SIGNATURE` for `voucher` under `offer`.
+pub fn payment_header(offer: &Offer, voucher: &SignedVoucher) -> Result<HeaderValue, ClientError> {
+    let payload = SignedVoucherJson::try_from(voucher)?;
+    let payment = v2::PaymentPayload {
+        x402_version: 2,
+        resource: None,
+        accepted: offer.requirement.clone(),
+        payload: serde_json::to_value(payload)
+            .map_err(|e| ClientError::Codec(paychan_x402::codec::CodecError::Json(e)))?,
+        extensions: None,
+    };
+    let encoded = codec::encode(&payment)?;
+    HeaderValue::from_str(&encoded).map_err(|e| ClientError::MalformedOffer(e.to_string()))
+}
+
+fn attach(req: &mut Request, offer: &Offer, voucher: &SignedVoucher) -> Result<(), ClientError> {
+    let value = payment_header(offer, voucher)?;
+    req.headers_mut()
+        .insert(HeaderName::from_static("payment-signature"), value);
+    Ok(())
+}
+
+impl PaychanMiddleware {
+    /// A middleware paying with `client`.
+    #[must_use]
+    pub fn new(client: PaychanClient) -> Self {
+        Self { client }
+    }
+
+    /// The client.
+    #[must_use]
+    pub fn client(&self) -> &PaychanClient {
+        &self.client
+    }
+
+    /// Records how a paid request ended; returns whether it was refused.
+    async fn record(
+        lease: &mut Lease,
+        voucher: &SignedVoucher,
+        response: &Response,
+    ) -> Result<bool, ClientError> {
+        match outcome(response) {
+            Outcome::Paid => {
+                lease.paid(voucher);
+                Ok(false)
+            }
+            Outcome::ServerError => {
+                lease.server_error().await?;
+                Ok(false)
+            }
+            Outcome::Rejected => Ok(true),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Middleware for PaychanMiddleware {
+    async fn handle(
+        &self,
+        mut req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        let headers = req.headers();
+        if headers.contains_key(HEADER_PAYMENT_SIGNATURE) || headers.contains_key(HEADER_X_PAYMENT)
+        {
+            return next.run(req, extensions).await;
+        }
+        if !headers.contains_key(HEADER_IDEMPOTENCY_KEY) {
+            let key = HeaderValue::from_str(&idempotency_key())
+                .map_err(|e| mw(ClientError::Task(e.to_string())))?;
+            req.headers_mut()
+                .insert(HeaderName::from_static("idempotency-key"), key);
+        }
+        let resource = resource_key(req.url());
+        let spare = req.try_clone();
+
+        // Pre-pay with the offer seen last time for this resource.
+        let mut paid: Option<(Lease, SignedVoucher)> = None;
+        if let Some(offer) = self.client.cached_offer(&resource) {
+            let mut lease = self.client.lease(&offer).await.map_err(mw)?;
+            let voucher = lease.voucher(offer.price).await.map_err(mw)?;
+            attach(&mut req, &offer, &voucher).map_err(mw)?;
+            paid = Some((lease, voucher));
+        }
+        let first = next.clone().run(req, extensions).await?;
+        if let Some((lease, voucher)) = paid.as_mut() {
+            if !Self::record(lease, voucher, &first).await.map_err(mw)? {
+                return Ok(first);
+            }
+        } else if first.status() != StatusCode::PAYMENT_REQUIRED {
+            return Ok(first);
+        }
+
+        // A 402: pay once; a refused voucher with a resynchronisation hint
+        // gets one more try.
+        let mut response = first;
+        let mut retries = 0u8;
+        loop {
+            let required = response
+                .headers()
+                .get(HEADER_PAYMENT_REQUIRED)
+                .map(|h| decode_required(h.as_bytes()));
+            let (Some(mut retry), Some(Ok(required))) =
+                (spare.as_ref().and_then(Request::try_clone), required)
+            else {
+                if let Some((lease, _)) = paid.as_mut() {
+                    lease.rejected();
+                }
+                return Ok(response);
+            };
+            let mut resynced = false;
+            if let Some((lease, _)) = paid.as_mut() {
+                match resync_hint(&required) {
+                    Some(hint) if hint.channel == Some(lease.channel()) => {
+                        match hint.last_accepted {
+                            Some(last) => {
+                                if lease.resync(last).is_err() {
+                                    lease.rejected();
+                                    return Ok(response);
+                                }
+                                resynced = true;
+                            }
+                            None => {
+                                lease.rejected();
+                                lease.refresh().await.map_err(mw)?;
+                            }
+                        }
+                    }
+                    _ => lease.rejected(),
+                }
+            }
+            if retries >= 2 || (retries == 1 && !resynced) {
+                return Ok(response);
+            }
+            let offer = match self.client.select_offer(&required) {
+                Ok(offer) => offer,
+                Err(ClientError::NoAcceptableOffer(_)) => return Ok(response),
+                Err(e) => return Err(mw(e)),
+            };
+            self.client.cache_offer(resource.clone(), offer.clone());
+            let mut lease = match paid.take() {
+                Some((lease, _))
+                    if lease.state().payee == offer.payee && lease.state().can_pay(offer.price) =>
+                {
+                    lease
+                }
+                other => {
+                    drop(other);
+                    self.client.lease(&offer).await.map_err(mw)?
+                }
+            };
+            let voucher = lease.voucher(offer.price).await.map_err(mw)?;
+            attach(&mut retry, &offer, &voucher).map_err(mw)?;
+            response = next.clone().run(retry, extensions).await?;
+            retries += 1;
+            if !Self::record(&mut lease, &voucher, &response)
+                .await
+                .map_err(mw)?
+            {
+                return Ok(response);
+            }
+            paid = Some((lease, voucher));
+        }
+    }
+}
