@@ -1,0 +1,409 @@
+//! The CLI's error type and its exit codes.
+use std::path::PathBuf;
+
+use anchor_lang::prelude::Pubkey;
+use paychan::error::PaychanError;
+use solana_instruction_error::InstructionError;
+use solana_rpc_client::api::client_error::{Error as ClientError, ErrorKind as ClientErrorKind};
+use solana_transaction_error::TransactionError;
+
+use crate::amount::AmountError;
+
+/// Exit code of failures not covered by the others (I/O, unwired commands).
+pub const EXIT_OTHER: u8 = 1;
+/// Exit code of usage, configuration and input errors (also clap's own).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code of RPC and network failures.
+pub const EXIT_RPC: u8 = 3;
+/// Exit code of on-chain failures: program errors, failed transactions,
+/// missing or malformed accounts.
+pub const EXIT_ON_CHAIN: u8 = 4;
+
+/// The exit codes as shown at the end of `--help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  other failure (I/O, command not wired yet)
+  2  usage, configuration or input error (bad amount, pubkey, keypair file, config file)
+  3  RPC or network failure
+  4  on-chain failure (program error such as GracePeriodActive, failed transaction, missing account)";
+
+/// Everything a command can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad command-line arguments (clap's own error, printed as clap formats it).
+    #[error("{0}")]
+    Clap(#[from] clap::Error),
+    /// Bad input or configuration.
+    #[error("{0}")]
+    Usage(String),
+    /// An amount that does not parse.
+    #[error("invalid amount {input:?}: {source}")]
+    Amount {
+        /// What was given.
+        input: String,
+        /// Why it was rejected.
+        #[source]
+        source: AmountError,
+    },
+    /// The configuration file cannot be read or parsed.
+    #[error("config file {path}: {reason}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A keypair file cannot be read, parsed or written.
+    #[error("keypair file {path}: {reason}")]
+    Keypair {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A JSON-RPC call failed for a reason other than the transaction itself.
+    #[error("RPC error ({url}): {reason}")]
+    Rpc {
+        /// The endpoint.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The paychan program (or another program of the transaction) returned an error.
+    #[error("{}", program_error_message(*instruction, *code, name.as_deref(), message.as_deref(), program))]
+    Program {
+        /// Index of the failing instruction in its transaction.
+        instruction: u8,
+        /// The custom error code.
+        code: u32,
+        /// The error's name (`GracePeriodActive`) when the code is known.
+        name: Option<String>,
+        /// Its message, when known.
+        message: Option<String>,
+        /// The program that failed.
+        program: Pubkey,
+    },
+    /// The transaction failed (not a custom program error).
+    #[error("transaction failed: {0}")]
+    Transaction(TransactionError),
+    /// An account is missing or does not hold what was expected.
+    #[error("{0}")]
+    Account(String),
+    /// A command whose implementation has not been wired into the CLI yet.
+    #[error("`paychan {0}` is not yet wired into this build")]
+    NotWired(&'static str),
+    /// Local I/O.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn program_error_message(
+    instruction: u8,
+    code: u32,
+    name: Option<&str>,
+    message: Option<&str>,
+    program: &Pubkey,
+) -> String {
+    match (name, message) {
+        (Some(name), Some(message)) => format!(
+            "program error {name} ({code}, {code:#x}) in instruction {instruction}: {message}"
+        ),
+        (Some(name), None) => {
+            format!("program error {name} ({code}, {code:#x}) in instruction {instruction}")
+        }
+        _ => format!(
+            "program {program} failed instruction {instruction} with custom error {code} ({code:#x})"
+        ),
+    }
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Clap(e) if !e.use_stderr() => 0,
+            Self::Clap(_)
+            | Self::Usage(_)
+            | Self::Amount { .. }
+            | Self::Config { .. }
+            | Self::Keypair { .. } => EXIT_USAGE,
+            Self::Rpc { .. } => EXIT_RPC,
+            Self::Program { .. } | Self::Transaction(_) | Self::Account(_) => EXIT_ON_CHAIN,
+            Self::NotWired(_) | Self::Io { .. } => EXIT_OTHER,
+        }
+    }
+
+    /// A short machine-readable kind, used in `--json` error objects.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Clap(_) | Self::Usage(_) => "usage",
+            Self::Amount { .. } => "amount",
+            Self::Config { .. } => "config",
+            Self::Keypair { .. } => "keypair",
+            Self::Rpc { .. } => "rpc",
+            Self::Program { .. } => "program",
+            Self::Transaction(_) => "transaction",
+            Self::Account(_) => "account",
+            Self::NotWired(_) => "not_wired",
+            Self::Io { .. } => "io",
+        }
+    }
+
+    /// The `--json` error object: `{"error": {"kind", "message", "exit_code", ...}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut error = serde_json::json!({
+            "kind": self.kind(),
+            "message": self.to_string(),
+            "exit_code": self.exit_code(),
+        });
+        if let Self::Program {
+            instruction,
+            code,
+            name,
+            program,
+            ..
+        } = self
+        {
+            error["code"] = (*code).into();
+            error["name"] = name.clone().into();
+            error["instruction"] = (*instruction).into();
+            error["program"] = program.to_string().into();
+        }
+        serde_json::json!({ "error": error })
+    }
+
+    /// Maps a failed RPC call. `programs` are the program ids of the
+    /// transaction's instructions (empty for calls that send none), used to
+    /// tell which program a custom error code belongs to; `paychan_program`
+    /// is the paychan program's id.
+    pub fn from_client(
+        err: ClientError,
+        url: &str,
+        programs: &[Pubkey],
+        paychan_program: &Pubkey,
+    ) -> Self {
+        if let Some(tx_err) = err.get_transaction_error() {
+            return Self::from_transaction_error(tx_err, programs, paychan_program);
+        }
+        let reason = match err.kind() {
+            ClientErrorKind::Io(e) => format!("I/O: {e}"),
+            ClientErrorKind::Reqwest(e) => format!("HTTP: {e}"),
+            _ => err.to_string(),
+        };
+        Self::Rpc {
+            url: url.to_string(),
+            reason,
+        }
+    }
+
+    /// Maps a transaction's failure.
+    pub fn from_transaction_error(
+        err: TransactionError,
+        programs: &[Pubkey],
+        paychan_program: &Pubkey,
+    ) -> Self {
+        match err {
+            TransactionError::InstructionError(index, InstructionError::Custom(code)) => {
+                let program = programs
+                    .get(usize::from(index))
+                    .copied()
+                    .unwrap_or_default();
+                let (name, message) = if program == *paychan_program {
+                    program_error_name(code).unzip()
+                } else {
+                    (None, None)
+                };
+                Self::Program {
+                    instruction: index,
+                    code,
+                    name,
+                    message,
+                    program,
+                }
+            }
+            other => Self::Transaction(other),
+        }
+    }
+}
+
+/// Every [`PaychanError`], in code order (code = 6000 + index).
+pub const PAYCHAN_ERRORS: [PaychanError; 35] = {
+    use PaychanError::*;
+    [
+        Overflow,
+        ZeroAmount,
+        InvalidGracePeriod,
+        OpenSlotInFuture,
+        OpenSlotExpired,
+        InvalidAuthorizedSigner,
+        MintExtensionNotAllowed,
+        VaultMismatch,
+        NotPayer,
+        NotPayee,
+        ChannelNotOpen,
+        ChannelNotClosing,
+        ChannelClosed,
+        ChannelNotClosed,
+        GracePeriodEnded,
+        GracePeriodActive,
+        ReclaimTooEarly,
+        InvalidInstructionsSysvar,
+        MissingEd25519Instruction,
+        InvalidEd25519Layout,
+        SignatureCountMismatch,
+        InvalidChannelCount,
+        InvalidVoucher,
+        VoucherChannelMismatch,
+        WrongSigner,
+        VoucherExpired,
+        CumulativeNotIncreasing,
+        CumulativeExceedsDeposit,
+        DuplicateChannel,
+        ChannelsHashMismatch,
+        ChannelNotWritable,
+        WrongTokenAccount,
+        WrongRentPayer,
+        InvariantViolated,
+        VaultUnderfunded,
+    ]
+};
+
+/// Position of `e` in [`PAYCHAN_ERRORS`]. The match is exhaustive, so a new
+/// program error fails to compile here until it is added to the table too.
+pub const fn paychan_error_index(e: PaychanError) -> usize {
+    use PaychanError::*;
+    match e {
+        Overflow => 0,
+        ZeroAmount => 1,
+        InvalidGracePeriod => 2,
+        OpenSlotInFuture => 3,
+        OpenSlotExpired => 4,
+        InvalidAuthorizedSigner => 5,
+        MintExtensionNotAllowed => 6,
+        VaultMismatch => 7,
+        NotPayer => 8,
+        NotPayee => 9,
+        ChannelNotOpen => 10,
+        ChannelNotClosing => 11,
+        ChannelClosed => 12,
+        ChannelNotClosed => 13,
+        GracePeriodEnded => 14,
+        GracePeriodActive => 15,
+        ReclaimTooEarly => 16,
+        InvalidInstructionsSysvar => 17,
+        MissingEd25519Instruction => 18,
+        InvalidEd25519Layout => 19,
+        SignatureCountMismatch => 20,
+        InvalidChannelCount => 21,
+        InvalidVoucher => 22,
+        VoucherChannelMismatch => 23,
+        WrongSigner => 24,
+        VoucherExpired => 25,
+        CumulativeNotIncreasing => 26,
+        CumulativeExceedsDeposit => 27,
+        DuplicateChannel => 28,
+        ChannelsHashMismatch => 29,
+        ChannelNotWritable => 30,
+        WrongTokenAccount => 31,
+        WrongRentPayer => 32,
+        InvariantViolated => 33,
+        VaultUnderfunded => 34,
+    }
+}
+
+/// Name and message of a paychan custom error code (6000 + n); Anchor
+/// framework codes (below 6000) get their class as the message.
+pub fn program_error_name(code: u32) -> Option<(String, String)> {
+    if let Some(e) = PAYCHAN_ERRORS
+        .iter()
+        .copied()
+        .find(|e| u32::from(*e) == code)
+    {
+        return Some((e.name(), e.to_string()));
+    }
+    let class = match code {
+        100..=999 => "Anchor instruction error",
+        1000..=1999 => "Anchor IDL error",
+        2000..=2999 => "Anchor constraint error",
+        3000..=3999 => "Anchor account error",
+        4000..=4999 => "Anchor error",
+        _ => return None,
+    };
+    Some((format!("Anchor{code}"), format!("{class} {code}")))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_table_matches_the_codes() {
+        for (i, e) in PAYCHAN_ERRORS.iter().enumerate() {
+            assert_eq!(paychan_error_index(*e), i, "{}", e.name());
+            assert_eq!(u32::from(*e), 6000 + i as u32, "{}", e.name());
+        }
+        let (name, message) = program_error_name(6015).unwrap();
+        assert_eq!(name, "GracePeriodActive");
+        assert_eq!(message, "the grace period is still running");
+        assert_eq!(program_error_name(6035), None);
+    }
+
+    #[test]
+    fn custom_errors_of_the_program_get_names_and_exit_code_4() {
+        let paychan = paychan::ID;
+        let other = Pubkey::new_unique();
+        let err = CliError::from_transaction_error(
+            TransactionError::InstructionError(1, InstructionError::Custom(6026)),
+            &[other, paychan],
+            &paychan,
+        );
+        assert_eq!(err.exit_code(), EXIT_ON_CHAIN);
+        let text = err.to_string();
+        assert!(text.contains("CumulativeNotIncreasing"), "{text}");
+        assert!(text.contains("6026"), "{text}");
+        let json = err.to_json();
+        assert_eq!(json["error"]["name"], "CumulativeNotIncreasing");
+        assert_eq!(json["error"]["code"], 6026);
+        assert_eq!(json["error"]["exit_code"], 4);
+
+        // The same code from another program is not given a paychan name.
+        let err = CliError::from_transaction_error(
+            TransactionError::InstructionError(0, InstructionError::Custom(6026)),
+            &[other, paychan],
+            &paychan,
+        );
+        assert!(!err.to_string().contains("CumulativeNotIncreasing"));
+        assert!(err.to_string().contains(&other.to_string()));
+        assert_eq!(err.exit_code(), EXIT_ON_CHAIN);
+
+        let err = CliError::from_transaction_error(
+            TransactionError::InsufficientFundsForFee,
+            &[],
+            &paychan,
+        );
+        assert_eq!(err.exit_code(), EXIT_ON_CHAIN);
+    }
+
+    #[test]
+    fn exit_codes_are_distinct_per_class() {
+        assert_eq!(CliError::Usage("x".into()).exit_code(), 2);
+        assert_eq!(
+            CliError::Rpc {
+                url: "u".into(),
+                reason: "r".into()
+            }
+            .exit_code(),
+            3
+        );
+        assert_eq!(CliError::Account("gone".into()).exit_code(), 4);
+        assert_eq!(CliError::NotWired("demo").exit_code(), 1);
+    }
+}

@@ -1,0 +1,643 @@
+//! The `paychan` binary, run as a process: keygen, config precedence, error
+//! exit codes, and the channel commands end to end against the embedded chain.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::Output,
+};
+
+use anchor_lang::prelude::Pubkey;
+use anchor_spl::token::spl_token;
+use paychan::state::ChannelStatus;
+use paychan_localnet::{LocalChain, LocalChainConfig};
+use serde_json::Value;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+const BIN: &str = env!("CARGO_BIN_EXE_paychan");
+const SOL: u64 = 1_000_000_000;
+
+/// Environment variables the binary reads; cleared so the caller's shell
+/// cannot leak into a test.
+const PAYCHAN_VARS: [&str; 6] = [
+    "PAYCHAN_CONFIG",
+    "PAYCHAN_RPC_URL",
+    "PAYCHAN_KEYPAIR",
+    "PAYCHAN_PROGRAM_ID",
+    "PAYCHAN_COMMITMENT",
+    "RUST_LOG",
+];
+
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {self:?}"))
+    }
+
+    fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "{self:?}");
+        self
+    }
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Self {
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+fn command(home: &Path, cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(BIN);
+    for var in PAYCHAN_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", home)
+        .current_dir(cwd)
+        .envs(env.iter().copied())
+        .args(args);
+    cmd
+}
+
+fn paychan(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
+    command(home, home, env, args).output().unwrap().into()
+}
+
+async fn paychan_async(home: &Path, args: &[&str]) -> Run {
+    tokio::process::Command::from(command(home, home, &[], args))
+        .output()
+        .await
+        .unwrap()
+        .into()
+}
+
+fn read_keypair(path: &Path) -> Keypair {
+    let bytes: Vec<u8> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    Keypair::try_from(bytes.as_slice()).unwrap()
+}
+
+#[test]
+fn keygen_writes_a_solana_keypair_and_refuses_to_overwrite() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("keys/payer.json");
+    let out_s = out.to_str().unwrap();
+
+    let run = paychan(home.path(), &[], &["keygen", "--outfile", out_s, "--json"]).ok();
+    let json = run.json();
+    let keypair = read_keypair(&out);
+    assert_eq!(json["pubkey"], keypair.pubkey().to_string());
+    assert_eq!(json["outfile"], out_s);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "owner-only");
+    }
+
+    // No overwrite without --force: exit 2, the file is untouched.
+    let run = paychan(home.path(), &[], &["keygen", "--outfile", out_s]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--force"), "{run:?}");
+    assert_eq!(read_keypair(&out).pubkey(), keypair.pubkey());
+
+    // With --force: a new key; the human output is the pubkey table.
+    let run = paychan(home.path(), &[], &["keygen", "--outfile", out_s, "--force"]).ok();
+    let replaced = read_keypair(&out);
+    assert_ne!(replaced.pubkey(), keypair.pubkey());
+    assert!(
+        run.stdout.contains(&replaced.pubkey().to_string()),
+        "{run:?}"
+    );
+
+    // Without --outfile it writes the configured keypair (default under $HOME).
+    let run = paychan(home.path(), &[], &["keygen", "--json"]).ok();
+    let default = home.path().join(".config/solana/id.json");
+    assert_eq!(
+        run.json()["pubkey"],
+        read_keypair(&default).pubkey().to_string()
+    );
+}
+
+#[test]
+fn config_precedence_flag_over_env_over_file_over_default() {
+    let home = tempfile::tempdir().unwrap();
+    let config = |env: &[(&str, &str)], args: &[&str]| {
+        let mut all = vec!["config", "--json"];
+        all.extend_from_slice(args);
+        paychan(home.path(), env, &all).ok().json()
+    };
+
+    let json = config(&[], &[]);
+    assert_eq!(json["rpc_url"]["value"], "https://api.devnet.solana.com");
+    assert_eq!(json["rpc_url"]["source"], "default");
+    assert_eq!(json["program_id"]["value"], paychan::ID.to_string());
+    assert_eq!(json["config_file"], Value::Null);
+
+    // ./paychan.toml is read when present.
+    std::fs::write(
+        home.path().join("paychan.toml"),
+        "rpc_url = \"http://file:1\"\nkeypair = \"k.json\"\ncommitment = \"finalized\"\n",
+    )
+    .unwrap();
+    let json = config(&[], &[]);
+    assert_eq!(json["rpc_url"]["value"], "http://file:1");
+    assert_eq!(json["rpc_url"]["source"], "file");
+    assert_eq!(
+        json["keypair"]["value"],
+        home.path().join("k.json").to_str().unwrap(),
+        "relative to the config file"
+    );
+    assert_eq!(json["commitment"]["value"], "finalized");
+
+    let env = [("PAYCHAN_RPC_URL", "http://env:2")];
+    let json = config(&env, &[]);
+    assert_eq!(json["rpc_url"]["value"], "http://env:2");
+    assert_eq!(json["rpc_url"]["source"], "env");
+    assert_eq!(json["commitment"]["source"], "file");
+
+    let json = config(&env, &["--rpc-url", "http://flag:3"]);
+    assert_eq!(json["rpc_url"]["value"], "http://flag:3");
+    assert_eq!(json["rpc_url"]["source"], "flag");
+
+    // An explicitly named config file (env) must exist: exit 2.
+    let run = paychan(
+        home.path(),
+        &[("PAYCHAN_CONFIG", "/nonexistent/paychan.toml")],
+        &["config"],
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    // A typo in the file is an error, not a silent default.
+    std::fs::write(home.path().join("paychan.toml"), "rpc_ulr = \"x\"\n").unwrap();
+    let run = paychan(home.path(), &[], &["config", "--json"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(run.json()["error"]["kind"], "config");
+}
+
+#[test]
+fn usage_errors_exit_2_and_unwired_commands_exit_1() {
+    let home = tempfile::tempdir().unwrap();
+    let key = Pubkey::new_unique().to_string();
+    for (args, needle) in [
+        (
+            vec![
+                "channel",
+                "open",
+                "--payee",
+                "x",
+                "--mint",
+                &key,
+                "--deposit",
+                "1",
+            ],
+            "public key",
+        ),
+        (
+            vec![
+                "channel",
+                "open",
+                "--payee",
+                &key,
+                "--mint",
+                &key,
+                "--deposit",
+                "-1",
+            ],
+            "negative",
+        ),
+        (
+            vec![
+                "channel",
+                "open",
+                "--payee",
+                &key,
+                "--mint",
+                &key,
+                "--deposit",
+                "",
+            ],
+            "empty",
+        ),
+        (
+            vec![
+                "channel",
+                "top-up",
+                "--channel",
+                &key,
+                "--amount",
+                "99999999999999999999",
+            ],
+            "exceeds",
+        ),
+        (vec!["--commitment", "max", "config"], "possible values"),
+    ] {
+        let run = paychan(home.path(), &[], &args);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(run.stderr.contains(needle), "{args:?}: {run:?}");
+    }
+    let run = paychan(home.path(), &[], &["--help"]).ok();
+    assert!(run.stdout.contains("Exit codes:"), "{run:?}");
+
+    for command in ["demo", "serve", "facilitator", "settle"] {
+        let run = paychan(home.path(), &[], &[command, "--json"]);
+        assert_eq!(run.code, 1, "{command}: {run:?}");
+        assert!(run.stderr.contains("not yet wired"), "{run:?}");
+        assert_eq!(run.json()["error"]["kind"], "not_wired");
+    }
+}
+
+#[test]
+fn an_unreachable_rpc_exits_3() {
+    let home = tempfile::tempdir().unwrap();
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let channel = Pubkey::new_unique().to_string();
+    let run = paychan(
+        home.path(),
+        &[],
+        &[
+            "--rpc-url",
+            &url,
+            "channel",
+            "status",
+            "--channel",
+            &channel,
+            "--json",
+        ],
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(run.json()["error"]["kind"], "rpc");
+}
+
+/// A payer keypair file with SOL and `tokens` in its associated token account.
+async fn funded_party(
+    chain: &LocalChain,
+    dir: &Path,
+    name: &str,
+    tokens: u64,
+) -> (Keypair, PathBuf) {
+    let path = dir.join(format!("{name}.json"));
+    let run = paychan_async(
+        dir,
+        &["keygen", "--outfile", path.to_str().unwrap(), "--json"],
+    )
+    .await
+    .ok();
+    let keypair = read_keypair(&path);
+    assert_eq!(run.json()["pubkey"], keypair.pubkey().to_string());
+    chain.fund_sol(&keypair.pubkey(), 10 * SOL).await.unwrap();
+    if tokens > 0 {
+        let ata = ata(&keypair.pubkey(), &chain.mint());
+        let create = spl_associated_token_account_interface::instruction::create_associated_token_account_idempotent(
+            &keypair.pubkey(),
+            &keypair.pubkey(),
+            &chain.mint(),
+            &spl_token::ID,
+        );
+        let mint_to = spl_token::instruction::mint_to(
+            &spl_token::ID,
+            &chain.mint(),
+            &ata,
+            &chain.mint_authority().pubkey(),
+            &[],
+            tokens,
+        )
+        .unwrap();
+        chain
+            .send(&[create, mint_to], &keypair, &[chain.mint_authority()])
+            .await
+            .unwrap();
+        assert_eq!(chain.token_balance(&ata).await.unwrap(), tokens);
+    }
+    (keypair, path)
+}
+
+fn ata(owner: &Pubkey, mint: &Pubkey) -> Pubkey {
+    spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
+        owner,
+        mint,
+        &spl_token::ID,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_commands_end_to_end() {
+    let chain = LocalChain::start(LocalChainConfig::default())
+        .await
+        .expect("the chain starts");
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let mint = chain.mint();
+    let (payer, payer_file) = funded_party(&chain, home, "payer", 50_000_000).await;
+    let (payee, payee_file) = funded_party(&chain, home, "payee", 0).await;
+    let payer_tokens = ata(&payer.pubkey(), &mint);
+    let payee_tokens = ata(&payee.pubkey(), &mint);
+    let as_payer = |args: &[&str]| {
+        let mut all = vec![
+            "--rpc-url",
+            chain.rpc_url(),
+            "--keypair",
+            payer_file.to_str().unwrap(),
+            "--json",
+        ];
+        all.extend_from_slice(args);
+        all.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        paychan_async(home, &args).await
+    };
+
+    // open: a decimal deposit (10.5 tokens at 6 decimals), a generated session key.
+    let (payee_s, mint_s) = (payee.pubkey().to_string(), mint.to_string());
+    let opened = run(as_payer(&[
+        "channel",
+        "open",
+        "--payee",
+        &payee_s,
+        "--mint",
+        &mint_s,
+        "--deposit",
+        "10.5",
+        "--grace-period",
+        "600",
+    ]))
+    .await
+    .ok()
+    .json();
+    let address: Pubkey = opened["channel"].as_str().unwrap().parse().unwrap();
+    assert_eq!(opened["deposit"]["amount"], "10500000");
+    assert_eq!(opened["deposit"]["ui"], "10.500000");
+    assert_eq!(opened["signer_generated"], true);
+    let signer_file = PathBuf::from(opened["signer_keyfile"].as_str().unwrap());
+    assert_eq!(
+        signer_file,
+        home.join(format!("paychan-session-{address}.json"))
+    );
+    let session = read_keypair(&signer_file);
+    let on_chain = chain.channel(&address).await.unwrap();
+    assert_eq!(on_chain.authorized_signer, session.pubkey());
+    assert_eq!(on_chain.payer, payer.pubkey());
+    assert_eq!(on_chain.payee, payee.pubkey());
+    assert_eq!(on_chain.deposit, 10_500_000);
+    assert_eq!(on_chain.grace_period, 600);
+    assert_eq!(
+        chain.token_balance(&payer_tokens).await.unwrap(),
+        50_000_000 - 10_500_000
+    );
+
+    // top-up in base units.
+    let address_s = address.to_string();
+    let topped = run(as_payer(&[
+        "channel",
+        "top-up",
+        "--channel",
+        &address_s,
+        "--amount",
+        "2000000",
+    ]))
+    .await
+    .ok()
+    .json();
+    assert_eq!(topped["deposit"]["amount"], "12500000");
+    assert_eq!(chain.channel(&address).await.unwrap().deposit, 12_500_000);
+    assert_eq!(
+        chain.token_balance(&payer_tokens).await.unwrap(),
+        50_000_000 - 12_500_000
+    );
+
+    // An amount finer than the mint's decimals is refused before anything is sent.
+    let bad = run(as_payer(&[
+        "channel",
+        "top-up",
+        "--channel",
+        &address_s,
+        "--amount",
+        "0.0000001",
+    ]))
+    .await;
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert_eq!(bad.json()["error"]["kind"], "amount");
+
+    // More than the payer holds: refused with a clear message (exit 4).
+    let poor = run(as_payer(&[
+        "channel",
+        "top-up",
+        "--channel",
+        &address_s,
+        "--amount",
+        "1000.0",
+    ]))
+    .await;
+    assert_eq!(poor.code, 4, "{poor:?}");
+    assert!(poor.stderr.contains("less than 1000.000000"), "{poor:?}");
+
+    // status.
+    let status = run(as_payer(&["channel", "status", "--channel", &address_s]))
+        .await
+        .ok()
+        .json();
+    assert_eq!(status["status"], "open");
+    assert_eq!(status["payer"], payer.pubkey().to_string());
+    assert_eq!(status["payee"], payee_s);
+    assert_eq!(status["mint"], mint_s);
+    assert_eq!(status["authorized_signer"], session.pubkey().to_string());
+    assert_eq!(status["deposit"]["amount"], "12500000");
+    assert_eq!(status["settled"]["amount"], "0");
+    assert_eq!(status["remaining"]["ui"], "12.500000");
+    assert_eq!(status["decimals"], 6);
+    assert_eq!(status["grace_period"], 600);
+    assert_eq!(status["close_requested_at"], Value::Null);
+    // The human table.
+    let table = run(vec![
+        "--rpc-url".into(),
+        chain.rpc_url().into(),
+        "channel".into(),
+        "status".into(),
+        "--channel".into(),
+        address_s.clone(),
+    ])
+    .await
+    .ok();
+    assert!(
+        table.stdout.contains("status              open"),
+        "{table:?}"
+    );
+    assert!(
+        table.stdout.contains("12.500000 (12500000 base units)"),
+        "{table:?}"
+    );
+
+    // Only the payer may request the close: the payee's keypair is refused (exit 2).
+    let wrong = run(vec![
+        "--rpc-url".into(),
+        chain.rpc_url().into(),
+        "--keypair".into(),
+        payee_file.to_str().unwrap().into(),
+        "channel".into(),
+        "request-close".into(),
+        "--channel".into(),
+        address_s.clone(),
+    ])
+    .await;
+    assert_eq!(wrong.code, 2, "{wrong:?}");
+    assert!(
+        wrong.stderr.contains("not this channel's payer"),
+        "{wrong:?}"
+    );
+
+    // request-close.
+    let requested = run(as_payer(&[
+        "channel",
+        "request-close",
+        "--channel",
+        &address_s,
+    ]))
+    .await
+    .ok()
+    .json();
+    let started = requested["close_requested_at"].as_i64().unwrap();
+    assert!(started > 0);
+    assert_eq!(requested["finalize_after"].as_i64(), Some(started + 600));
+    let status = run(as_payer(&["channel", "status", "--channel", &address_s]))
+        .await
+        .ok()
+        .json();
+    assert_eq!(status["status"], "closing");
+    assert_eq!(status["finalize_after"].as_i64(), Some(started + 600));
+    assert_eq!(
+        chain.channel(&address).await.unwrap().status().unwrap(),
+        ChannelStatus::Closing
+    );
+
+    // finalize during the grace period: the program's GracePeriodActive, exit 4.
+    let early = run(as_payer(&["channel", "finalize", "--channel", &address_s])).await;
+    assert_eq!(early.code, 4, "{early:?}");
+    let error = early.json();
+    assert_eq!(error["error"]["name"], "GracePeriodActive", "{early:?}");
+    assert_eq!(error["error"]["code"], 6015);
+    assert!(early.stderr.contains("GracePeriodActive"), "{early:?}");
+
+    // After the grace period, anyone (here the payee) finalizes; the payer is refunded.
+    chain.time_travel_to(started + 601).await.unwrap();
+    let finalized = run(vec![
+        "--rpc-url".into(),
+        chain.rpc_url().into(),
+        "--keypair".into(),
+        payee_file.to_str().unwrap().into(),
+        "--json".into(),
+        "channel".into(),
+        "finalize".into(),
+        "--channel".into(),
+        address_s.clone(),
+    ])
+    .await
+    .ok()
+    .json();
+    assert_eq!(finalized["refunded"]["amount"], "12500000");
+    assert_eq!(
+        chain.token_balance(&payer_tokens).await.unwrap(),
+        50_000_000
+    );
+    if let Ok(after) = chain.channel(&address).await {
+        assert_eq!(after.status().unwrap(), ChannelStatus::Closed);
+        assert_eq!(after.refunded, 12_500_000);
+    }
+
+    // A second channel, with the session key from a file, closed by the payee
+    // (whose token account the close creates).
+    let session_file = home.join("session.json");
+    paychan_async(
+        home,
+        &["keygen", "--outfile", session_file.to_str().unwrap()],
+    )
+    .await
+    .ok();
+    let opened = run(as_payer(&[
+        "channel",
+        "open",
+        "--payee",
+        &payee_s,
+        "--mint",
+        &mint_s,
+        "--deposit",
+        "3000000",
+        "--signer-keyfile",
+        session_file.to_str().unwrap(),
+    ]))
+    .await
+    .ok()
+    .json();
+    assert_eq!(opened["signer_generated"], false);
+    assert_eq!(opened["grace_period"], 3600);
+    let second: Pubkey = opened["channel"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        chain.channel(&second).await.unwrap().authorized_signer,
+        read_keypair(&session_file).pubkey()
+    );
+    assert_eq!(
+        chain.token_balance(&payer_tokens).await.unwrap(),
+        47_000_000
+    );
+    let second_s = second.to_string();
+    // The payer may not close cooperatively.
+    let wrong = run(as_payer(&["channel", "close", "--channel", &second_s])).await;
+    assert_eq!(wrong.code, 2, "{wrong:?}");
+    let closed = run(vec![
+        "--rpc-url".into(),
+        chain.rpc_url().into(),
+        "--keypair".into(),
+        payee_file.to_str().unwrap().into(),
+        "--json".into(),
+        "channel".into(),
+        "close".into(),
+        "--channel".into(),
+        second_s.clone(),
+    ])
+    .await
+    .ok()
+    .json();
+    assert_eq!(closed["refunded"]["amount"], "3000000");
+    assert_eq!(
+        chain.token_balance(&payer_tokens).await.unwrap(),
+        50_000_000
+    );
+    assert_eq!(chain.token_balance(&payee_tokens).await.unwrap(), 0);
+
+    // A channel that does not exist is an on-chain error: exit 4.
+    let missing = Pubkey::new_unique().to_string();
+    let run_missing = run(as_payer(&["channel", "status", "--channel", &missing])).await;
+    assert_eq!(run_missing.code, 4, "{run_missing:?}");
+    assert_eq!(run_missing.json()["error"]["kind"], "account");
+
+    // Another program id cannot be sent transactions (exit 2).
+    let other = run(as_payer(&[
+        "--program-id",
+        &Pubkey::new_unique().to_string(),
+        "channel",
+        "top-up",
+        "--channel",
+        &second_s,
+        "--amount",
+        "1",
+    ]))
+    .await;
+    assert_eq!(other.code, 2, "{other:?}");
+
+    chain.shutdown().unwrap();
+}
