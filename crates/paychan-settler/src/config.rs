@@ -36,8 +36,14 @@ pub struct SettlerConfig {
     pub mints: Vec<MintAccounts>,
     /// A closing channel is settled regardless of its threshold once its
     /// grace period ends within this margin. The default (6 h) settles a
-    /// closing channel with a short grace period on sight.
+    /// closing channel with a short grace period on sight. Only used when
+    /// `close_on_request` is off.
     pub grace_margin: Duration,
+    /// When the payer asks for its money back (`request_close`), close the
+    /// channel at once with the payee's `close` and the latest voucher:
+    /// the payee is paid and the payer refunded without waiting for the
+    /// grace period. Default on.
+    pub close_on_request: bool,
     /// A voucher with an expiry is settled regardless of the threshold once
     /// it expires within this margin.
     pub expiry_margin: Duration,
@@ -72,6 +78,7 @@ impl std::fmt::Debug for SettlerConfig {
             .field("program_id", &self.program_id)
             .field("mints", &self.mints)
             .field("grace_margin", &self.grace_margin)
+            .field("close_on_request", &self.close_on_request)
             .field("expiry_margin", &self.expiry_margin)
             .field("max_vouchers_per_tx", &self.max_vouchers_per_tx)
             .field("interval", &self.interval)
@@ -83,7 +90,7 @@ impl std::fmt::Debug for SettlerConfig {
 }
 
 impl SettlerConfig {
-    /// A configuration for one mint with the defaults: 6 h grace margin,
+    /// A configuration for one mint with the defaults: closes on request, 6 h grace margin,
     /// 5 min expiry margin, 4 vouchers per transaction, a due-check every
     /// 30 s, a sweep at start-up and every hour, `confirmed` commitment, 5 attempts.
     pub fn new(payee: Keypair, mint: MintAccounts) -> Self {
@@ -92,6 +99,7 @@ impl SettlerConfig {
             program_id: paychan::ID,
             mints: vec![mint],
             grace_margin: Duration::from_secs(6 * 3600),
+            close_on_request: true,
             expiry_margin: Duration::from_secs(300),
             max_vouchers_per_tx: MAX_VOUCHERS_PER_TX,
             interval: Duration::from_secs(30),

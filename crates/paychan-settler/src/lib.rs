@@ -22,6 +22,14 @@
 //! A transaction one of whose vouchers the program refuses is split into
 //! one transaction per voucher so the others still settle.
 //!
+//! When the payer asks for its money back (`request_close`) and
+//! [`SettlerConfig::close_on_request`] is on (the default), the settler
+//! closes the channel at once with the payee's `close`: the latest voucher
+//! (when it is ahead of `settled`) is settled by the same instruction and
+//! the rest refunded to the payer's associated token account (created in
+//! the same transaction when missing, the payee paying its rent), instead
+//! of waiting for the grace period. One channel per close transaction.
+//!
 //! `settle_batch` (up to 8 channels per instruction) is not used: it needs
 //! v2 vouchers signed over the set of channels, which the x402 HTTP flow
 //! does not produce.
@@ -32,6 +40,7 @@
 //! [`Settler::metrics_text`] renders Prometheus metrics.
 #![warn(missing_docs)]
 
+mod close;
 mod config;
 mod error;
 mod metrics;
@@ -95,6 +104,27 @@ pub struct SettleTx {
     pub compute_units: Option<u64>,
 }
 
+/// A confirmed cooperative close (the payer had requested it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloseTx {
+    /// Its signature.
+    pub signature: Signature,
+    /// The channel.
+    pub channel: Pubkey,
+    /// Whether the final voucher was settled by the close.
+    pub with_voucher: bool,
+    /// Value the final voucher paid the payee (0 without a voucher).
+    pub paid: u64,
+    /// Value refunded to the payer.
+    pub refunded: u64,
+    /// The payer's token account that received the refund.
+    pub payer_tokens: Pubkey,
+    /// The fee it paid (`getTransaction`'s `meta.fee`, else an estimate).
+    pub fee_lamports: u64,
+    /// Compute units it consumed, when `getTransaction` reports them.
+    pub compute_units: Option<u64>,
+}
+
 /// A channel not settled in a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Skipped {
@@ -122,6 +152,8 @@ pub struct SweepReport {
     pub skipped: Vec<Skipped>,
     /// Channels whose settlement failed.
     pub failed: Vec<Failed>,
+    /// Confirmed cooperative closes of channels whose payer requested it.
+    pub closes: Vec<CloseTx>,
     /// Transactions that landed with an error (fees paid, nothing settled).
     pub failed_transactions: Vec<Signature>,
     /// Value still ahead of the chain in settleable channels after the run
@@ -148,11 +180,28 @@ impl SweepReport {
             .fold(0u64, u64::saturating_add)
     }
 
-    /// Fees paid by confirmed settle transactions (saturating).
+    /// Value the closes' final vouchers paid the payee (saturating).
+    pub fn value_closed(&self) -> u64 {
+        self.closes
+            .iter()
+            .map(|c| c.paid)
+            .fold(0u64, u64::saturating_add)
+    }
+
+    /// Value the closes refunded to payers (saturating).
+    pub fn value_refunded(&self) -> u64 {
+        self.closes
+            .iter()
+            .map(|c| c.refunded)
+            .fold(0u64, u64::saturating_add)
+    }
+
+    /// Fees paid by confirmed settle and close transactions (saturating).
     pub fn fee_lamports(&self) -> u64 {
         self.transactions
             .iter()
             .map(|t| t.fee_lamports)
+            .chain(self.closes.iter().map(|c| c.fee_lamports))
             .fold(0u64, u64::saturating_add)
     }
 
@@ -272,6 +321,7 @@ impl<S: VoucherStore> Settler<S> {
                     transactions = report.transactions.len(),
                     channels = report.channels_settled(),
                     value = report.value_settled(),
+                    closes = report.closes.len(),
                     fee_lamports = report.fee_lamports(),
                     skipped = report.skipped.len(),
                     failed = report.failed.len(),
@@ -300,6 +350,7 @@ impl<S: VoucherStore> Settler<S> {
 
         let mut report = SweepReport::default();
         let mut groups: BTreeMap<Pubkey, Vec<Item>> = BTreeMap::new();
+        let mut closes: Vec<Item> = Vec::new();
         let mut unsettled: u64 = 0;
         for accepted in &vouchers {
             let channel = accepted.channel();
@@ -328,7 +379,11 @@ impl<S: VoucherStore> Settler<S> {
                         settled: c.settled,
                     };
                     unsettled = unsettled.saturating_add(item.ahead());
-                    groups.entry(c.mint).or_default().push(item);
+                    if reason == SettleReason::CloseRequested {
+                        closes.push(item);
+                    } else {
+                        groups.entry(c.mint).or_default().push(item);
+                    }
                 }
                 Err(reason) => {
                     if reason == SkipReason::NotDue
@@ -358,6 +413,29 @@ impl<S: VoucherStore> Settler<S> {
         // Kept current as items settle or turn out settled by someone else.
         report.unsettled_value = unsettled;
         let mut stopped = false;
+        // The payers asked for their money back: close first, one channel
+        // per transaction.
+        for item in closes {
+            let accounts = chain.get(&item.channel).and_then(|c| match c {
+                ChainChannel::Channel(c) => self.config.mint(&c.mint).copied(),
+                _ => None,
+            });
+            let Some(accounts) = accounts else {
+                continue;
+            };
+            if stopped {
+                report.skipped.push(Skipped {
+                    channel: item.channel,
+                    reason: SkipReason::Deferred,
+                });
+                continue;
+            }
+            if let submit::ChunkEnd::Unavailable =
+                self.close_channel(item, &accounts, &mut report).await
+            {
+                stopped = true;
+            }
+        }
         for (mint, mut items) in groups {
             let Some(accounts) = self.config.mint(&mint).copied() else {
                 continue;
@@ -411,6 +489,7 @@ impl<S: VoucherStore> Settler<S> {
             expiry_margin_secs: config::secs_i64(self.config.expiry_margin),
             sweep,
             urgent,
+            close_on_request: self.config.close_on_request,
         }
     }
 

@@ -31,6 +31,7 @@ pub(crate) struct Metrics {
     pub(crate) registry: Registry,
     pub(crate) runs: Counter,
     pub(crate) transactions: Counter,
+    pub(crate) closes: Counter,
     pub(crate) vouchers: Counter,
     pub(crate) value: Counter,
     pub(crate) fees: Counter,
@@ -53,6 +54,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("paychan_settler");
         let runs = Counter::default();
         let transactions = Counter::default();
+        let closes = Counter::default();
         let vouchers = Counter::default();
         let value = Counter::default();
         let fees = Counter::default();
@@ -63,6 +65,11 @@ impl Metrics {
             "transactions",
             "Settle transactions confirmed",
             transactions.clone(),
+        );
+        registry.register(
+            "closes",
+            "Channels closed cooperatively at their payer's request",
+            closes.clone(),
         );
         registry.register(
             "vouchers_settled",
@@ -89,6 +96,7 @@ impl Metrics {
             registry,
             runs,
             transactions,
+            closes,
             vouchers,
             value,
             fees,

@@ -7,6 +7,10 @@ use paychan_verifier::store::Accepted;
 /// Why a channel is settled in this run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SettleReason {
+    /// The payer requested a close and `close_on_request` is on: close the
+    /// channel now with the payee's `close` (with the voucher when it is
+    /// ahead of `settled`, else without), refunding the payer at once.
+    CloseRequested,
     /// The payer requested a close and the grace period ends within the
     /// configured margin: settle before `finalize` refunds the escrow.
     Closing,
@@ -86,6 +90,8 @@ pub struct Policy {
     pub sweep: bool,
     /// This channel was asked for through the urgent queue.
     pub urgent: bool,
+    /// Close a closing channel at once ([`SettleReason::CloseRequested`]).
+    pub close_on_request: bool,
 }
 
 /// The on-chain side of a decision.
@@ -126,6 +132,27 @@ pub fn decide(
         return Err(SkipReason::Closed);
     }
     let cumulative = voucher.cumulative_amount;
+    if status == ChannelStatus::Closing && policy.close_on_request {
+        let grace_ends = channel
+            .closure_started_at
+            .checked_add(channel.grace_period)
+            .ok_or(SkipReason::NotAChannel)?;
+        // `close` with a final voucher needs `now < grace_ends`; after that
+        // the payer's `finalize` is the way out.
+        if now < grace_ends {
+            if cumulative <= channel.settled {
+                // Nothing ahead: close without a voucher.
+                return Ok(SettleReason::CloseRequested);
+            }
+            if cumulative > channel.deposit {
+                return Err(SkipReason::ExceedsDeposit);
+            }
+            if voucher.is_expired(now) {
+                return Err(SkipReason::Expired);
+            }
+            return Ok(SettleReason::CloseRequested);
+        }
+    }
     let Some(ahead) = cumulative.checked_sub(channel.settled).filter(|a| *a > 0) else {
         return Err(SkipReason::AlreadySettled);
     };
@@ -222,6 +249,7 @@ mod tests {
             expiry_margin_secs: 60,
             sweep: false,
             urgent: false,
+            close_on_request: false,
         }
     }
 
@@ -255,6 +283,32 @@ mod tests {
         assert_eq!(d(10_300), Ok(SettleReason::Closing));
         assert_eq!(d(10_599), Ok(SettleReason::Closing));
         assert_eq!(d(10_600), Err(SkipReason::GraceEnded));
+    }
+
+    #[test]
+    fn closing_channels_are_closed_at_once_on_request() {
+        let close = Policy {
+            close_on_request: true,
+            ..policy()
+        };
+        let mut c = channel(ChannelStatus::Closing, 0);
+        let d = |c: &Channel, cum, expires, now| {
+            decide(&close, &accepted(cum, expires), OnChain::Channel(c), now)
+        };
+        // Long before the margin, below the threshold.
+        assert_eq!(d(&c, 10, 0, 10_001), Ok(SettleReason::CloseRequested));
+        assert_eq!(d(&c, 10, 0, 10_599), Ok(SettleReason::CloseRequested));
+        // After the grace period only `finalize` remains.
+        assert_eq!(d(&c, 10, 0, 10_600), Err(SkipReason::GraceEnded));
+        assert_eq!(d(&c, 1_001, 0, 10_001), Err(SkipReason::ExceedsDeposit));
+        assert_eq!(d(&c, 10, 10_000, 10_001), Err(SkipReason::Expired));
+        // Nothing ahead: still closed (without a voucher).
+        c.settled = 10;
+        assert_eq!(d(&c, 10, 0, 10_001), Ok(SettleReason::CloseRequested));
+        assert_eq!(d(&c, 10, 0, 10_600), Err(SkipReason::AlreadySettled));
+        // Open channels are not closed.
+        let open = channel(ChannelStatus::Open, 0);
+        assert_eq!(d(&open, 10, 0, 10_001), Err(SkipReason::NotDue));
     }
 
     #[test]

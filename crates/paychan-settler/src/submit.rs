@@ -2,7 +2,10 @@
 use std::time::Instant;
 
 use anchor_lang::prelude::Pubkey;
-use paychan_sdk::ix::{SettleAccounts, settle_with_vouchers};
+use paychan_sdk::{
+    Instruction,
+    ix::{SettleAccounts, settle_with_vouchers},
+};
 use paychan_verifier::store::VoucherStore;
 use paychan_voucher::SignedVoucher;
 use solana_rpc_client_api::config::{RpcSendTransactionConfig, RpcTransactionConfig};
@@ -127,7 +130,7 @@ impl<S: VoucherStore> Settler<S> {
         ChunkEnd::Unavailable
     }
 
-    fn fail_items(&self, items: &[Item], error: &str, report: &mut crate::SweepReport) {
+    pub(crate) fn fail_items(&self, items: &[Item], error: &str, report: &mut crate::SweepReport) {
         for item in items {
             self.metrics.fail(FailureKind::Channel);
             tracing::warn!(channel = %item.channel, %error, "settlement failed");
@@ -154,7 +157,10 @@ impl<S: VoucherStore> Settler<S> {
                 .copied()
                 .unwrap_or(ChainChannel::Missing);
             // Already chosen: only re-check that it can (still) settle.
-            let policy = self.policy(Some(&item_mint(&on_chain)), true, false);
+            let policy = policy::Policy {
+                close_on_request: false,
+                ..self.policy(Some(&item_mint(&on_chain)), true, false)
+            };
             let accepted = paychan_verifier::store::Accepted {
                 voucher: item.voucher,
                 previous: 0,
@@ -196,13 +202,30 @@ impl<S: VoucherStore> Settler<S> {
         let vouchers: Vec<SignedVoucher> = items.iter().map(|i| i.voucher).collect();
         let instructions = settle_with_vouchers(accounts, &vouchers)
             .map_err(|e| Failure::Fatal(SettleError::from(e)))?;
+        let (signature, sent) = self
+            .send_and_confirm(&instructions, "settle", report)
+            .await?;
+        self.record_success(signature, items, report, sent).await;
+        Ok(())
+    }
+
+    /// Signs `instructions` as the payee (also the fee payer) with a fresh
+    /// blockhash, checks the size, sends with preflight and polls until
+    /// confirmed. Returns the signature and when it was sent; a transaction
+    /// that landed with an error is added to `report.failed_transactions`.
+    pub(crate) async fn send_and_confirm(
+        &self,
+        instructions: &[Instruction],
+        what: &'static str,
+        report: &mut crate::SweepReport,
+    ) -> Result<(Signature, Instant), Failure> {
         let (blockhash, last_valid_height) = self
             .rpc
             .get_latest_blockhash_with_commitment(self.config.commitment)
             .await
             .map_err(classify_client_error)?;
         let payee = &self.config.payee;
-        let mut tx = Transaction::new_with_payer(&instructions, Some(&payee.pubkey()));
+        let mut tx = Transaction::new_with_payer(instructions, Some(&payee.pubkey()));
         tx.try_sign(&[payee], blockhash)
             .map_err(|e| Failure::Fatal(SettleError::from(e)))?;
         let size = transaction_size(&tx);
@@ -221,7 +244,7 @@ impl<S: VoucherStore> Settler<S> {
             encoding: Some(UiTransactionEncoding::Base64),
             ..RpcSendTransactionConfig::default()
         };
-        tracing::debug!(%signature, vouchers = items.len(), size, "sending settle");
+        tracing::debug!(%signature, what, size, "sending");
         let sent = Instant::now();
         match self
             .rpc
@@ -246,19 +269,16 @@ impl<S: VoucherStore> Settler<S> {
             },
         }
         match self.confirm(&signature, last_valid_height).await {
-            Confirmation::Landed(Ok(())) => {
-                self.record_success(signature, items, report, sent).await;
-                Ok(())
-            }
+            Confirmation::Landed(Ok(())) => Ok((signature, sent)),
             Confirmation::Landed(Err(error)) => {
                 self.metrics.fail(FailureKind::Landed);
                 report.failed_transactions.push(signature);
-                tracing::warn!(%signature, %error, "settle transaction landed with an error");
+                tracing::warn!(%signature, what, %error, "transaction landed with an error");
                 Err(classify_transaction_error(error, Some(signature)))
             }
             Confirmation::Expired => {
                 self.metrics.fail(FailureKind::Unconfirmed);
-                tracing::info!(%signature, "blockhash expired before confirmation; rebuilding");
+                tracing::info!(%signature, what, "blockhash expired before confirmation; rebuilding");
                 Err(Failure::Blockhash)
             }
             Confirmation::TimedOut => {
@@ -382,7 +402,11 @@ impl<S: VoucherStore> Settler<S> {
         });
     }
 
-    async fn fee_and_units(&self, signature: &Signature, vouchers: usize) -> (u64, Option<u64>) {
+    pub(crate) async fn fee_and_units(
+        &self,
+        signature: &Signature,
+        vouchers: usize,
+    ) -> (u64, Option<u64>) {
         let estimate = (vouchers as u64)
             .saturating_add(1)
             .saturating_mul(self.config.lamports_per_signature);
@@ -408,7 +432,7 @@ impl<S: VoucherStore> Settler<S> {
     }
 }
 
-fn item_mint(chain: &ChainChannel) -> Pubkey {
+pub(crate) fn item_mint(chain: &ChainChannel) -> Pubkey {
     match chain {
         ChainChannel::Channel(c) => c.mint,
         _ => Pubkey::default(),

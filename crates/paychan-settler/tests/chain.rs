@@ -96,6 +96,16 @@ fn make_settler(
     threshold: u64,
     store: Arc<MemoryStore>,
 ) -> Settler<Arc<MemoryStore>> {
+    make_settler_with(chain, payee, threshold, store, |_| {})
+}
+
+fn make_settler_with(
+    chain: &LocalChain,
+    payee: &Party,
+    threshold: u64,
+    store: Arc<MemoryStore>,
+    adjust: impl FnOnce(&mut SettlerConfig),
+) -> Settler<Arc<MemoryStore>> {
     let mut config = SettlerConfig::new(
         payee.key.insecure_clone(),
         MintAccounts {
@@ -110,6 +120,7 @@ fn make_settler(
     config.confirm_poll = Duration::from_millis(10);
     config.backoff = Duration::from_millis(20);
     config.sweep_on_start = false;
+    adjust(&mut config);
     let rpc =
         RpcClient::new_with_commitment(chain.rpc_url().to_string(), CommitmentConfig::confirmed());
     Settler::new(config, store, Arc::new(rpc)).expect("a valid configuration")
@@ -309,16 +320,19 @@ async fn settles_in_batches_of_four_idempotently() {
     );
 }
 
-/// A close request: not due until the grace period's end is within the
-/// margin (time travel), then settled below the threshold; finalize refunds
-/// the rest. An expiring voucher is settled early, an expired one skipped.
+/// With `close_on_request` off, a close request is not due until the grace
+/// period's end is within the margin (time travel), then settled below the
+/// threshold; finalize refunds the rest. An expiring voucher is settled
+/// early, an expired one skipped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settles_closing_and_expiring_channels_in_time() {
     let chain = start().await;
     let payer = party(&chain, 10 * DEPOSIT).await;
     let payee = party(&chain, 0).await;
     let store = Arc::new(MemoryStore::default());
-    let settler = make_settler(&chain, &payee, DEPOSIT, Arc::clone(&store));
+    let settler = make_settler_with(&chain, &payee, DEPOSIT, Arc::clone(&store), |c| {
+        c.close_on_request = false;
+    });
 
     let closing = open(&chain, &payer, &payee.key.pubkey(), 1).await;
     let expiring = open(&chain, &payer, &payee.key.pubkey(), 2).await;
@@ -420,6 +434,119 @@ async fn settles_closing_and_expiring_channels_in_time() {
         SkipReason::Closed
     };
     assert_eq!(last.skipped_for(reason), 1, "{last:?}");
+}
+
+/// The payer asks for its money back: the settler closes at once (no
+/// waiting for the grace period) with the final voucher when it is ahead of
+/// the chain, without one when it is not; the refund goes to the payer's
+/// associated token account, which the close transaction creates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closes_at_once_when_the_payer_asks() {
+    let chain = start().await;
+    let payer = party(&chain, 10 * DEPOSIT).await;
+    let payee = party(&chain, 0).await;
+    let store = Arc::new(MemoryStore::default());
+    let settler = make_settler(&chain, &payee, DEPOSIT, Arc::clone(&store));
+    let ahead = open(&chain, &payer, &payee.key.pubkey(), 1).await;
+    let settled = open(&chain, &payer, &payee.key.pubkey(), 2).await;
+    accept(&store, &ahead.voucher(250_000, 0));
+    accept(&store, &settled.voucher(100_000, 0));
+    let sweep = settler.run_once(RunMode::Sweep).await.expect("run");
+    assert_eq!(sweep.value_settled(), 350_000);
+    assert!(sweep.closes.is_empty());
+    // The final voucher of `ahead` is only in the store.
+    accept(&store, &ahead.voucher(300_000, 0));
+    for chan in [&ahead, &settled] {
+        chain
+            .send(
+                &[ix::request_close(&chan.address, &payer.key.pubkey())],
+                &payer.key,
+                &[],
+            )
+            .await
+            .expect("request_close");
+    }
+    let requested_at = chain
+        .channel(&ahead.address)
+        .await
+        .unwrap()
+        .closure_started_at;
+    let refund_to = spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
+        &payer.key.pubkey(),
+        &chain.mint(),
+        &TOKEN_PROGRAM_ID,
+    );
+    assert!(!chain.exists(&refund_to).await.unwrap());
+
+    // A due-check (the threshold is the whole deposit) closes both at once.
+    let report = settler.run_once(RunMode::Due).await.expect("run");
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert!(report.transactions.is_empty(), "closes, not settles");
+    let mut closes = report.closes.clone();
+    closes.sort_by_key(|c| c.paid);
+    assert_eq!(closes.len(), 2, "{report:?}");
+    assert_eq!(
+        (
+            closes[0].channel,
+            closes[0].with_voucher,
+            closes[0].paid,
+            closes[0].refunded
+        ),
+        (settled.address, false, 0, DEPOSIT - 100_000)
+    );
+    assert_eq!(
+        (
+            closes[1].channel,
+            closes[1].with_voucher,
+            closes[1].paid,
+            closes[1].refunded
+        ),
+        (ahead.address, true, 50_000, DEPOSIT - 300_000)
+    );
+    assert!(closes.iter().all(|c| c.payer_tokens == refund_to));
+    for c in &closes {
+        println!(
+            "close (voucher: {}): {} CU, fee {} lamports",
+            c.with_voucher,
+            c.compute_units.unwrap_or_default(),
+            c.fee_lamports
+        );
+    }
+    assert_eq!(report.value_closed(), 50_000);
+    assert_eq!(report.value_refunded(), 2 * DEPOSIT - 400_000);
+    assert_eq!(report.unsettled_value, 0);
+    assert!(
+        chain.unix_timestamp().await.unwrap() < requested_at + GRACE,
+        "no waiting for the grace period"
+    );
+    assert_eq!(chain.token_balance(&payee.tokens).await.unwrap(), 400_000);
+    assert_eq!(
+        chain.token_balance(&refund_to).await.unwrap(),
+        2 * DEPOSIT - 400_000
+    );
+    for (chan, value) in [(&ahead, 300_000), (&settled, 100_000)] {
+        if chain.exists(&chan.address).await.unwrap() {
+            let c = chain.channel(&chan.address).await.unwrap();
+            assert_eq!(c.status().unwrap(), ChannelStatus::Closed);
+            assert_eq!((c.settled, c.refunded), (value, DEPOSIT - value));
+        }
+    }
+    let vault = pda::vault(&payee.key.pubkey(), &chain.mint());
+    assert_eq!(chain.vault(&vault).await.unwrap().outstanding, 0);
+    assert!(
+        settler
+            .metrics_text()
+            .contains("paychan_settler_closes_total 2"),
+        "{}",
+        settler.metrics_text()
+    );
+
+    // Nothing left to do.
+    let again = settler.run_once(RunMode::Sweep).await.expect("run");
+    assert!(
+        again.closes.is_empty() && again.transactions.is_empty(),
+        "{again:?}"
+    );
 }
 
 /// A voucher whose signature the Ed25519 precompile refuses, packed with
