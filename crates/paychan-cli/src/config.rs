@@ -132,6 +132,9 @@ pub struct FileConfig {
     pub program_id: Option<String>,
     /// `processed`, `confirmed` or `finalized`.
     pub commitment: Option<Commitment>,
+    /// `paychan serve` / `facilitator` / `settle` settings (the keys of
+    /// `serve.example.toml`); not a global setting.
+    pub serve: Option<crate::commands::server_common::ServeConfig>,
 }
 
 impl FileConfig {
@@ -378,6 +381,7 @@ mod tests {
                 keypair: Some(keypair.into()),
                 program_id: None,
                 commitment: Some(Commitment::Finalized),
+                serve: None,
             },
         ))
     }

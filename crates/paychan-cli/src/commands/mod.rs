@@ -11,6 +11,7 @@ pub mod demo;
 pub mod facilitator;
 pub mod keygen;
 pub mod serve;
+pub mod server_common;
 pub mod settle;
 
 /// What every command gets: the resolved settings and the output mode.

@@ -1,18 +1,127 @@
-//! `paychan serve`: the paywalled HTTP server (paychan-x402 feature `server`).
-//!
-//! NOT YET WIRED: the lead fills this module in once its crate lands. Until
-//! then the command fails with [`CliError::NotWired`] (exit code 1); it
-//! never pretends to work.
+//! `paychan serve`: a paywalled example API from a config file. Each route
+//! answers GET with a static body; priced routes answer 402 with a
+//! `paychan` offer until paid with a voucher (docs/004). Vouchers are
+//! checked against channel snapshots read over RPC and stored in redb or
+//! Redis; the settler runs in the same process unless `--no-settler`.
 use clap::Args;
+use paychan_x402::server::{Paywall, PaywallConfig};
+use serde_json::json;
 
-use super::Context;
-use crate::{error::CliError, output::Report};
+use super::{
+    Context,
+    server_common::{
+        DEFAULT_SERVE_LISTEN, PricedRoute, ServerArgs, bind, paywall_router, resolve_server,
+        shutdown_signal, start_backend,
+    },
+};
+use crate::{
+    amount::format_ui,
+    error::CliError,
+    output::{Report, Table},
+};
 
-/// Arguments of `paychan serve` (to be defined when it is wired).
+/// Arguments of `paychan serve`.
 #[derive(Debug, Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// Server options (each overrides the config file's key).
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
 
-/// Runs `paychan serve`.
-pub async fn run(_ctx: &Context, _args: &ServeArgs) -> Result<Report, CliError> {
-    Err(CliError::NotWired("serve"))
+/// Runs `paychan serve` until Ctrl-C / SIGTERM.
+pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<Report, CliError> {
+    let keypair = ctx.keypair()?;
+    let chain = if args.server.no_settler {
+        ctx.chain()
+    } else {
+        ctx.chain_for_transactions()?
+    };
+    let setup = resolve_server(ctx, &chain, &args.server, DEFAULT_SERVE_LISTEN, &keypair).await?;
+    if setup.file.routes.is_empty() {
+        return Err(CliError::Usage(
+            "no routes: pass --routes FILE or add [[serve.routes]] to the config (see serve.example.toml)"
+                .into(),
+        ));
+    }
+    if setup.file.routes.len() > super::server_common::MAX_ROUTES {
+        return Err(CliError::Usage(format!(
+            "more than {} routes",
+            super::server_common::MAX_ROUTES
+        )));
+    }
+    let routes = setup
+        .file
+        .routes
+        .iter()
+        .map(|r| PricedRoute::from_config(r, setup.mint_info.decimals))
+        .collect::<Result<Vec<_>, _>>()?;
+    let prices = routes.iter().map(|r| r.price).filter(|p| *p > 0);
+    let (min_price, max_price) = (prices.clone().min().unwrap_or(1), prices.max().unwrap_or(1));
+    let backend = start_backend(
+        ctx,
+        &chain,
+        &setup,
+        &keypair,
+        &args.server,
+        min_price,
+        max_price,
+    )
+    .await?;
+    let mut config = PaywallConfig::new(setup.network.clone(), backend.extra.clone());
+    config.description = setup.file.description.clone();
+    let paywall = Paywall::new(backend.verifier.clone(), config);
+    let app = paywall_router(&paywall, &routes);
+    let (listener, addr) = bind(&setup.listen).await?;
+    eprintln!(
+        "paychan serve: listening on http://{addr} (network {}, payee {}, mint {}, {} routes, settler {})",
+        setup.network,
+        setup.payee,
+        setup.mint,
+        routes.len(),
+        if backend.settler.is_some() {
+            "on"
+        } else {
+            "off"
+        }
+    );
+    if let Some(m) = backend.metrics_addr {
+        eprintln!("paychan serve: metrics on http://{m}/metrics");
+    }
+    tracing::info!(%addr, network = %setup.network, "serving");
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    backend.shutdown().await;
+    served.map_err(|source| CliError::Io {
+        what: format!("serving on {addr}"),
+        source,
+    })?;
+
+    let decimals = setup.mint_info.decimals;
+    let mut table = Table::with_header(["route", "price", "description"]);
+    for r in &routes {
+        table.row([
+            r.path.clone(),
+            if r.price == 0 {
+                "free".to_string()
+            } else {
+                format_ui(r.price, decimals)
+            },
+            r.description.clone().unwrap_or_default(),
+        ]);
+    }
+    Ok(Report {
+        human: format!("paychan serve stopped (was on http://{addr})\n{table}"),
+        json: json!({
+            "stopped": true,
+            "listen": addr.to_string(),
+            "network": setup.network,
+            "payee": setup.payee.to_string(),
+            "mint": setup.mint.to_string(),
+            "routes": routes.iter().map(|r| json!({
+                "path": r.path,
+                "price": r.price.to_string(),
+            })).collect::<Vec<_>>(),
+        }),
+    })
 }
