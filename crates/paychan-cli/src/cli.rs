@@ -61,13 +61,13 @@ pub enum Command {
     /// Open, fund, close and inspect payment channels
     #[command(subcommand)]
     Channel(ChannelCommand),
-    /// Run the end-to-end demo (not yet wired)
+    /// Run the whole flow on an embedded local chain: paywalled API, paying agent, settler, summary
     Demo(demo::DemoArgs),
-    /// Serve a paywalled HTTP endpoint (not yet wired)
+    /// Serve a paywalled example API from a config file (routes, prices, responses)
     Serve(serve::ServeArgs),
-    /// Run an x402 facilitator (not yet wired)
+    /// Run an x402 facilitator (/verify, /settle, /supported) for a payee and mint
     Facilitator(facilitator::FacilitatorArgs),
-    /// Settle stored vouchers on chain (not yet wired)
+    /// Settle stored vouchers on chain: once, or as a daemon with Prometheus metrics
     Settle(settle::SettleArgs),
 }
 

@@ -9,7 +9,7 @@ use solana_transaction_error::TransactionError;
 
 use crate::amount::AmountError;
 
-/// Exit code of failures not covered by the others (I/O, unwired commands).
+/// Exit code of failures not covered by the others (I/O, a failed demo).
 pub const EXIT_OTHER: u8 = 1;
 /// Exit code of usage, configuration and input errors (also clap's own).
 pub const EXIT_USAGE: u8 = 2;
@@ -90,9 +90,9 @@ pub enum CliError {
     /// An account is missing or does not hold what was expected.
     #[error("{0}")]
     Account(String),
-    /// A command whose implementation has not been wired into the CLI yet.
-    #[error("`paychan {0}` is not yet wired into this build")]
-    NotWired(&'static str),
+    /// `paychan demo` failed or found the flow inconsistent.
+    #[error("demo: {0}")]
+    Demo(String),
     /// Local I/O.
     #[error("{what}: {source}")]
     Io {
@@ -136,7 +136,7 @@ impl CliError {
             | Self::Keypair { .. } => EXIT_USAGE,
             Self::Rpc { .. } => EXIT_RPC,
             Self::Program { .. } | Self::Transaction(_) | Self::Account(_) => EXIT_ON_CHAIN,
-            Self::NotWired(_) | Self::Io { .. } => EXIT_OTHER,
+            Self::Demo(_) | Self::Io { .. } => EXIT_OTHER,
         }
     }
 
@@ -151,7 +151,7 @@ impl CliError {
             Self::Program { .. } => "program",
             Self::Transaction(_) => "transaction",
             Self::Account(_) => "account",
-            Self::NotWired(_) => "not_wired",
+            Self::Demo(_) => "demo",
             Self::Io { .. } => "io",
         }
     }
@@ -404,6 +404,6 @@ mod tests {
             3
         );
         assert_eq!(CliError::Account("gone".into()).exit_code(), 4);
-        assert_eq!(CliError::NotWired("demo").exit_code(), 1);
+        assert_eq!(CliError::Demo("x".into()).exit_code(), 1);
     }
 }

@@ -113,8 +113,19 @@ impl Report {
         }
     }
 
+    /// A report that prints nothing (its output was already shown).
+    pub fn none() -> Self {
+        Self {
+            human: String::new(),
+            json: serde_json::Value::Null,
+        }
+    }
+
     /// Prints the report on stdout in the requested form.
     pub fn print(&self, json: bool) {
+        if self.human.is_empty() && self.json.is_null() {
+            return;
+        }
         if json {
             println!("{}", self.json);
         } else {

@@ -4,7 +4,8 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::Output,
+    process::{Output, Stdio},
+    time::Duration,
 };
 
 use anchor_lang::prelude::Pubkey;
@@ -80,6 +81,55 @@ async fn paychan_async(home: &Path, args: &[&str]) -> Run {
         .await
         .unwrap()
         .into()
+}
+
+/// Spawns a server command and waits for its `listening on http://…` line;
+/// returns the child and the base URL. Its stderr keeps being drained.
+async fn spawn_server(home: &Path, args: &[&str]) -> (tokio::process::Child, String) {
+    spawn_until(home, args, "listening on ").await
+}
+
+/// Spawns `paychan` and waits for a stderr line with `marker` followed by a URL.
+async fn spawn_until(home: &Path, args: &[&str], marker: &str) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut cmd = tokio::process::Command::from(command(home, home, &[], args));
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            eprintln!("server: {line}");
+            if let Some(rest) = line.split(marker).nth(1) {
+                return rest.split_whitespace().next().unwrap().to_string();
+            }
+        }
+        panic!("the server exited before listening")
+    })
+    .await
+    .expect("the server listens within 60 s");
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("server: {line}");
+        }
+    });
+    (child, url)
+}
+
+/// SIGTERM, then the process must exit 0 (graceful shutdown).
+async fn terminate(mut child: tokio::process::Child) {
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops within 30 s")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
 }
 
 fn read_keypair(path: &Path) -> Keypair {
@@ -185,7 +235,7 @@ fn config_precedence_flag_over_env_over_file_over_default() {
 }
 
 #[test]
-fn usage_errors_exit_2_and_unwired_commands_exit_1() {
+fn usage_errors_exit_2() {
     let home = tempfile::tempdir().unwrap();
     let key = Pubkey::new_unique().to_string();
     for (args, needle) in [
@@ -248,12 +298,32 @@ fn usage_errors_exit_2_and_unwired_commands_exit_1() {
     let run = paychan(home.path(), &[], &["--help"]).ok();
     assert!(run.stdout.contains("Exit codes:"), "{run:?}");
 
-    for command in ["demo", "serve", "facilitator", "settle"] {
-        let run = paychan(home.path(), &[], &[command, "--json"]);
-        assert_eq!(run.code, 1, "{command}: {run:?}");
-        assert!(run.stderr.contains("not yet wired"), "{run:?}");
-        assert_eq!(run.json()["error"]["kind"], "not_wired");
+    // The server commands need a mint (flag or config) before touching the network.
+    for command in ["serve", "facilitator", "settle"] {
+        let keypair = home.path().join("k.json");
+        paychan(
+            home.path(),
+            &[],
+            &["keygen", "--outfile", keypair.to_str().unwrap(), "--force"],
+        )
+        .ok();
+        let run = paychan(
+            home.path(),
+            &[],
+            &[
+                "--keypair",
+                keypair.to_str().unwrap(),
+                "--rpc-url",
+                "http://127.0.0.1:9",
+                command,
+                "--json",
+            ],
+        );
+        assert_eq!(run.code, 2, "{command}: {run:?}");
+        assert_eq!(run.json()["error"]["kind"], "usage", "{command}: {run:?}");
     }
+    let run = paychan(home.path(), &[], &["serve", "--store", "nowhere", "--help"]).ok();
+    assert!(run.stdout.contains("--routes"), "{run:?}");
 }
 
 #[test]
@@ -640,4 +710,300 @@ async fn channel_commands_end_to_end() {
     assert_eq!(other.code, 2, "{other:?}");
 
     chain.shutdown().unwrap();
+}
+
+/// `paychan serve` with a routes file: 402 with the offer on a priced route,
+/// 200 on a free one; `paychan facilitator` answers `/supported`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_and_facilitator_answer_on_a_local_chain() {
+    let chain = LocalChain::start(LocalChainConfig::default())
+        .await
+        .expect("the chain starts");
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let mint = chain.mint();
+    let (payee, payee_file) = funded_party(&chain, home, "payee", 0).await;
+    let genesis = chain.rpc_client().get_genesis_hash().await.unwrap();
+    let network = format!("solana:{}", &genesis.to_string()[..32]);
+    let routes = home.join("api.toml");
+    std::fs::write(
+        &routes,
+        format!(
+            r#"
+listen = "127.0.0.1:0"
+mint = "{mint}"
+store = "redb:vouchers.redb"
+grace_period = 900
+[[routes]]
+path = "/joke"
+price = "0.001"
+description = "a joke"
+response = "paid joke"
+[[routes]]
+path = "/free"
+price = "0"
+response = {{ hello = "world" }}
+"#
+        ),
+    )
+    .unwrap();
+    let (keypair, routes) = (payee_file.to_str().unwrap(), routes.to_str().unwrap());
+    let (server, url) = spawn_server(
+        home,
+        &[
+            "--rpc-url",
+            chain.rpc_url(),
+            "--keypair",
+            keypair,
+            "serve",
+            "--routes",
+            routes,
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let free = http.get(format!("{url}/free")).send().await.unwrap();
+    assert_eq!(free.status(), 200);
+    assert_eq!(free.headers()["content-type"], "application/json");
+    let body: Value = serde_json::from_str(&free.text().await.unwrap()).unwrap();
+    assert_eq!(body["hello"], "world");
+
+    let joke = http.get(format!("{url}/joke")).send().await.unwrap();
+    assert_eq!(joke.status(), 402);
+    assert!(joke.headers().contains_key("payment-required"));
+    let offer: Value = serde_json::from_str(&joke.text().await.unwrap()).unwrap();
+    assert_eq!(offer["x402Version"], 2);
+    assert_eq!(offer["resource"]["description"], "a joke");
+    let accept = &offer["accepts"][0];
+    assert_eq!(accept["scheme"], "paychan");
+    assert_eq!(accept["network"], network);
+    assert_eq!(accept["amount"], "1000");
+    assert_eq!(accept["asset"], mint.to_string());
+    assert_eq!(accept["payTo"], payee.pubkey().to_string());
+    assert_eq!(accept["extra"]["gracePeriodSeconds"], 900);
+    assert_eq!(accept["extra"]["decimals"], 6);
+    assert_eq!(accept["extra"]["minimumDeposit"], "100000");
+    // The in-process settler's token account was created at start.
+    assert!(chain.exists(&ata(&payee.pubkey(), &mint)).await.unwrap());
+    terminate(server).await;
+    assert!(
+        home.join("vouchers.redb").is_file(),
+        "relative to the routes file"
+    );
+
+    let (facilitator, url) = spawn_server(
+        home,
+        &[
+            "--rpc-url",
+            chain.rpc_url(),
+            "--keypair",
+            keypair,
+            "facilitator",
+            "--routes",
+            routes,
+            "--store",
+            &format!("redb:{}", home.join("facilitator.redb").display()),
+        ],
+    )
+    .await;
+    let supported: Value = serde_json::from_str(
+        &http
+            .get(format!("{url}/supported"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(supported["kinds"][0]["x402Version"], 2);
+    assert_eq!(supported["kinds"][0]["scheme"], "paychan");
+    assert_eq!(supported["kinds"][0]["network"], network);
+    assert_eq!(supported["kinds"][1]["x402Version"], 1);
+    assert_eq!(
+        supported["signers"]["solana:*"][0],
+        payee.pubkey().to_string()
+    );
+    terminate(facilitator).await;
+    chain.shutdown().unwrap();
+}
+
+/// `paychan settle --once --json` puts a voucher from a redb store on chain;
+/// a second run finds nothing to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settle_once_settles_a_stored_voucher() {
+    use ed25519_dalek::SigningKey;
+    use paychan_verifier::{
+        AcceptOutcome, VoucherStore,
+        store::{Durability, RedbStore},
+    };
+    use paychan_voucher::{VoucherV1, sign_v1};
+
+    let chain = LocalChain::start(LocalChainConfig::default())
+        .await
+        .expect("the chain starts");
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let mint = chain.mint();
+    let (payee, payee_file) = funded_party(&chain, home, "payee", 0).await;
+    let payer = Keypair::new();
+    chain.fund_sol(&payer.pubkey(), 10 * SOL).await.unwrap();
+    let payer_tokens = chain
+        .create_token_account(&payer.pubkey(), 5_000_000)
+        .await
+        .unwrap();
+    let signer = SigningKey::generate(&mut rand::rngs::OsRng);
+    let (open, channel) = paychan_sdk::ix::open(
+        &paychan_sdk::ix::OpenAccounts {
+            payer: payer.pubkey(),
+            rent_payer: payer.pubkey(),
+            payee: payee.pubkey(),
+            mint,
+            payer_tokens,
+            token_program: spl_token::ID,
+        },
+        paychan::instructions::OpenArgs {
+            salt: 7,
+            open_slot: chain.rpc_client().get_slot().await.unwrap(),
+            deposit: 1_000_000,
+            grace_period: 600,
+            authorized_signer: Pubkey::new_from_array(signer.verifying_key().to_bytes()),
+        },
+    );
+    chain.send(&[open], &payer, &[]).await.expect("open");
+    let voucher = sign_v1(
+        &signer,
+        &VoucherV1 {
+            channel_id: channel.to_bytes(),
+            cumulative_amount: 123_456,
+            expires_at: 0,
+        },
+    );
+    let path = home.join("vouchers.redb");
+    {
+        let store = RedbStore::open(&path, Durability::Sync).unwrap();
+        let outcome = store.accept(&voucher, 0, 1).await.unwrap();
+        assert!(matches!(outcome, AcceptOutcome::Accepted(_)), "{outcome:?}");
+        store.close();
+    }
+    let store = format!("redb:{}", path.display());
+    let mint_s = mint.to_string();
+    let args = [
+        "--rpc-url",
+        chain.rpc_url(),
+        "--keypair",
+        payee_file.to_str().unwrap(),
+        "--json",
+        "settle",
+        "--store",
+        &store,
+        "--mint",
+        &mint_s,
+        "--once",
+    ];
+    let report = paychan_async(home, &args).await.ok().json();
+    assert_eq!(report["value_settled"], "123456", "{report}");
+    assert_eq!(report["channels_settled"], 1);
+    let txs = report["transactions"].as_array().unwrap();
+    assert_eq!(txs.len(), 1);
+    assert_eq!(txs[0]["channels"][0]["channel"], channel.to_string());
+    assert_eq!(report["failed"], Value::Array(vec![]));
+    assert_eq!(report["unsettled_value"], "0");
+    assert_eq!(chain.channel(&channel).await.unwrap().settled, 123_456);
+    assert_eq!(
+        chain
+            .token_balance(&ata(&payee.pubkey(), &mint))
+            .await
+            .unwrap(),
+        123_456
+    );
+
+    // Idempotent: nothing ahead of the chain any more.
+    let again = paychan_async(home, &args).await.ok().json();
+    assert_eq!(again["transactions"], Value::Array(vec![]));
+    assert_eq!(again["skipped"][0]["reason"], "already_settled");
+
+    // The daemon: metrics over HTTP, a graceful stop on SIGTERM.
+    let daemon_args = [
+        "--rpc-url",
+        chain.rpc_url(),
+        "--keypair",
+        payee_file.to_str().unwrap(),
+        "settle",
+        "--store",
+        &store,
+        "--mint",
+        &mint_s,
+        "--metrics-addr",
+        "127.0.0.1:0",
+    ];
+    let (daemon, metrics) = spawn_until(home, &daemon_args, "metrics on ").await;
+    let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+    assert!(text.contains("paychan_settler_closes_total"), "{text}");
+    terminate(daemon).await;
+    chain.shutdown().unwrap();
+}
+
+/// `paychan demo --json`: the whole flow on an embedded chain; every total is
+/// read back from the chain and the store.
+#[test]
+fn the_demo_pays_settles_closes_and_refunds() {
+    let home = tempfile::tempdir().unwrap();
+    let run = paychan(
+        home.path(),
+        &[],
+        &[
+            "demo",
+            "--requests",
+            "60",
+            "--price",
+            "2500",
+            "--concurrency",
+            "3",
+            "--json",
+        ],
+    )
+    .ok();
+    let d = run.json();
+    let n = 60;
+    let price = 2_500;
+    assert_eq!(d["paid_requests"], n, "{d}");
+    assert_eq!(d["failed_requests"], 0, "{d}");
+    assert_eq!(d["value_paid"], n * price, "{d}");
+    assert_eq!(d["settled_on_chain"], n * price, "{d}");
+    assert_eq!(d["payee_received"], n * price, "{d}");
+    let deposited = d["deposited"].as_u64().unwrap();
+    let refunded = d["refunded_to_payer"].as_u64().unwrap();
+    assert_eq!(n * price + refunded, deposited, "{d}");
+    assert_eq!(d["refund_received_by_payer"], refunded, "{d}");
+    assert_eq!(d["channels"], 3, "{d}");
+    assert_eq!(d["channels_closed"], 3, "{d}");
+    assert_eq!(d["check_latency_us"]["samples"], n, "{d}");
+    let kinds = &d["onchain"]["by_kind"];
+    assert_eq!(kinds["open"]["count"], 3, "{d}");
+    assert_eq!(kinds["close"]["count"], 3, "{d}");
+    // Whatever the settler did not settle on the way, the closes settled.
+    let counted: u64 = kinds
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|k| k["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        counted,
+        d["onchain"]["transactions"].as_u64().unwrap(),
+        "{d}"
+    );
+    assert_eq!(
+        d["payer_tokens_end"].as_u64().unwrap(),
+        d["payer_tokens_start"].as_u64().unwrap() - n * price,
+        "{d}"
+    );
+    let fees = d["onchain"]["fee_lamports"].as_u64().unwrap();
+    assert!(fees >= 5_000 * 9, "{d}");
+    assert_eq!(
+        d["lamports_per_paid_request"].as_f64().unwrap(),
+        fees as f64 / n as f64
+    );
 }

@@ -388,7 +388,32 @@ impl LocalChain {
         owner: &Pubkey,
         amount: u64,
     ) -> Result<Pubkey, LocalnetError> {
-        let address = Keypair::new().pubkey();
+        self.create_token_account_at(Keypair::new().pubkey(), owner, amount)
+            .await
+    }
+
+    /// Creates `owner`'s associated token account in [`Self::mint`] holding
+    /// `amount` (where wallets, and the settler's refunds, look for it).
+    pub async fn create_associated_token_account(
+        &self,
+        owner: &Pubkey,
+        amount: u64,
+    ) -> Result<Pubkey, LocalnetError> {
+        let address =
+            spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
+                owner,
+                &self.mint,
+                &spl_token::ID,
+            );
+        self.create_token_account_at(address, owner, amount).await
+    }
+
+    async fn create_token_account_at(
+        &self,
+        address: Pubkey,
+        owner: &Pubkey,
+        amount: u64,
+    ) -> Result<Pubkey, LocalnetError> {
         let (owner, mint) = (*owner, self.mint);
         self.with_svm_writer(move |svm| {
             let mut mint_account = svm
