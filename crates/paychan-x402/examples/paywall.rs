@@ -1,0 +1,57 @@
+//! A paywalled API in a few lines: `/joke` costs 0.001 USDC per request,
+//! paid with paychan vouchers; channels are read from the chain, accepted
+//! vouchers are fsync'd into a redb file before each 200.
+//!
+//! `cargo run -p paychan-x402 --features server --example paywall -- <rpc-url> <payee> <usdc-mint>`
+//! (devnet: `https://api.devnet.solana.com`, your payee address, `4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU`).
+//! Run `paychan settle` next to it to put the vouchers on chain.
+use std::{sync::Arc, time::Duration};
+
+use axum::{Extension, Router, routing::get};
+use paychan_verifier::{
+    Receipt, Terms, Verifier,
+    rpc::RpcChannels,
+    store::{Durability, RedbStore},
+};
+use paychan_x402::{
+    network::Network,
+    scheme::PaychanExtra,
+    server::{Paywall, PaywallConfig},
+};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, rpc, payee, mint] = args.as_slice() else {
+        return Err("usage: paywall <rpc-url> <payee> <mint>".into());
+    };
+    let (payee, mint) = (payee.parse()?, mint.parse()?);
+    let channels = Arc::new(RpcChannels::new(rpc, paychan::ID, payee));
+    let _updates = channels.spawn_updater(None, Duration::from_secs(2));
+    let store = RedbStore::open("vouchers.redb", Durability::Sync)?;
+    let verifier = Arc::new(Verifier::new(
+        channels,
+        store,
+        Terms::new(paychan::ID, payee, mint, 1_000),
+    ));
+    let extra = PaychanExtra {
+        program_id: paychan::ID.to_string(),
+        token_program: anchor_spl::token::ID.to_string(),
+        decimals: 6,
+        grace_period_seconds: 3_600,
+        minimum_deposit: "100000".into(),
+        fee_payer: Some(payee.to_string()),
+    };
+    let paywall = Paywall::new(verifier, PaywallConfig::new(Network::Devnet.caip2(), extra));
+    let app = Router::new()
+        .route(
+            "/joke",
+            get(|Extension(r): Extension<Receipt>| async move {
+                format!("paid {}: why did the vault close? grace ended\n", r.charged)
+            }),
+        )
+        .route_layer(paywall.layer(1_000)) // 0.001 USDC
+        .route("/health", get(|| async { "ok" }));
+    axum::serve(tokio::net::TcpListener::bind("127.0.0.1:8402").await?, app).await?;
+    Ok(())
+}
