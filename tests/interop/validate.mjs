@@ -4,7 +4,7 @@
 //   node validate.mjs <input.json> [<output.json>]
 //
 // <input.json> (written by crates/paychan-x402/tests/interop_node.rs):
-//   expected                 {price, network, payer, resourceUrl, asset}
+//   expected                 {price, network, payer, resourceUrl, asset, lastAccepted}
 //   paymentRequired          PAYMENT-REQUIRED header value (the offer)
 //   paymentRequiredRejected  PAYMENT-REQUIRED of a rejected voucher (error + extensions.paychan)
 //   paymentSignature         PAYMENT-SIGNATURE header value
@@ -190,7 +190,13 @@ function checkRejected(header, expected) {
   check(ext?.reason === parsed.error, "extensions.paychan.reason equals error");
   check(typeof ext?.channel === "string" && ext.channel.length > 0, "extensions.paychan.channel");
   check(DIGITS.test(ext?.lastAccepted ?? ""), "extensions.paychan.lastAccepted is a decimal integer");
-  check(ext?.required === expected.price, "extensions.paychan.required equals the price");
+  check(ext?.lastAccepted === expected.lastAccepted, `extensions.paychan.lastAccepted (got ${ext?.lastAccepted})`);
+  // `required` is the least cumulative amount the paywall takes next: lastAccepted + price.
+  check(
+    DIGITS.test(ext?.required ?? "") &&
+      BigInt(ext.required) === BigInt(expected.lastAccepted) + BigInt(expected.price),
+    `extensions.paychan.required equals lastAccepted + price (got ${ext?.required})`,
+  );
   check(parsed.accepts[0]?.amount === expected.price, "rejection still offers the price");
 }
 

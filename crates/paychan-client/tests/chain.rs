@@ -3,6 +3,8 @@
 //! concurrency over two channels, a restart, a lying server and the budget.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::{
     sync::{
         Arc,
@@ -14,12 +16,10 @@ use std::{
 use anchor_lang::prelude::Pubkey;
 use axum::{Router, http::StatusCode, routing::get};
 use paychan_client::{ClientConfig, ClientError, PaychanClient, Phase};
-use paychan_localnet::{LocalChain, LocalChainConfig, MINT_DECIMALS};
+use paychan_localnet::{LocalChain, LocalChainConfig};
 use paychan_verifier::{MemoryStore, Terms, Verifier, VoucherStore, rpc::RpcChannels};
 use paychan_x402::{
     codec,
-    network::caip2_for_genesis,
-    scheme::PaychanExtra,
     server::{Paywall, PaywallConfig},
     v2,
 };
@@ -27,18 +27,12 @@ use reqwest_middleware::ClientWithMiddleware;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
-const SOL: u64 = 1_000_000_000;
+use common::{SOL, extra, http, network, serve};
+
 const PRICE: u64 = 1_000;
 const PAYER_TOKENS: u64 = 1_000_000;
 const DEPOSIT: u64 = 20_000;
 const BUDGET: u64 = 60_000;
-
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
 
 fn config(
     chain: &LocalChain,
@@ -64,12 +58,6 @@ fn config(
     c
 }
 
-fn http(client: &PaychanClient) -> ClientWithMiddleware {
-    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(client.middleware())
-        .build()
-}
-
 async fn get_ok(http: &ClientWithMiddleware, url: &str) -> String {
     let res = http.get(url).send().await.unwrap();
     let why = res
@@ -88,8 +76,7 @@ async fn pays_a_real_paywall_within_budget() {
     let chain = LocalChain::start(LocalChainConfig::default())
         .await
         .unwrap();
-    let rpc = chain.rpc_client();
-    let network = caip2_for_genesis(&rpc.get_genesis_hash().await.unwrap().to_string());
+    let network = network(&chain).await;
     let mint = chain.mint();
     let payee = Keypair::new().pubkey();
     let payer = Keypair::new();
@@ -109,14 +96,7 @@ async fn pays_a_real_paywall_within_budget() {
         store.clone(),
         Terms::new(paychan::ID, payee, mint, PRICE),
     ));
-    let extra = PaychanExtra {
-        program_id: paychan::ID.to_string(),
-        token_program: paychan_sdk::TOKEN_PROGRAM_ID.to_string(),
-        decimals: MINT_DECIMALS,
-        grace_period_seconds: 900,
-        minimum_deposit: "5000".into(),
-        fee_payer: Some(payee.to_string()),
-    };
+    let extra = extra(&payee);
     let paywall = Paywall::new(verifier, PaywallConfig::new(network.clone(), extra.clone()));
     let pair = Arc::new(tokio::sync::Barrier::new(2));
     let flaky_calls = Arc::new(AtomicUsize::new(0));

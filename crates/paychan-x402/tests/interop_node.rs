@@ -4,28 +4,56 @@
 //! what that library produces from them (its PAYMENT-SIGNATURE for our offer,
 //! the `/verify` body its facilitator client sends) is decoded with our types.
 //!
+//! The values checked are the real server's: the PAYMENT-REQUIRED of an unpaid
+//! request, the PAYMENT-RESPONSE of a paid one and the PAYMENT-REQUIRED of a
+//! refused one are taken from the `server::Paywall` layer, the `/verify` and
+//! `/supported` answers from `server::facilitator::router` (feature `server`,
+//! `required-features` in Cargo.toml). Only the PAYMENT-SIGNATURE, which a
+//! client builds, is built here.
+//!
 //! Needs Node.js and `npm ci --prefix tests/interop` (scripts/test.sh does it).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::str::FromStr;
+use std::sync::Arc;
 
+use anchor_lang::Discriminator;
+use axum::{
+    Router,
+    body::Body,
+    http::{HeaderMap, Request, StatusCode},
+    routing::get,
+};
 use ed25519_dalek::SigningKey;
+use paychan::state::{Channel, ChannelStatus};
+use paychan_verifier::{
+    ChannelSnapshot, MemoryChannels, MemoryStore, Pubkey, Terms, Verifier, VoucherStore,
+};
 use paychan_voucher::{SignedVoucher, SignedVoucherJson, VoucherV1, sign_v1};
 use paychan_x402::{
     codec,
     network::{self, Network},
-    scheme::{PaychanExtra, SCHEME},
+    scheme::PaychanExtra,
+    server::{Paywall, PaywallConfig, facilitator},
     v2,
 };
 use serde_json::{Value, json};
+use tower::ServiceExt;
 
 const PRICE: u64 = 1_000;
-const PROGRAM_ID: &str = "5AtZWbugM3nhSLAXqJtAX2aLMHb6LCNbCjdEHXzhRi5Y";
+const DEPOSIT: u64 = 1_000_000;
 const TOKEN_PROGRAM: &str = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA";
 const PAY_TO: &str = "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin";
 const RESOURCE_URL: &str = "http://127.0.0.1:8402/paid/report";
+/// The voucher's expiry: 2030-01-01T00:00:00Z.
+const EXPIRES_AT: i64 = 1_893_456_000;
+
+/// The channel's payer (PAYMENT-RESPONSE and /verify name it).
+fn payer() -> Pubkey {
+    Pubkey::new_from_array([9; 32])
+}
 
 fn interop_dir() -> PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/interop")).to_path_buf()
@@ -41,117 +69,182 @@ struct Produced {
     requirements: v2::PaymentRequirements,
 }
 
-/// Builds every header and body the validator checks. This is the one place to
-/// switch to the real paywall layer's output.
-fn produce() -> Produced {
+/// An open channel of [`payer`] to `PAY_TO` whose vouchers `key` signs.
+fn snapshot(channel: Pubkey, key: &SigningKey, mint: Pubkey) -> ChannelSnapshot {
+    let state = Channel {
+        payer: payer(),
+        payee: Pubkey::from_str(PAY_TO).unwrap(),
+        mint,
+        authorized_signer: Pubkey::new_from_array(key.verifying_key().to_bytes()),
+        rent_payer: payer(),
+        deposit: DEPOSIT,
+        settled: 0,
+        refunded: 0,
+        salt: 1,
+        open_slot: 10,
+        closure_started_at: 0,
+        grace_period: 3_600,
+        version: 1,
+        bump: 255,
+        status: ChannelStatus::Open as u8,
+        reserved: [0; 5],
+    };
+    let mut data = Channel::DISCRIMINATOR.to_vec();
+    data.extend_from_slice(bytemuck::bytes_of(&state));
+    ChannelSnapshot::from_account(channel, &paychan::ID, &paychan::ID, &data).unwrap()
+}
+
+/// An answer of the server: status, headers, body.
+async fn send(app: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let (status, headers) = (res.status(), res.headers().clone());
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap()
+        .to_vec();
+    (status, headers, body)
+}
+
+fn header(headers: &HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .unwrap_or_else(|| panic!("{name} missing"))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A GET of the paid resource, with `PAYMENT-SIGNATURE` when `payment` is given.
+fn get_report(payment: Option<&v2::PaymentPayload>) -> Request<Body> {
+    let mut req = Request::get("/paid/report");
+    if let Some(p) = payment {
+        req = req.header("PAYMENT-SIGNATURE", codec::encode(p).unwrap());
+    }
+    req.body(Body::empty()).unwrap()
+}
+
+/// Builds every header and body the validator checks, taking each value the
+/// server produces from the real paywall layer and facilitator routes.
+async fn produce() -> Produced {
     // A local chain's CAIP-2 id, as the paywall derives it from the genesis hash.
     let network = network::caip2_for_genesis("8s1cSMvQ5E6bXyh5jdHTkLwTPBU1hpGUvcaPV6N2tWxQ");
     let asset = Network::Devnet.usdc_mint().unwrap().to_owned();
+    let mint = Pubkey::from_str(&asset).unwrap();
     let extra = PaychanExtra {
-        program_id: PROGRAM_ID.into(),
+        program_id: paychan::ID.to_string(),
         token_program: TOKEN_PROGRAM.into(),
         decimals: 6,
         grace_period_seconds: 3_600,
         minimum_deposit: "1000000".into(),
         fee_payer: Some(PAY_TO.into()),
     };
-    let requirements = v2::PaymentRequirements {
-        scheme: SCHEME.into(),
-        network: network.clone(),
-        amount: PRICE.to_string(),
-        asset: asset.clone(),
-        pay_to: PAY_TO.into(),
-        max_timeout_seconds: 60,
-        extra: Some(serde_json::to_value(&extra).unwrap()),
-    };
-    let resource = v2::Resource {
-        url: RESOURCE_URL.into(),
-        description: Some("a paid report".into()),
-        mime_type: Some("application/json".into()),
-    };
-    let offer = v2::PaymentRequired {
-        x402_version: 2,
-        error: None,
-        resource: resource.clone(),
-        accepts: vec![requirements.clone()],
-        extensions: None,
-    };
-
-    // The third request on the channel: cumulative 3 × price.
     let key = SigningKey::from_bytes(&[7; 32]);
-    let voucher = VoucherV1 {
-        channel_id: [42; 32],
-        cumulative_amount: 3 * PRICE,
-        expires_at: 1_893_456_000, // 2030-01-01T00:00:00Z
-    };
-    let signed = SignedVoucherJson::try_from(&sign_v1(&key, &voucher)).unwrap();
-    let payer = signed.signer.clone();
-    let payload = v2::PaymentPayload {
-        x402_version: 2,
-        resource: Some(resource.clone()),
-        accepted: requirements.clone(),
-        payload: serde_json::to_value(&signed).unwrap(),
-        extensions: None,
-    };
+    let channel = Pubkey::new_from_array([42; 32]);
+    let channels = MemoryChannels::default();
+    channels.upsert(snapshot(channel, &key, mint));
+    let verifier = Arc::new(Verifier::new(
+        channels,
+        MemoryStore::default(),
+        Terms::new(paychan::ID, Pubkey::from_str(PAY_TO).unwrap(), mint, PRICE),
+    ));
+    let paywall = Paywall::new(
+        verifier.clone(),
+        PaywallConfig::new(network.clone(), extra.clone()),
+    );
+    let app = Router::new()
+        .route("/paid/report", get(|| async { "{\"report\":1}" }))
+        .route_layer(
+            paywall
+                .layer(PRICE)
+                .resource_url(RESOURCE_URL)
+                .description("a paid report")
+                .mime_type("application/json"),
+        );
+    let facilitator = facilitator::router(verifier.clone(), network.clone(), extra, ());
 
-    // The same voucher presented again after it was spent: 402 with the resync data.
-    let rejected = v2::PaymentRequired {
-        error: Some("invalid_payment_amount".into()),
-        extensions: Some(json!({ "paychan": {
-            "reason": "invalid_payment_amount",
-            "message": "the voucher pays 0, the price is 1000",
-            "channel": signed.voucher.channel_id,
-            "lastAccepted": (3 * PRICE).to_string(),
-            "required": PRICE.to_string(),
-        }})),
-        ..offer.clone()
+    // The offer: an unpaid request's PAYMENT-REQUIRED.
+    let (status, headers, _) = send(&app, get_report(None)).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    let payment_required = header(&headers, "PAYMENT-REQUIRED");
+    let offer: v2::PaymentRequired = codec::decode(payment_required.as_bytes()).unwrap();
+    let requirements = offer.accepts[0].clone();
+
+    // What a client pays with for cumulative `amount`.
+    let pay = |amount: u64| {
+        let voucher = VoucherV1 {
+            channel_id: channel.to_bytes(),
+            cumulative_amount: amount,
+            expires_at: EXPIRES_AT,
+        };
+        let signed = SignedVoucherJson::try_from(&sign_v1(&key, &voucher)).unwrap();
+        v2::PaymentPayload {
+            x402_version: 2,
+            resource: Some(offer.resource.clone()),
+            accepted: requirements.clone(),
+            payload: serde_json::to_value(&signed).unwrap(),
+            extensions: None,
+        }
     };
-    let settle = v2::SettleResponse {
-        success: true,
-        error_reason: None,
-        payer: Some(payer.clone()),
-        transaction: String::new(),
-        network: network.clone(),
-        amount: Some(PRICE.to_string()),
-    };
-    let verify = v2::VerifyResponse {
-        is_valid: true,
-        invalid_reason: None,
-        payer: Some(payer.clone()),
-    };
-    let supported = v2::SupportedResponse {
-        kinds: vec![
-            v2::SupportedKind {
-                x402_version: 2,
-                scheme: SCHEME.into(),
-                network: network.clone(),
-                extra: requirements.extra.clone(),
-            },
-            v2::SupportedKind {
-                x402_version: 1,
-                scheme: SCHEME.into(),
-                network: network.clone(),
-                extra: requirements.extra.clone(),
-            },
-        ],
-        extensions: vec![],
-        signers: BTreeMap::from([("solana:*".to_owned(), vec![PAY_TO.to_owned()])]),
-    };
+    // Two requests paid before the one whose values are checked.
+    for n in 1..=2 {
+        let (status, ..) = send(&app, get_report(Some(&pay(n * PRICE)))).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    // The third request on the channel: cumulative 3 × price. The
+    // facilitator's /verify of it first (it accepts nothing), then the paid
+    // request's PAYMENT-RESPONSE.
+    let payload = pay(3 * PRICE);
+    let verify_request = serde_json::to_vec(&v2::FacilitatorRequest {
+        x402_version: 2,
+        payment_payload: payload.clone(),
+        payment_requirements: requirements.clone(),
+    })
+    .unwrap();
+    let (status, _, body) = send(
+        &facilitator,
+        Request::post("/verify")
+            .header("content-type", "application/json")
+            .body(Body::from(verify_request))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let verify_response: Value = serde_json::from_slice(&body).unwrap();
+    let (status, headers, _) = send(&app, get_report(Some(&payload))).await;
+    assert_eq!(status, StatusCode::OK);
+    let payment_response = header(&headers, "PAYMENT-RESPONSE");
+    let latest = verifier.store().latest(&channel).unwrap().unwrap();
+    assert_eq!(latest.voucher.voucher.cumulative_amount, 3 * PRICE);
+
+    // Too small an increment (half a price): 402 with the resync data.
+    let (status, headers, _) = send(&app, get_report(Some(&pay(3 * PRICE + PRICE / 2)))).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    let payment_required_rejected = header(&headers, "PAYMENT-REQUIRED");
+
+    let (status, _, body) = send(
+        &facilitator,
+        Request::get("/supported").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let supported: Value = serde_json::from_slice(&body).unwrap();
 
     let file = json!({
         "expected": {
             "price": PRICE.to_string(),
             "network": network,
-            "payer": payer,
+            "payer": payer().to_string(),
             "resourceUrl": RESOURCE_URL,
             "asset": asset,
+            "lastAccepted": (3 * PRICE).to_string(),
         },
-        "paymentRequired": codec::encode(&offer).unwrap(),
-        "paymentRequiredRejected": codec::encode(&rejected).unwrap(),
+        "paymentRequired": payment_required,
+        "paymentRequiredRejected": payment_required_rejected,
         "paymentSignature": codec::encode(&payload).unwrap(),
-        "paymentResponse": codec::encode(&settle).unwrap(),
-        "verifyResponse": serde_json::to_value(&verify).unwrap(),
-        "supported": serde_json::to_value(&supported).unwrap(),
+        "paymentResponse": payment_response,
+        "verifyResponse": verify_response,
+        "supported": supported,
     });
     Produced {
         file,
@@ -160,15 +253,15 @@ fn produce() -> Produced {
     }
 }
 
-#[test]
-fn x402_core_accepts_our_headers_and_we_accept_its_output() {
+#[tokio::test]
+async fn x402_core_accepts_our_headers_and_we_accept_its_output() {
     let dir = interop_dir();
     assert!(
         dir.join("node_modules/@x402/core/package.json").is_file(),
         "tests/interop/node_modules is missing: run `npm ci --prefix tests/interop` \
          (scripts/test.sh does) before this test"
     );
-    let produced = produce();
+    let produced = produce().await;
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let input = tmp.join(format!("x402-interop-in-{}.json", std::process::id()));
     let output = tmp.join(format!("x402-interop-out-{}.json", std::process::id()));
