@@ -77,14 +77,61 @@ pub async fn run(
     let start = Instant::now() + Duration::from_millis(20);
     let deadline = start + phase.duration;
     let mut tasks = Vec::with_capacity(phase.connections);
+    let mut tickets = Vec::with_capacity(phase.connections);
     for (c, cursor) in cursors.iter().enumerate().take(phase.connections) {
         let vouchers = vouchers.clone();
         let first = *cursor;
         let phase = phase.clone();
+        let schedule = match phase.rate {
+            Some(_) => {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                tickets.push(tx);
+                Some(rx)
+            }
+            None => None,
+        };
         tasks.push(tokio::spawn(async move {
-            connection(addr, &phase, c, &vouchers, first, start, deadline).await
+            connection(
+                addr,
+                &phase,
+                c,
+                &vouchers,
+                first,
+                schedule,
+                (start, deadline),
+            )
+            .await
         }));
     }
+    // Open loop: a pacer thread releases requests at the target rate, round
+    // robin over the connections, with nanosleep precision (tokio's timer
+    // has 1 ms granularity and would send in bursts). A request's latency
+    // counts from its release, so while a connection is still busy its
+    // released requests wait — and that wait is charged to the server
+    // (no coordinated omission).
+    let pacer = phase.rate.map(|rate| {
+        std::thread::spawn(move || {
+            let period = Duration::from_secs_f64(1.0 / rate);
+            let mut n: u32 = 0;
+            loop {
+                let at = start + period * n;
+                if at >= deadline {
+                    break;
+                }
+                let now = Instant::now();
+                if at > now {
+                    std::thread::sleep(at - now);
+                }
+                let Some(tx) = tickets.get(n as usize % tickets.len().max(1)) else {
+                    break;
+                };
+                if tx.send(Instant::now()).is_err() {
+                    break;
+                }
+                n = n.wrapping_add(1);
+            }
+        })
+    });
     let mut latencies = Vec::new();
     let mut errors = 0;
     let mut exhausted = 0;
@@ -98,6 +145,10 @@ pub async fn run(
         if first_error.is_none() {
             first_error = outcome.first_error;
         }
+    }
+    if let Some(p) = pacer {
+        p.join()
+            .map_err(|_| "the pacer thread panicked".to_string())?;
     }
     let seconds = phase.duration.as_secs_f64();
     latencies.sort_unstable();
@@ -130,8 +181,8 @@ async fn connection(
     c: usize,
     vouchers: &[Vec<String>],
     first: usize,
-    start: Instant,
-    deadline: Instant,
+    mut schedule: Option<tokio::sync::mpsc::UnboundedReceiver<Instant>>,
+    (start, deadline): (Instant, Instant),
 ) -> Result<(ConnOutcome, usize), String> {
     let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
@@ -140,14 +191,6 @@ async fn connection(
         .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
     let mine = vouchers.get(c).map_or(&[][..], Vec::as_slice);
-    let interval = phase
-        .rate
-        .map(|r| Duration::from_secs_f64(phase.connections as f64 / r));
-    // Spread open-loop connections over one interval so they do not fire together.
-    let offset = interval.map_or(Duration::ZERO, |i| {
-        i.mul_f64(c as f64 / phase.connections as f64)
-    });
-    tokio::time::sleep_until((start + offset).into()).await;
     let mut out = ConnOutcome {
         latencies_us: Vec::with_capacity(64 * 1024),
         errors: 0,
@@ -155,27 +198,21 @@ async fn connection(
         first_error: None,
     };
     let mut used = 0usize;
-    let mut n: u32 = 0;
-    // Open loop: the latency of request n is its service time plus the
-    // queueing its predecessors on this connection would have caused on a
-    // perfectly punctual client — `ideal_start = max(scheduled, ideal end of
-    // n−1)`. Coordinated omission is corrected, and the load generator's own
-    // timer lateness (tokio sleeps have 1 ms granularity) is not charged to
-    // the server.
-    let mut ideal_free = start;
+    tokio::time::sleep_until(start.into()).await;
     loop {
-        let scheduled = match interval {
-            Some(i) => start + offset + i * n,
-            None => Instant::now(),
+        let released = match schedule.as_mut() {
+            Some(rx) => match rx.recv().await {
+                Some(at) => at,
+                None => break,
+            },
+            None => {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                now
+            }
         };
-        if scheduled >= deadline {
-            break;
-        }
-        if interval.is_some() {
-            tokio::time::sleep_until(scheduled.into()).await;
-        }
-        n += 1;
-        let ideal_start = scheduled.max(ideal_free);
         let mut req = Request::builder()
             .uri(if phase.paid { "/paid" } else { "/free" })
             .header(hyper::header::HOST, "127.0.0.1");
@@ -189,7 +226,6 @@ async fn connection(
         }
         let req = req.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
         sender.ready().await.map_err(|e| e.to_string())?;
-        let sent = Instant::now();
         let response = sender.send_request(req).await.map_err(|e| e.to_string())?;
         let status = response.status();
         let has_receipt = response.headers().contains_key("PAYMENT-RESPONSE");
@@ -198,9 +234,7 @@ async fn connection(
             .collect()
             .await
             .map_err(|e| e.to_string())?;
-        let service = sent.elapsed();
-        ideal_free = ideal_start + service;
-        let latency = ideal_free.saturating_duration_since(scheduled);
+        let latency = released.elapsed();
         if status == StatusCode::OK && (has_receipt || !phase.paid) {
             out.latencies_us
                 .push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
