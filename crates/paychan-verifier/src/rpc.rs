@@ -6,7 +6,11 @@
 //! `getMultipleAccounts` as a fallback for missed or late notifications. The
 //! hot path ([`ChannelSource::get`]) only reads the in-memory cache; a server
 //! never trusts channel data sent by a client.
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use anchor_lang::{Discriminator, prelude::Pubkey};
 use futures_util::StreamExt;
@@ -33,7 +37,15 @@ pub struct RpcChannels {
     program_id: Pubkey,
     payee: Pubkey,
     cache: MemoryChannels,
+    /// When each cached channel was last re-read on demand ([`ChannelSource::load`]).
+    reloaded: parking_lot::Mutex<HashMap<Pubkey, Instant>>,
 }
+
+/// A cached channel is re-read on demand at most this often (a payer sending
+/// vouchers above its deposit cannot turn each request into an RPC call).
+pub const RELOAD_INTERVAL: Duration = Duration::from_millis(100);
+/// Bound of the on-demand re-read bookkeeping (cleared when reached).
+const RELOADED_MAX: usize = 100_000;
 
 impl std::fmt::Debug for RpcChannels {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -54,6 +66,7 @@ impl RpcChannels {
             program_id,
             payee,
             cache: MemoryChannels::default(),
+            reloaded: parking_lot::Mutex::new(HashMap::new()),
         }
     }
 
@@ -204,11 +217,35 @@ impl ChannelSource for RpcChannels {
         self.cache.get(channel)
     }
 
+    /// First sight, or a re-read asked for by the verifier (a voucher above
+    /// the cached deposit): fetched now, but a cached channel at most once
+    /// per [`RELOAD_INTERVAL`].
     fn load(
         &self,
         channel: &Pubkey,
     ) -> impl std::future::Future<Output = Result<Option<Arc<ChannelSnapshot>>, String>> + Send
     {
-        self.refresh(channel)
+        let cached = self.cache.get(channel);
+        let throttled = cached.is_some() && {
+            let mut reloaded = self.reloaded.lock();
+            let now = Instant::now();
+            match reloaded.get(channel) {
+                Some(at) if now.duration_since(*at) < RELOAD_INTERVAL => true,
+                _ => {
+                    if reloaded.len() >= RELOADED_MAX {
+                        reloaded.clear();
+                    }
+                    reloaded.insert(*channel, now);
+                    false
+                }
+            }
+        };
+        async move {
+            if throttled {
+                Ok(cached)
+            } else {
+                self.refresh(channel).await
+            }
+        }
     }
 }

@@ -163,53 +163,79 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
 
     /// The snapshot of the voucher's channel, once the cheap channel rules
     /// (program, payee, mint, status, expiry, deposit) pass.
+    ///
+    /// A voucher above the cached deposit may follow a top-up the snapshot
+    /// has not seen yet: when it is validly signed by the channel's signer,
+    /// the channel is re-read once (sources throttle such re-reads) before it
+    /// is refused, so a payer's top-up never races the websocket update.
     async fn channel_rules(
         &self,
         voucher: &SignedVoucher,
         now: i64,
     ) -> Result<Arc<ChannelSnapshot>, CheckError> {
-        let v = &voucher.voucher;
-        let channel = Pubkey::new_from_array(v.channel_id);
-        let snapshot = match self.channels.get(&channel) {
-            Some(s) => s,
-            None => self
-                .channels
-                .load(&channel)
-                .await
-                .map_err(VerifierError::Source)?
-                .ok_or(Rejection::UnknownChannel(channel))?,
+        let channel = Pubkey::new_from_array(voucher.voucher.channel_id);
+        let (snapshot, fresh) = match self.channels.get(&channel) {
+            Some(s) => (s, false),
+            None => (self.load(&channel).await?, true),
         };
+        match self.rules(&snapshot, voucher, now) {
+            Err(Rejection::ExceedsDeposit { .. })
+                if !fresh && check_signature(voucher, &snapshot).is_ok() =>
+            {
+                let newer = self.load(&channel).await?;
+                self.rules(&newer, voucher, now)?;
+                Ok(newer)
+            }
+            Err(rejection) => Err(rejection.into()),
+            Ok(()) => Ok(snapshot),
+        }
+    }
+
+    async fn load(&self, channel: &Pubkey) -> Result<Arc<ChannelSnapshot>, CheckError> {
+        Ok(self
+            .channels
+            .load(channel)
+            .await
+            .map_err(VerifierError::Source)?
+            .ok_or(Rejection::UnknownChannel(*channel))?)
+    }
+
+    fn rules(
+        &self,
+        snapshot: &ChannelSnapshot,
+        voucher: &SignedVoucher,
+        now: i64,
+    ) -> Result<(), Rejection> {
+        let v = &voucher.voucher;
         let t = &self.terms;
         if snapshot.program_id != t.program_id {
-            return Err(Rejection::WrongProgram.into());
+            return Err(Rejection::WrongProgram);
         }
         if snapshot.payee != t.payee {
-            return Err(Rejection::WrongPayee.into());
+            return Err(Rejection::WrongPayee);
         }
         if snapshot.mint != t.mint {
-            return Err(Rejection::WrongMint.into());
+            return Err(Rejection::WrongMint);
         }
         match snapshot.status {
             ChannelStatus::Open => {}
-            ChannelStatus::Closing => return Err(Rejection::ChannelClosing.into()),
-            ChannelStatus::Closed => return Err(Rejection::ChannelClosed.into()),
+            ChannelStatus::Closing => return Err(Rejection::ChannelClosing),
+            ChannelStatus::Closed => return Err(Rejection::ChannelClosed),
         }
         let needed_until = now.saturating_add(t.settle_margin_secs);
         if v.expires_at != 0 && v.expires_at < needed_until {
             return Err(Rejection::Expired {
                 expires_at: v.expires_at,
                 needed_until,
-            }
-            .into());
+            });
         }
         if v.cumulative_amount > snapshot.deposit {
             return Err(Rejection::ExceedsDeposit {
                 cumulative: v.cumulative_amount,
                 deposit: snapshot.deposit,
-            }
-            .into());
+            });
         }
-        Ok(snapshot)
+        Ok(())
     }
 }
 

@@ -132,6 +132,73 @@ fn above_the_deposit_is_refused() {
     assert!(v.store().latest(&f.channel).unwrap().is_none());
 }
 
+/// A source whose cache still shows the deposit before a top-up, while the
+/// chain (`load`) already has the new one.
+struct ToppedUp {
+    stale: std::sync::Arc<ChannelSnapshot>,
+    fresh: std::sync::Arc<ChannelSnapshot>,
+    loads: std::sync::atomic::AtomicUsize,
+}
+
+impl paychan_verifier::ChannelSource for ToppedUp {
+    fn get(&self, _: &Pubkey) -> Option<std::sync::Arc<ChannelSnapshot>> {
+        Some(self.stale.clone())
+    }
+
+    fn load(
+        &self,
+        _: &Pubkey,
+    ) -> impl std::future::Future<Output = Result<Option<std::sync::Arc<ChannelSnapshot>>, String>> + Send
+    {
+        self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::future::ready(Ok(Some(self.fresh.clone())))
+    }
+}
+
+#[test]
+fn a_signed_voucher_above_a_stale_deposit_rereads_the_channel_once() {
+    let f = Fixture::new();
+    let stale = f.snapshot(ChannelStatus::Open, 0);
+    let mut fresh = stale.clone();
+    fresh.deposit = 2 * DEPOSIT;
+    let source = ToppedUp {
+        stale: std::sync::Arc::new(stale),
+        fresh: std::sync::Arc::new(fresh),
+        loads: Default::default(),
+    };
+    let v = Verifier::new(source, MemoryStore::default(), f.terms());
+    let loads = |v: &Verifier<ToppedUp, MemoryStore>| {
+        v.channels().loads.load(std::sync::atomic::Ordering::SeqCst)
+    };
+
+    // Within the cached deposit: no re-read.
+    block_on(v.check(&f.voucher(PRICE, 0), NOW)).unwrap();
+    assert_eq!(loads(&v), 0);
+
+    // A forged voucher above the cached deposit does not cost a re-read.
+    let mut forged = f.voucher(DEPOSIT + PRICE, 0);
+    forged.signature[0] ^= 1;
+    let r = rejection(block_on(v.check(&forged, NOW)));
+    assert!(matches!(r, Rejection::ExceedsDeposit { .. }), "{r:?}");
+    assert_eq!(loads(&v), 0);
+
+    // A valid one is checked against the chain's deposit and accepted.
+    let r = block_on(v.check(&f.voucher(DEPOSIT + PRICE, 0), NOW)).unwrap();
+    assert_eq!((r.cumulative, r.charged), (DEPOSIT + PRICE, DEPOSIT));
+    assert_eq!(loads(&v), 1);
+
+    // Above even the fresh deposit: re-read, then refused with the fresh figure.
+    let r = rejection(block_on(v.check(&f.voucher(2 * DEPOSIT + PRICE, 0), NOW)));
+    assert_eq!(
+        r,
+        Rejection::ExceedsDeposit {
+            cumulative: 2 * DEPOSIT + PRICE,
+            deposit: 2 * DEPOSIT
+        }
+    );
+    assert_eq!(loads(&v), 2);
+}
+
 #[test]
 fn wrong_program_payee_or_mint_is_refused() {
     let f = Fixture::new();
