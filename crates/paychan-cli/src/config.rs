@@ -137,6 +137,23 @@ pub struct FileConfig {
     pub serve: Option<crate::commands::server_common::ServeConfig>,
 }
 
+/// Reads a TOML config file of at most [`MAX_CONFIG_BYTES`] and parses it
+/// with `parse`; every failure names the file.
+pub fn load_toml<T>(path: &Path, parse: fn(&str) -> Result<T, String>) -> Result<T, CliError> {
+    let error = |reason: String| CliError::Config {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let len = std::fs::metadata(path)
+        .map_err(|e| error(e.to_string()))?
+        .len();
+    if len > MAX_CONFIG_BYTES {
+        return Err(error(format!("larger than {MAX_CONFIG_BYTES} bytes")));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    parse(&text).map_err(error)
+}
+
 impl FileConfig {
     /// Parses TOML text.
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -146,18 +163,7 @@ impl FileConfig {
     /// Reads and parses `path` (at most [`MAX_CONFIG_BYTES`]); relative
     /// `keypair` paths are made relative to the file's directory.
     pub fn load(path: &Path) -> Result<Self, CliError> {
-        let error = |reason: String| CliError::Config {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let len = std::fs::metadata(path)
-            .map_err(|e| error(e.to_string()))?
-            .len();
-        if len > MAX_CONFIG_BYTES {
-            return Err(error(format!("larger than {MAX_CONFIG_BYTES} bytes")));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-        let mut config = Self::parse(&text).map_err(error)?;
+        let mut config = load_toml(path, Self::parse)?;
         if let Some(keypair) = &config.keypair
             && keypair.is_relative()
             && !keypair.starts_with("~")

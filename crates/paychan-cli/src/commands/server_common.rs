@@ -131,21 +131,7 @@ impl ServeConfig {
     /// Reads `path` (bounded like the main config); a relative redb store
     /// path is made relative to the file's directory.
     pub fn load(path: &Path) -> Result<Self, CliError> {
-        let error = |reason: String| CliError::Config {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let len = std::fs::metadata(path)
-            .map_err(|e| error(e.to_string()))?
-            .len();
-        if len > crate::config::MAX_CONFIG_BYTES {
-            return Err(error(format!(
-                "larger than {} bytes",
-                crate::config::MAX_CONFIG_BYTES
-            )));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-        let mut config = Self::parse(&text).map_err(error)?;
+        let mut config = crate::config::load_toml(path, Self::parse)?;
         config.anchor_paths(path.parent());
         Ok(config)
     }
