@@ -59,10 +59,10 @@ impl<S: VoucherStore> Settler<S> {
                 }
             };
             let failure = match self
-                .send_and_confirm(&plan.instructions, "close", report)
+                .send_and_confirm(&plan.instructions, "close", None, report)
                 .await
             {
-                Ok((signature, sent)) => {
+                Ok((signature, sent, _)) => {
                     self.record_close(signature, &item, &plan, report, sent)
                         .await;
                     return ChunkEnd::Done;

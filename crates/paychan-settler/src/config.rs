@@ -11,6 +11,30 @@ use solana_signer::Signer;
 /// 1,185 bytes (five would not fit).
 pub const MAX_VOUCHERS_PER_TX: usize = 4;
 
+/// Most v1 vouchers per `settle` transaction with an address lookup table:
+/// a v0 `[ed25519 ×5, settle]` loading the shared accounts from the table
+/// fits 1,232 bytes (six would not).
+pub const MAX_VOUCHERS_PER_TX_WITH_TABLE: usize = 5;
+
+/// Whether settle transactions load the accounts every settle of a
+/// (payee, mint) shares from an address lookup table (v0 transactions),
+/// which fits [`MAX_VOUCHERS_PER_TX_WITH_TABLE`] vouchers instead of
+/// [`MAX_VOUCHERS_PER_TX`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LookupTableMode {
+    /// Legacy transactions, no table.
+    #[default]
+    Off,
+    /// On first need, create one table per (payee, mint) — the payee pays
+    /// its rent and is its authority — holding the shared accounts, wait
+    /// until it is usable and keep its address for the settler's lifetime
+    /// (nothing is persisted: a restart creates a new one).
+    Create,
+    /// An existing table, fetched on first need and verified to hold the
+    /// shared accounts of every configured mint and not to be deactivated.
+    Use(Pubkey),
+}
+
 /// Where the settled value of one mint goes, and when it is worth a transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MintAccounts {
@@ -47,8 +71,11 @@ pub struct SettlerConfig {
     /// A voucher with an expiry is settled regardless of the threshold once
     /// it expires within this margin.
     pub expiry_margin: Duration,
-    /// Vouchers per transaction, `1..=MAX_VOUCHERS_PER_TX`.
+    /// Vouchers per transaction: `1..=MAX_VOUCHERS_PER_TX`, or
+    /// `1..=MAX_VOUCHERS_PER_TX_WITH_TABLE` with a lookup table.
     pub max_vouchers_per_tx: usize,
+    /// Address lookup table for settle transactions; default off.
+    pub lookup_table: LookupTableMode,
     /// [`crate::Settler::run`]: how often due channels are looked for.
     pub interval: Duration,
     /// [`crate::Settler::run`]: how often a full sweep settles everything ahead.
@@ -81,6 +108,7 @@ impl std::fmt::Debug for SettlerConfig {
             .field("close_on_request", &self.close_on_request)
             .field("expiry_margin", &self.expiry_margin)
             .field("max_vouchers_per_tx", &self.max_vouchers_per_tx)
+            .field("lookup_table", &self.lookup_table)
             .field("interval", &self.interval)
             .field("sweep_interval", &self.sweep_interval)
             .field("commitment", &self.commitment)
@@ -102,6 +130,7 @@ impl SettlerConfig {
             close_on_request: true,
             expiry_margin: Duration::from_secs(300),
             max_vouchers_per_tx: MAX_VOUCHERS_PER_TX,
+            lookup_table: LookupTableMode::Off,
             interval: Duration::from_secs(30),
             sweep_interval: Duration::from_secs(3600),
             sweep_on_start: true,
@@ -136,10 +165,17 @@ impl SettlerConfig {
                 return Err(format!("mint {} is configured twice", m.mint));
             }
         }
-        if !(1..=MAX_VOUCHERS_PER_TX).contains(&self.max_vouchers_per_tx) {
-            return Err(format!(
-                "max_vouchers_per_tx must be 1..={MAX_VOUCHERS_PER_TX}"
-            ));
+        let max = match self.lookup_table {
+            LookupTableMode::Off => MAX_VOUCHERS_PER_TX,
+            LookupTableMode::Create | LookupTableMode::Use(_) => MAX_VOUCHERS_PER_TX_WITH_TABLE,
+        };
+        if !(1..=max).contains(&self.max_vouchers_per_tx) {
+            let table = if self.lookup_table == LookupTableMode::Off {
+                " without a lookup table"
+            } else {
+                ""
+            };
+            return Err(format!("max_vouchers_per_tx must be 1..={max}{table}"));
         }
         if self.max_attempts == 0 {
             return Err("max_attempts must be at least 1".into());

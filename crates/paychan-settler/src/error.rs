@@ -54,6 +54,10 @@ pub enum SettleError {
         /// The last error seen.
         last: String,
     },
+    /// The address lookup table cannot be used (missing, deactivated,
+    /// lacking the shared accounts) or a v0 message cannot be compiled.
+    #[error("address lookup table: {0}")]
+    LookupTable(String),
     /// An amount overflowed.
     #[error("arithmetic overflow")]
     Overflow,

@@ -15,7 +15,14 @@
 //! `[ed25519 (N records), settle]` transactions of at most
 //! [`MAX_VOUCHERS_PER_TX`] vouchers, signed by the payee (also the fee
 //! payer) with a fresh blockhash per attempt, sent with preflight and
-//! confirmed by polling `getSignatureStatuses`. On-chain `settled` is
+//! confirmed by polling `getSignatureStatuses`. With
+//! [`SettlerConfig::lookup_table`] on ([`LookupTableMode`]), settle
+//! transactions are v0 and load the accounts every settle of a (payee,
+//! mint) shares — vault, vault token account, payee token account, mint,
+//! token program, Instructions sysvar — from an address lookup table the
+//! settler creates (the payee pays its rent) or is given, which fits
+//! [`MAX_VOUCHERS_PER_TX_WITH_TABLE`] vouchers (1,228 bytes for five).
+//! On-chain `settled` is
 //! re-read before every attempt and after confirmation, so a run is
 //! idempotent: a voucher someone else settled (the program's
 //! `CumulativeNotIncreasing`, 6026) is re-read and skipped, not failed.
@@ -43,6 +50,7 @@
 mod close;
 mod config;
 mod error;
+mod lookup;
 mod metrics;
 pub mod policy;
 mod submit;
@@ -63,7 +71,10 @@ use solana_signature::Signature;
 use solana_signer::Signer;
 use tokio::sync::{Mutex, mpsc};
 
-pub use config::{MAX_VOUCHERS_PER_TX, MintAccounts, SettlerConfig};
+pub use config::{
+    LookupTableMode, MAX_VOUCHERS_PER_TX, MAX_VOUCHERS_PER_TX_WITH_TABLE, MintAccounts,
+    SettlerConfig,
+};
 pub use error::{SettleError, custom_code, program_error, program_error_name};
 pub use metrics::FailureKind;
 use policy::{OnChain, Policy};
@@ -102,6 +113,11 @@ pub struct SettleTx {
     pub fee_lamports: u64,
     /// Compute units it consumed, when `getTransaction` reports them.
     pub compute_units: Option<u64>,
+    /// Its serialized size in bytes.
+    pub size: usize,
+    /// The address lookup table of this v0 transaction; `None` for a
+    /// legacy transaction.
+    pub lookup_table: Option<Pubkey>,
 }
 
 /// A confirmed cooperative close (the payer had requested it).
@@ -259,6 +275,8 @@ pub struct Settler<S> {
     urgent_tx: SettleHandle,
     urgent_rx: Mutex<mpsc::UnboundedReceiver<Pubkey>>,
     run_lock: Mutex<()>,
+    /// Lookup tables in use, per mint.
+    tables: Mutex<HashMap<Pubkey, solana_message::AddressLookupTableAccount>>,
 }
 
 impl<S> std::fmt::Debug for Settler<S> {
@@ -284,6 +302,7 @@ impl<S: VoucherStore> Settler<S> {
             urgent_tx,
             urgent_rx: Mutex::new(urgent_rx),
             run_lock: Mutex::new(()),
+            tables: Mutex::new(HashMap::new()),
         })
     }
 

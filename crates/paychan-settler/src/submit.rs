@@ -8,10 +8,11 @@ use paychan_sdk::{
 };
 use paychan_verifier::store::VoucherStore;
 use paychan_voucher::SignedVoucher;
+use solana_message::{AddressLookupTableAccount, VersionedMessage, v0};
 use solana_rpc_client_api::config::{RpcSendTransactionConfig, RpcTransactionConfig};
 use solana_signature::Signature;
 use solana_signer::Signer;
-use solana_transaction::Transaction;
+use solana_transaction::{Transaction, versioned::VersionedTransaction};
 use solana_transaction_error::TransactionError;
 use solana_transaction_status_client_types::UiTransactionEncoding;
 
@@ -36,6 +37,14 @@ pub(crate) enum ChunkEnd {
     Unavailable,
 }
 
+/// A confirmed settle transaction, before accounting.
+struct Landed {
+    signature: Signature,
+    sent: Instant,
+    size: usize,
+    lookup_table: Option<Pubkey>,
+}
+
 /// How a sent transaction ended.
 enum Confirmation {
     Landed(Result<(), TransactionError>),
@@ -45,11 +54,41 @@ enum Confirmation {
     TimedOut,
 }
 
-/// Serialized size of a legacy transaction.
-pub(crate) fn transaction_size(tx: &Transaction) -> usize {
+/// Serialized size of a (legacy or v0) transaction.
+pub(crate) fn transaction_size(tx: &VersionedTransaction) -> usize {
     let signatures = tx.signatures.len();
     let prefix = if signatures < 0x80 { 1 } else { 2 };
-    prefix + 64 * signatures + tx.message_data().len()
+    prefix + 64 * signatures + tx.message.serialize().len()
+}
+
+/// `instructions` signed by `payer` (also the fee payer): a legacy
+/// transaction, or a v0 one loading what it can from `table`.
+pub(crate) fn build_transaction(
+    payer: &solana_keypair::Keypair,
+    instructions: &[Instruction],
+    table: Option<&AddressLookupTableAccount>,
+    blockhash: solana_message::Hash,
+) -> Result<VersionedTransaction, SettleError> {
+    match table {
+        None => {
+            let mut tx = Transaction::new_with_payer(instructions, Some(&payer.pubkey()));
+            tx.try_sign(&[payer], blockhash)?;
+            Ok(tx.into())
+        }
+        Some(table) => {
+            let message = v0::Message::try_compile(
+                &payer.pubkey(),
+                instructions,
+                std::slice::from_ref(table),
+                blockhash,
+            )
+            .map_err(|e| SettleError::LookupTable(format!("compiling a v0 message: {e}")))?;
+            Ok(VersionedTransaction::try_new(
+                VersionedMessage::V0(message),
+                &[payer],
+            )?)
+        }
+    }
 }
 
 impl<S: VoucherStore> Settler<S> {
@@ -78,7 +117,7 @@ impl<S: VoucherStore> Settler<S> {
             if items.is_empty() {
                 return ChunkEnd::Done;
             }
-            let failure = match self.attempt(&items, &accounts, report).await {
+            let failure = match self.attempt(&items, &accounts, mint, report).await {
                 Ok(()) => return ChunkEnd::Done,
                 Err(f) => f,
             };
@@ -197,37 +236,52 @@ impl<S: VoucherStore> Settler<S> {
         &self,
         items: &[Item],
         accounts: &SettleAccounts,
+        mint: &MintAccounts,
         report: &mut crate::SweepReport,
     ) -> Result<(), Failure> {
         let vouchers: Vec<SignedVoucher> = items.iter().map(|i| i.voucher).collect();
         let instructions = settle_with_vouchers(accounts, &vouchers)
             .map_err(|e| Failure::Fatal(SettleError::from(e)))?;
-        let (signature, sent) = self
-            .send_and_confirm(&instructions, "settle", report)
-            .await?;
-        self.record_success(signature, items, report, sent).await;
+        let table = self.lookup_table(mint).await?;
+        let sent = self
+            .send_and_confirm(&instructions, "settle", table.as_ref(), report)
+            .await;
+        let (signature, sent, size) = match sent {
+            Ok(sent) => sent,
+            Err(failure) => {
+                self.forget_table(&mint.mint, &failure).await;
+                return Err(failure);
+            }
+        };
+        let landed = Landed {
+            signature,
+            sent,
+            size,
+            lookup_table: table.map(|t| t.key),
+        };
+        self.record_success(landed, items, report).await;
         Ok(())
     }
 
     /// Signs `instructions` as the payee (also the fee payer) with a fresh
     /// blockhash, checks the size, sends with preflight and polls until
-    /// confirmed. Returns the signature and when it was sent; a transaction
+    /// confirmed. Returns the signature, when it was sent and its size; a transaction
     /// that landed with an error is added to `report.failed_transactions`.
+    /// With a `table`, the transaction is v0 and loads what it can from it.
     pub(crate) async fn send_and_confirm(
         &self,
         instructions: &[Instruction],
         what: &'static str,
+        table: Option<&AddressLookupTableAccount>,
         report: &mut crate::SweepReport,
-    ) -> Result<(Signature, Instant), Failure> {
+    ) -> Result<(Signature, Instant, usize), Failure> {
         let (blockhash, last_valid_height) = self
             .rpc
             .get_latest_blockhash_with_commitment(self.config.commitment)
             .await
             .map_err(classify_client_error)?;
-        let payee = &self.config.payee;
-        let mut tx = Transaction::new_with_payer(instructions, Some(&payee.pubkey()));
-        tx.try_sign(&[payee], blockhash)
-            .map_err(|e| Failure::Fatal(SettleError::from(e)))?;
+        let tx = build_transaction(&self.config.payee, instructions, table, blockhash)
+            .map_err(Failure::Fatal)?;
         let size = transaction_size(&tx);
         if size > PACKET_DATA_SIZE {
             return Err(Failure::Fatal(SettleError::TooLarge {
@@ -244,7 +298,7 @@ impl<S: VoucherStore> Settler<S> {
             encoding: Some(UiTransactionEncoding::Base64),
             ..RpcSendTransactionConfig::default()
         };
-        tracing::debug!(%signature, what, size, "sending");
+        tracing::debug!(%signature, what, size, v0 = table.is_some(), "sending");
         let sent = Instant::now();
         match self
             .rpc
@@ -269,7 +323,7 @@ impl<S: VoucherStore> Settler<S> {
             },
         }
         match self.confirm(&signature, last_valid_height).await {
-            Confirmation::Landed(Ok(())) => Ok((signature, sent)),
+            Confirmation::Landed(Ok(())) => Ok((signature, sent, size)),
             Confirmation::Landed(Err(error)) => {
                 self.metrics.fail(FailureKind::Landed);
                 report.failed_transactions.push(signature);
@@ -351,11 +405,16 @@ impl<S: VoucherStore> Settler<S> {
     /// `getTransaction`, `settled` re-read to check what the chain holds.
     async fn record_success(
         &self,
-        signature: Signature,
+        landed: Landed,
         items: &[Item],
         report: &mut crate::SweepReport,
-        sent: Instant,
     ) {
+        let Landed {
+            signature,
+            sent,
+            size,
+            lookup_table,
+        } = landed;
         let (fee, compute_units) = self.fee_and_units(&signature, items.len()).await;
         let addresses: Vec<Pubkey> = items.iter().map(|i| i.channel).collect();
         match self.read_channels(&addresses).await {
@@ -391,6 +450,8 @@ impl<S: VoucherStore> Settler<S> {
             value,
             fee_lamports = fee,
             compute_units = compute_units.unwrap_or_default(),
+            size,
+            v0 = lookup_table.is_some(),
             confirm_ms = u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX),
             "settled"
         );
@@ -399,6 +460,8 @@ impl<S: VoucherStore> Settler<S> {
             channels,
             fee_lamports: fee,
             compute_units,
+            size,
+            lookup_table,
         });
     }
 
@@ -447,13 +510,21 @@ mod tests {
 
     use super::*;
 
-    fn signed_settle(n: u8) -> Transaction {
+    /// A signed `[ed25519 ×n, settle]`: legacy, or v0 with a lookup table
+    /// holding the shared accounts (as `LookupTableMode::Create` makes it).
+    fn signed_settle(n: u8, with_table: bool) -> VersionedTransaction {
         let payee = Keypair::new();
+        let mint = MintAccounts {
+            mint: Pubkey::new_unique(),
+            token_program: paychan_sdk::TOKEN_PROGRAM_ID,
+            payee_tokens: Pubkey::new_unique(),
+            threshold: 0,
+        };
         let accounts = SettleAccounts::new(
             &payee.pubkey(),
-            &Pubkey::new_unique(),
-            Pubkey::new_unique(),
-            paychan_sdk::TOKEN_PROGRAM_ID,
+            &mint.mint,
+            mint.payee_tokens,
+            mint.token_program,
         );
         let vouchers: Vec<SignedVoucher> = (0..n)
             .map(|i| {
@@ -468,16 +539,41 @@ mod tests {
             })
             .collect();
         let ixs = settle_with_vouchers(&accounts, &vouchers).unwrap_or_default();
-        let mut tx = Transaction::new_with_payer(&ixs, Some(&payee.pubkey()));
-        let blockhash = tx.message.recent_blockhash;
-        assert!(tx.try_sign(&[&payee], blockhash).is_ok());
+        let table = AddressLookupTableAccount {
+            key: Pubkey::new_unique(),
+            addresses: crate::lookup::shared_accounts(&payee.pubkey(), &mint),
+        };
+        let tx = build_transaction(
+            &payee,
+            &ixs,
+            with_table.then_some(&table),
+            solana_message::Hash::new_unique(),
+        );
+        assert!(tx.is_ok(), "{tx:?}");
+        let tx = tx.unwrap_or_else(|_| unreachable!());
+        assert_eq!(
+            matches!(tx.message, VersionedMessage::V0(_)),
+            with_table,
+            "v0 exactly with a table"
+        );
         tx
     }
 
     #[test]
+    fn five_vouchers_fit_a_v0_transaction_with_a_table_six_do_not() {
+        let five = transaction_size(&signed_settle(5, true));
+        let six = transaction_size(&signed_settle(6, true));
+        assert!(five <= PACKET_DATA_SIZE, "{five}");
+        assert!(six > PACKET_DATA_SIZE, "{six}");
+        println!("settle v0 + lookup table: N=5 {five} B, N=6 {six} B");
+        assert_eq!(five, 1_228, "measured size of v0 [ed25519 ×5, settle]");
+        assert_eq!(crate::MAX_VOUCHERS_PER_TX_WITH_TABLE, 5);
+    }
+
+    #[test]
     fn four_vouchers_fit_a_legacy_transaction_five_do_not() {
-        let four = transaction_size(&signed_settle(4));
-        let five = transaction_size(&signed_settle(5));
+        let four = transaction_size(&signed_settle(4, false));
+        let five = transaction_size(&signed_settle(5, false));
         assert_eq!(four, 1_185, "measured size of [ed25519 ×4, settle]");
         assert!(four <= PACKET_DATA_SIZE);
         assert!(five > PACKET_DATA_SIZE, "{five}");

@@ -16,7 +16,9 @@ use paychan_sdk::{
     ix::{self, SettleAccounts},
     pda,
 };
-use paychan_settler::{MintAccounts, RunMode, Settler, SettlerConfig, SkipReason, SweepReport};
+use paychan_settler::{
+    LookupTableMode, MintAccounts, RunMode, Settler, SettlerConfig, SkipReason, SweepReport,
+};
 use paychan_verifier::{AcceptOutcome, MemoryStore};
 use paychan_voucher::{SignedVoucher, VoucherV1, sign_v1};
 use solana_commitment_config::CommitmentConfig;
@@ -701,11 +703,184 @@ fn invalid_configurations_are_refused() {
     other_program.program_id = Pubkey::new_unique();
     let mut twice = SettlerConfig::new(Keypair::new(), mint);
     twice.mints.push(mint);
-    for config in [five, other_program, twice] {
+    let mut six_with_table = SettlerConfig::new(Keypair::new(), mint);
+    six_with_table.lookup_table = LookupTableMode::Create;
+    six_with_table.max_vouchers_per_tx = 6;
+    for config in [five, other_program, twice, six_with_table] {
         assert!(matches!(
             Settler::new(config, store(), rpc()),
             Err(paychan_settler::SettleError::Config(_))
         ));
     }
     assert!(Settler::new(SettlerConfig::new(Keypair::new(), mint), store(), rpc()).is_ok());
+    let mut five_with_table = SettlerConfig::new(Keypair::new(), mint);
+    five_with_table.lookup_table = LookupTableMode::Use(Pubkey::new_unique());
+    five_with_table.max_vouchers_per_tx = 5;
+    assert!(Settler::new(five_with_table, store(), rpc()).is_ok());
+}
+
+/// The transaction's version as `getTransaction` reports it.
+async fn transaction_version(
+    chain: &LocalChain,
+    signature: &solana_signature::Signature,
+) -> Option<solana_transaction::versioned::TransactionVersion> {
+    let config = solana_rpc_client_api::config::RpcTransactionConfig {
+        encoding: Some(solana_transaction_status_client_types::UiTransactionEncoding::Base64),
+        commitment: Some(CommitmentConfig::confirmed()),
+        max_supported_transaction_version: Some(0),
+    };
+    chain
+        .rpc_client()
+        .get_transaction_with_config(signature, config)
+        .await
+        .expect("getTransaction")
+        .transaction
+        .version
+}
+
+/// With `LookupTableMode::Create` the settler creates a lookup table of the
+/// shared accounts (the payee pays) and settles ten channels in ⌈10/5⌉ v0
+/// transactions; a later run reuses the table; a second settler `Use`s it;
+/// an account that is not a table is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settles_five_per_v0_transaction_with_a_created_lookup_table() {
+    use solana_transaction::versioned::TransactionVersion;
+
+    let chain = start().await;
+    let payer = party(&chain, 20 * DEPOSIT).await;
+    let payee = party(&chain, 0).await;
+    let store = Arc::new(MemoryStore::default());
+    let mut chans = Vec::new();
+    for salt in 0..11u64 {
+        chans.push(open(&chain, &payer, &payee.key.pubkey(), salt).await);
+    }
+    let amounts: Vec<u64> = (0..10u64).map(|i| 200_000 + i * 1_000).collect();
+    for (chan, amount) in chans.iter().zip(&amounts) {
+        accept(&store, &chan.voucher(*amount, 0));
+    }
+    let total: u64 = amounts.iter().sum();
+    let lamports_before = chain.lamports(&payee.key.pubkey()).await.unwrap();
+
+    let settler = make_settler_with(&chain, &payee, 1, Arc::clone(&store), |c| {
+        c.lookup_table = LookupTableMode::Create;
+        c.max_vouchers_per_tx = 5;
+    });
+    let report = settler.run_once(RunMode::Due).await.expect("run");
+    print_costs("v0 + lookup table", &report);
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert!(report.failed_transactions.is_empty());
+    assert_eq!(report.transactions.len(), 2, "⌈10/5⌉ transactions");
+    assert_eq!(report.channels_settled(), 10);
+    assert_eq!(report.value_settled(), total);
+    assert_eq!(report.unsettled_value, 0);
+    let table = report.transactions[0]
+        .lookup_table
+        .expect("a v0 transaction");
+    for tx in &report.transactions {
+        assert_eq!(tx.channels.len(), 5);
+        assert_eq!(tx.lookup_table, Some(table));
+        assert!(tx.size <= 1_232, "{} bytes", tx.size);
+        assert_eq!(
+            transaction_version(&chain, &tx.signature).await,
+            Some(TransactionVersion::Number(0))
+        );
+        // 5,000 lamports per signature: the payee's and five precompile ones.
+        assert_eq!(tx.fee_lamports, 6 * 5_000);
+    }
+    assert_eq!(chain.token_balance(&payee.tokens).await.unwrap(), total);
+    for (chan, amount) in chans.iter().zip(&amounts) {
+        assert_eq!(chain.channel(&chan.address).await.unwrap().settled, *amount);
+    }
+
+    // The table: owned by the lookup table program, the payee its authority
+    // and payer (its rent and the fees came out of the payee's lamports).
+    let account = chain.account(&table).await.unwrap();
+    assert_eq!(
+        account.owner,
+        solana_address_lookup_table_interface::program::ID
+    );
+    let decoded = solana_address_lookup_table_interface::state::AddressLookupTable::deserialize(
+        &account.data,
+    )
+    .unwrap();
+    assert_eq!(decoded.meta.authority, Some(payee.key.pubkey()));
+    let shared = SettleAccounts::new(
+        &payee.key.pubkey(),
+        &chain.mint(),
+        payee.tokens,
+        TOKEN_PROGRAM_ID,
+    );
+    for address in [
+        shared.vault,
+        shared.vault_tokens,
+        shared.payee_tokens,
+        shared.mint,
+        shared.token_program,
+        shared.instructions,
+    ] {
+        assert!(decoded.addresses.contains(&address), "{address}");
+    }
+    let lamports_after = chain.lamports(&payee.key.pubkey()).await.unwrap();
+    assert!(
+        lamports_before - lamports_after >= account.lamports + report.fee_lamports(),
+        "the payee paid the table's rent {} and the fees",
+        account.lamports
+    );
+    println!(
+        "lookup table {table}: rent {} lamports; the payee spent {} lamports in all",
+        account.lamports,
+        lamports_before - lamports_after
+    );
+
+    // A later run reuses the cached table.
+    accept(&store, &chans[10].voucher(30_000, 0));
+    let again = settler.run_once(RunMode::Due).await.expect("run");
+    assert_eq!(again.transactions.len(), 1);
+    assert_eq!(again.transactions[0].lookup_table, Some(table));
+    assert_eq!(
+        again.transactions[0].channels,
+        vec![(chans[10].address, 30_000)]
+    );
+    assert_eq!(
+        chain.token_balance(&payee.tokens).await.unwrap(),
+        total + 30_000
+    );
+
+    // A second settler uses the existing table.
+    accept(&store, &chans[0].voucher(amounts[0] + 5_000, 0));
+    let user = make_settler_with(&chain, &payee, 1, Arc::clone(&store), |c| {
+        c.lookup_table = LookupTableMode::Use(table);
+        c.max_vouchers_per_tx = 5;
+    });
+    let used = user.run_once(RunMode::Due).await.expect("run");
+    assert_eq!(used.transactions.len(), 1, "{used:?}");
+    assert_eq!(used.transactions[0].lookup_table, Some(table));
+    assert_eq!(
+        transaction_version(&chain, &used.transactions[0].signature).await,
+        Some(TransactionVersion::Number(0))
+    );
+    assert_eq!(
+        chain.channel(&chans[0].address).await.unwrap().settled,
+        amounts[0] + 5_000
+    );
+
+    // An account that is not a lookup table is refused; nothing is sent.
+    accept(&store, &chans[1].voucher(amounts[1] + 5_000, 0));
+    let wrong = make_settler_with(&chain, &payee, 1, Arc::clone(&store), |c| {
+        c.lookup_table = LookupTableMode::Use(payee.tokens);
+    });
+    let refused = wrong.run_once(RunMode::Due).await.expect("run");
+    assert!(refused.transactions.is_empty());
+    assert_eq!(refused.failed.len(), 1, "{refused:?}");
+    assert!(
+        refused.failed[0]
+            .error
+            .contains("not the address lookup table program"),
+        "{}",
+        refused.failed[0].error
+    );
+    assert_eq!(
+        chain.channel(&chans[1].address).await.unwrap().settled,
+        amounts[1]
+    );
 }
