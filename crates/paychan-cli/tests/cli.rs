@@ -1007,3 +1007,16 @@ fn the_demo_pays_settles_closes_and_refunds() {
         fees as f64 / n as f64
     );
 }
+
+#[test]
+fn a_bad_lookup_table_is_a_usage_error() {
+    let home = tempfile::tempdir().unwrap();
+    let run = paychan(
+        home.path(),
+        &[],
+        &["settle", "--once", "--lookup-table", "sometimes", "--json"],
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    let help = paychan(home.path(), &[], &["settle", "--help"]).ok();
+    assert!(help.stdout.contains("--lookup-table"), "{help:?}");
+}

@@ -341,6 +341,8 @@ pub struct SettlerOptions {
     pub sweep_interval: Duration,
     /// Close a channel at once when its payer requests it.
     pub close_on_request: bool,
+    /// Address lookup table for settle transactions.
+    pub lookup_table: paychan_settler::LookupTableMode,
 }
 
 /// A settler of `payee`'s channels in `mint`, over its own RPC client.
@@ -356,6 +358,10 @@ pub fn build_settler<S: VoucherStore>(
     config.interval = options.interval;
     config.sweep_interval = options.sweep_interval;
     config.close_on_request = options.close_on_request;
+    config.lookup_table = options.lookup_table;
+    if options.lookup_table != paychan_settler::LookupTableMode::Off {
+        config.max_vouchers_per_tx = paychan_settler::MAX_VOUCHERS_PER_TX_WITH_TABLE;
+    }
     config.commitment = commitment;
     let rpc = Arc::new(RpcClient::new_with_commitment(
         rpc_url.to_string(),
@@ -689,6 +695,7 @@ pub async fn resolve_server(
             interval: secs(file.settle_interval, 30),
             sweep_interval: secs(file.sweep_interval, 3_600),
             close_on_request: true,
+            lookup_table: paychan_settler::LookupTableMode::Off,
         },
         file,
     })

@@ -65,6 +65,20 @@ pub struct SettleArgs {
     /// nears its end (settling them then) instead of closing them at once
     #[arg(long)]
     pub no_close_on_request: bool,
+    /// Address lookup table: `off` (legacy transactions, 4 vouchers each),
+    /// `create` (a new table on first need, paid by the payee; 5 vouchers per
+    /// v0 transaction) or the address of an existing table
+    #[arg(long, value_name = "off|create|PUBKEY", default_value = "off", value_parser = parse_lookup_table)]
+    pub lookup_table: paychan_settler::LookupTableMode,
+}
+
+fn parse_lookup_table(s: &str) -> Result<paychan_settler::LookupTableMode, String> {
+    use paychan_settler::LookupTableMode;
+    match s {
+        "off" => Ok(LookupTableMode::Off),
+        "create" => Ok(LookupTableMode::Create),
+        other => parse_pubkey(other).map(LookupTableMode::Use),
+    }
 }
 
 /// Runs `paychan settle`.
@@ -123,6 +137,7 @@ pub async fn run(ctx: &Context, args: &SettleArgs) -> Result<Report, CliError> {
         interval: Duration::from_secs(args.interval),
         sweep_interval: Duration::from_secs(args.sweep_interval),
         close_on_request: !args.no_close_on_request,
+        lookup_table: args.lookup_table,
     };
     let settler = Arc::new(build_settler(
         chain.url(),
