@@ -11,11 +11,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_lang::Discriminator;
 use axum::{Router, body::Body, http::Request, routing::get};
 use ed25519_dalek::SigningKey;
-use paychan::state::{Channel, ChannelStatus};
-use paychan_verifier::{ChannelSnapshot, MemoryChannels, MemoryStore, Pubkey, Terms, Verifier};
+use paychan_verifier::{MemoryChannels, MemoryStore, Pubkey, Terms, Verifier};
 use paychan_voucher::{SignedVoucher, VoucherV1, sign_v1};
 use paychan_x402::{
     codec,
@@ -24,6 +22,9 @@ use paychan_x402::{
     v2,
 };
 use tower::ServiceExt;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 const N: u64 = 20_000;
 const NETWORK: &str = "solana:4ZCjcTwgVpjByh1ZCVHHnXv7J4BvcaWW";
@@ -34,29 +35,15 @@ fn verifier(
     payee: Pubkey,
     mint: Pubkey,
 ) -> Verifier<MemoryChannels, MemoryStore> {
-    let state = Channel {
-        payer: payee,
+    let channels = MemoryChannels::default();
+    channels.upsert(common::open_channel(
+        channel,
+        payee,
         payee,
         mint,
-        authorized_signer: Pubkey::new_from_array(key.verifying_key().to_bytes()),
-        rent_payer: payee,
-        deposit: u64::MAX,
-        settled: 0,
-        refunded: 0,
-        salt: 1,
-        open_slot: 10,
-        closure_started_at: 0,
-        grace_period: 3_600,
-        version: 1,
-        bump: 255,
-        status: ChannelStatus::Open as u8,
-        reserved: [0; 5],
-    };
-    let mut data = Channel::DISCRIMINATOR.to_vec();
-    data.extend_from_slice(bytemuck::bytes_of(&state));
-    let channels = MemoryChannels::default();
-    channels
-        .upsert(ChannelSnapshot::from_account(channel, &paychan::ID, &paychan::ID, &data).unwrap());
+        key,
+        u64::MAX,
+    ));
     Verifier::new(
         channels,
         MemoryStore::default(),

@@ -14,12 +14,13 @@
 //! Needs Node.js and `npm ci --prefix tests/interop` (scripts/test.sh does it).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use anchor_lang::Discriminator;
 use axum::{
     Router,
     body::Body,
@@ -27,7 +28,6 @@ use axum::{
     routing::get,
 };
 use ed25519_dalek::SigningKey;
-use paychan::state::{Channel, ChannelStatus};
 use paychan_verifier::{
     ChannelSnapshot, MemoryChannels, MemoryStore, Pubkey, Terms, Verifier, VoucherStore,
 };
@@ -71,27 +71,8 @@ struct Produced {
 
 /// An open channel of [`payer`] to `PAY_TO` whose vouchers `key` signs.
 fn snapshot(channel: Pubkey, key: &SigningKey, mint: Pubkey) -> ChannelSnapshot {
-    let state = Channel {
-        payer: payer(),
-        payee: Pubkey::from_str(PAY_TO).unwrap(),
-        mint,
-        authorized_signer: Pubkey::new_from_array(key.verifying_key().to_bytes()),
-        rent_payer: payer(),
-        deposit: DEPOSIT,
-        settled: 0,
-        refunded: 0,
-        salt: 1,
-        open_slot: 10,
-        closure_started_at: 0,
-        grace_period: 3_600,
-        version: 1,
-        bump: 255,
-        status: ChannelStatus::Open as u8,
-        reserved: [0; 5],
-    };
-    let mut data = Channel::DISCRIMINATOR.to_vec();
-    data.extend_from_slice(bytemuck::bytes_of(&state));
-    ChannelSnapshot::from_account(channel, &paychan::ID, &paychan::ID, &data).unwrap()
+    let payee = Pubkey::from_str(PAY_TO).unwrap();
+    common::open_channel(channel, payer(), payee, mint, key, DEPOSIT)
 }
 
 /// An answer of the server: status, headers, body.

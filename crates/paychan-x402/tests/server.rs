@@ -7,7 +7,6 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
-use anchor_lang::Discriminator;
 use axum::{
     Extension, Router,
     body::Body,
@@ -15,7 +14,6 @@ use axum::{
     routing::get,
 };
 use ed25519_dalek::SigningKey;
-use paychan::state::{Channel, ChannelStatus};
 use paychan_verifier::{
     ChannelSnapshot, ChannelSource, MemoryChannels, MemoryStore, Pubkey, Receipt, SignedVoucher,
     Terms, Verifier, VoucherStore,
@@ -32,6 +30,8 @@ use paychan_x402::{
 };
 use serde_json::{Value, json};
 use tower::ServiceExt;
+
+mod common;
 
 const PRICE: u64 = 1_000;
 const DEPOSIT: u64 = 1_000_000;
@@ -62,27 +62,14 @@ impl Fixture {
     }
 
     fn snapshot(&self) -> ChannelSnapshot {
-        let state = Channel {
-            payer: self.payer,
-            payee: self.payee,
-            mint: self.mint,
-            authorized_signer: Pubkey::new_from_array(self.key.verifying_key().to_bytes()),
-            rent_payer: self.payer,
-            deposit: DEPOSIT,
-            settled: 0,
-            refunded: 0,
-            salt: 1,
-            open_slot: 10,
-            closure_started_at: 0,
-            grace_period: 3_600,
-            version: 1,
-            bump: 255,
-            status: ChannelStatus::Open as u8,
-            reserved: [0; 5],
-        };
-        let mut data = Channel::DISCRIMINATOR.to_vec();
-        data.extend_from_slice(bytemuck::bytes_of(&state));
-        ChannelSnapshot::from_account(self.channel, &paychan::ID, &paychan::ID, &data).unwrap()
+        common::open_channel(
+            self.channel,
+            self.payer,
+            self.payee,
+            self.mint,
+            &self.key,
+            DEPOSIT,
+        )
     }
 
     fn voucher(&self, cumulative: u64) -> SignedVoucher {
