@@ -26,11 +26,7 @@ pub struct FacilitatorArgs {
 /// Runs `paychan facilitator` until Ctrl-C / SIGTERM.
 pub async fn run(ctx: &Context, args: &FacilitatorArgs) -> Result<Report, CliError> {
     let keypair = ctx.keypair()?;
-    let chain = if args.server.no_settler {
-        ctx.chain()
-    } else {
-        ctx.chain_for_transactions()?
-    };
+    let chain = args.server.chain(ctx)?;
     let setup = resolve_server(
         ctx,
         &chain,

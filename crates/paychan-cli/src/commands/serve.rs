@@ -31,11 +31,7 @@ pub struct ServeArgs {
 /// Runs `paychan serve` until Ctrl-C / SIGTERM.
 pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<Report, CliError> {
     let keypair = ctx.keypair()?;
-    let chain = if args.server.no_settler {
-        ctx.chain()
-    } else {
-        ctx.chain_for_transactions()?
-    };
+    let chain = args.server.chain(ctx)?;
     let setup = resolve_server(ctx, &chain, &args.server, DEFAULT_SERVE_LISTEN, &keypair).await?;
     if setup.file.routes.is_empty() {
         return Err(CliError::Usage(

@@ -576,6 +576,18 @@ pub struct ServerArgs {
     pub metrics_addr: Option<String>,
 }
 
+impl ServerArgs {
+    /// The RPC client: read-only with `--no-settler`, else one that sends
+    /// the settler's transactions (which must target this binary's program).
+    pub fn chain(&self, ctx: &Context) -> Result<crate::chain::Chain, CliError> {
+        if self.no_settler {
+            Ok(ctx.chain())
+        } else {
+            ctx.chain_for_transactions()
+        }
+    }
+}
+
 /// The chain-side setup of a server: resolved from flags, file and chain.
 #[derive(Debug)]
 pub struct ServerSetup {
