@@ -34,10 +34,10 @@ use http::{HeaderValue, StatusCode, header::CONTENT_TYPE};
 use paychan_verifier::{
     ChannelSource, CheckError, Pubkey, Receipt, SignedVoucher, Verifier, VoucherStore,
 };
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::Value;
 
-use super::{unix_now, v1_network};
+use super::{bad_request, json_response, unavailable, unix_now, v1_network};
 use crate::{scheme::PaychanExtra, scheme::SCHEME, v1, v2};
 
 /// Largest accepted request body.
@@ -266,29 +266,6 @@ fn parse_amount(s: &str) -> Option<u64> {
     if canonical { s.parse().ok() } else { None }
 }
 
-fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let mut res = Response::new(Body::from(bytes));
-    *res.status_mut() = status;
-    res.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res
-}
-
-fn bad_request(message: String) -> Response {
-    json_response(
-        StatusCode::BAD_REQUEST,
-        &json!({ "error": "invalid_payload", "message": message }),
-    )
-}
-
-fn unavailable() -> Response {
-    json_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        &json!({ "error": "unavailable", "message": "the payment verifier is unavailable; retry later" }),
-    )
-}
-
 /// What checking a payment gave.
 enum Checked {
     /// It pays.
@@ -329,7 +306,7 @@ where
     };
     let payment = match f.parse(&body) {
         Ok(p) => p,
-        Err(Invalid::BadRequest(m)) => return bad_request(m),
+        Err(Invalid::BadRequest(m)) => return bad_request(&m),
         Err(Invalid::Reason(reason)) => return json_response(StatusCode::OK, &invalid(reason)),
     };
     let result = f
@@ -366,7 +343,7 @@ where
     };
     let payment = match f.parse(&body) {
         Ok(p) => p,
-        Err(Invalid::BadRequest(m)) => return bad_request(m),
+        Err(Invalid::BadRequest(m)) => return bad_request(&m),
         Err(Invalid::Reason(reason)) => {
             return json_response(StatusCode::OK, &failed(reason, f.network.clone()));
         }

@@ -49,7 +49,7 @@ use paychan_verifier::{
 };
 use paychan_voucher::json::SignedVoucherJson;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tower::{Layer, Service};
 
 use crate::{network::Network, scheme::PaychanExtra, scheme::SCHEME, v1, v2};
@@ -826,7 +826,11 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
+/// A JSON answer (shared with the facilitator routes).
+pub(super) fn json_response<T: serde::Serialize + ?Sized>(
+    status: StatusCode,
+    body: &T,
+) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut res = Response::new(Body::from(bytes));
     *res.status_mut() = status;
@@ -835,7 +839,7 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 /// 400 `{"error": "invalid_payload", "message": …}`.
-fn bad_request(message: &str) -> Response {
+pub(super) fn bad_request(message: &str) -> Response {
     json_response(
         StatusCode::BAD_REQUEST,
         &json!({ "error": "invalid_payload", "message": message }),
@@ -843,7 +847,7 @@ fn bad_request(message: &str) -> Response {
 }
 
 /// 503 `{"error": "unavailable", …}`: the verifier could not decide.
-fn unavailable() -> Response {
+pub(super) fn unavailable() -> Response {
     json_response(
         StatusCode::SERVICE_UNAVAILABLE,
         &json!({ "error": "unavailable", "message": "the payment verifier is unavailable; retry later" }),
