@@ -24,7 +24,9 @@ pub fn main(port: u16, channels: usize, store: &str) -> Result<(), String> {
     runtime.block_on(async {
         let source = MemoryChannels::default();
         for i in 0..channels {
-            source.upsert(workload::snapshot(i));
+            source
+                .upsert(workload::snapshot(i))
+                .map_err(|e| e.to_string())?;
         }
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         match store {

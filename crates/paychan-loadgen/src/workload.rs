@@ -46,7 +46,7 @@ pub fn snapshot(i: usize) -> ChannelSnapshot {
         payer: Pubkey::new_from_array([0x33; 32]),
         payee: payee(),
         mint: mint(),
-        signer: signing_key(i).verifying_key(),
+        signer: Pubkey::new_from_array(signing_key(i).verifying_key().to_bytes()),
         deposit: DEPOSIT,
         settled: 0,
         status: ChannelStatus::Open,

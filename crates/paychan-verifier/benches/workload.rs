@@ -88,7 +88,7 @@ impl Workload {
     pub fn channels(&self) -> MemoryChannels {
         let c = MemoryChannels::default();
         for s in &self.snapshots {
-            c.upsert(s.clone());
+            c.upsert(s.clone()).unwrap();
         }
         c
     }

@@ -8,7 +8,8 @@
 //! ```text
 //! header ─▶ decode (≤ 4 KiB, base64, JSON) ─▶ channel snapshot (in memory)
 //!        ─▶ cheap rules (program, payee, mint, status, expiry, deposit, increment)
-//!        ─▶ verify_strict (cached VerifyingKey) ─▶ compare-and-swap in the store ─▶ Receipt
+//!        ─▶ verify_strict (key from a bounded cache of decompressed keys)
+//!        ─▶ compare-and-swap in the store ─▶ Receipt
 //! ```
 //!
 //! ```
@@ -37,13 +38,16 @@ pub mod rpc;
 pub use header::encode_header;
 pub mod snapshot;
 pub mod store;
+pub mod table;
 pub mod verifier;
 
 pub use error::{CheckError, Rejection, VerifierError};
 pub use header::{MAX_HEADER_LEN, decode_header};
 pub use snapshot::{ChannelSnapshot, ChannelSource, MemoryChannels, SnapshotError};
-pub use store::{AcceptOutcome, Accepted, MemoryStore, StoreError, VoucherStore};
-pub use verifier::{Receipt, Terms, Verifier};
+pub use store::{
+    AcceptOutcome, Accepted, Latest, MemoryStore, StoreError, VoucherId, VoucherStore,
+};
+pub use verifier::{DEFAULT_KEY_CACHE, Receipt, Terms, Verifier};
 
 pub use anchor_lang::prelude::Pubkey;
 pub use paychan_voucher::{SignedVoucher, VoucherV1};

@@ -77,11 +77,12 @@ impl RpcChannels {
 
     /// Decodes account data into the cache; accounts that are not a channel
     /// of this program and payee are dropped from it.
-    fn apply(&self, address: Pubkey, owner: &Pubkey, data: &[u8]) -> Option<Arc<ChannelSnapshot>> {
+    fn apply(&self, address: Pubkey, owner: &Pubkey, data: &[u8]) -> Option<ChannelSnapshot> {
         match ChannelSnapshot::from_account(address, owner, &self.program_id, data) {
             Ok(s) if s.payee == self.payee => {
-                self.cache.upsert(s);
-                self.cache.get(&address)
+                // Past `u32::MAX` channels the snapshot is served uncached.
+                let _ = self.cache.upsert(s.clone());
+                Some(s)
             }
             _ => {
                 self.cache.remove(&address);
@@ -92,7 +93,7 @@ impl RpcChannels {
 
     /// Fetches one channel now and caches it; `Ok(None)` when it does not
     /// exist or is not a channel of this payee.
-    pub async fn refresh(&self, channel: &Pubkey) -> Result<Option<Arc<ChannelSnapshot>>, String> {
+    pub async fn refresh(&self, channel: &Pubkey) -> Result<Option<ChannelSnapshot>, String> {
         let response = self
             .rpc
             .get_account_with_commitment(channel, self.rpc.commitment())
@@ -213,7 +214,7 @@ impl RpcChannels {
 }
 
 impl ChannelSource for RpcChannels {
-    fn get(&self, channel: &Pubkey) -> Option<Arc<ChannelSnapshot>> {
+    fn get(&self, channel: &Pubkey) -> Option<ChannelSnapshot> {
         self.cache.get(channel)
     }
 
@@ -223,8 +224,7 @@ impl ChannelSource for RpcChannels {
     fn load(
         &self,
         channel: &Pubkey,
-    ) -> impl std::future::Future<Output = Result<Option<Arc<ChannelSnapshot>>, String>> + Send
-    {
+    ) -> impl std::future::Future<Output = Result<Option<ChannelSnapshot>, String>> + Send {
         let cached = self.cache.get(channel);
         let throttled = cached.is_some() && {
             let mut reloaded = self.reloaded.lock();

@@ -1,6 +1,10 @@
 //! What the verifier knows about a channel: a snapshot of its on-chain
-//! account, decoded with the program's own types, with the voucher signer's
-//! key decompressed once.
+//! account, decoded with the program's own types.
+//!
+//! Snapshots are held compactly ([`MemoryChannels`]: 136 bytes of record per
+//! channel plus ~10 of index, program/payee/mint interned); the voucher
+//! signer's decompressed key lives in the verifier's bounded key cache, not
+//! here, so a million tracked channels do not cost a million 192-byte keys.
 use std::{collections::HashMap, future::Future, sync::Arc};
 
 use anchor_lang::{Discriminator, prelude::Pubkey};
@@ -8,6 +12,8 @@ use ed25519_dalek::VerifyingKey;
 use parking_lot::RwLock;
 use paychan::state::{Channel, ChannelStatus};
 use paychan_voucher::is_weak_signer;
+
+use crate::table::{DenseMap, TableFull};
 
 /// A channel as the verifier sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,8 +28,8 @@ pub struct ChannelSnapshot {
     pub payee: Pubkey,
     /// Escrowed mint.
     pub mint: Pubkey,
-    /// The voucher signer, decompressed once.
-    pub signer: VerifyingKey,
+    /// The voucher signer (a valid, non-weak Ed25519 key).
+    pub signer: Pubkey,
     /// Escrowed amount.
     pub deposit: u64,
     /// Settled on chain.
@@ -80,7 +86,7 @@ impl ChannelSnapshot {
         if is_weak_signer(&key_bytes) {
             return Err(SnapshotError::WeakSigner);
         }
-        let signer = VerifyingKey::from_bytes(&key_bytes).map_err(|_| SnapshotError::WeakSigner)?;
+        VerifyingKey::from_bytes(&key_bytes).map_err(|_| SnapshotError::WeakSigner)?;
         let grace_ends_at = match status {
             ChannelStatus::Closing => channel.closure_started_at.checked_add(channel.grace_period),
             _ => None,
@@ -91,7 +97,7 @@ impl ChannelSnapshot {
             payer: channel.payer,
             payee: channel.payee,
             mint: channel.mint,
-            signer,
+            signer: channel.authorized_signer,
             deposit: channel.deposit,
             settled: channel.settled,
             status,
@@ -105,69 +111,144 @@ impl ChannelSnapshot {
 /// is called on a miss (first sight) and may go to the chain.
 pub trait ChannelSource: Send + Sync {
     /// The cached snapshot, if any.
-    fn get(&self, channel: &Pubkey) -> Option<Arc<ChannelSnapshot>>;
+    fn get(&self, channel: &Pubkey) -> Option<ChannelSnapshot>;
 
     /// Loads a snapshot that is not cached yet; `Ok(None)` when the channel
     /// does not exist.
     fn load(
         &self,
         channel: &Pubkey,
-    ) -> impl Future<Output = Result<Option<Arc<ChannelSnapshot>>, String>> + Send {
+    ) -> impl Future<Output = Result<Option<ChannelSnapshot>, String>> + Send {
         let cached = self.get(channel);
         async move { Ok(cached) }
     }
 }
 
-/// Snapshots held in memory, fed by the caller (tests, or an updater task).
+/// One channel's record in [`MemoryChannels`] (104 bytes; with its key, 136).
+#[derive(Clone, Copy, Debug)]
+struct Compact {
+    signer: [u8; 32],
+    payer: [u8; 32],
+    deposit: u64,
+    settled: u64,
+    grace_period: i64,
+    grace_ends_at: i64,
+    /// Index of (program, payee, mint) in [`Tables::terms`].
+    terms: u32,
+    status: u8,
+    has_grace_end: bool,
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    channels: DenseMap<Compact>,
+    /// Interned (program, payee, mint) triples: a server has a handful.
+    terms: Vec<[Pubkey; 3]>,
+    terms_index: HashMap<[Pubkey; 3], u32>,
+}
+
+impl Tables {
+    fn intern(&mut self, triple: [Pubkey; 3]) -> Result<u32, TableFull> {
+        if let Some(&i) = self.terms_index.get(&triple) {
+            return Ok(i);
+        }
+        let i = u32::try_from(self.terms.len()).map_err(|_| TableFull)?;
+        self.terms.push(triple);
+        self.terms_index.insert(triple, i);
+        Ok(i)
+    }
+
+    fn snapshot(&self, address: &Pubkey, c: &Compact) -> Option<ChannelSnapshot> {
+        let [program_id, payee, mint] = *self.terms.get(c.terms as usize)?;
+        Some(ChannelSnapshot {
+            address: *address,
+            program_id,
+            payer: Pubkey::new_from_array(c.payer),
+            payee,
+            mint,
+            signer: Pubkey::new_from_array(c.signer),
+            deposit: c.deposit,
+            settled: c.settled,
+            status: ChannelStatus::from_u8(c.status).ok()?,
+            grace_period: c.grace_period,
+            grace_ends_at: c.has_grace_end.then_some(c.grace_ends_at),
+        })
+    }
+}
+
+/// Snapshots held in memory, compactly, fed by the caller (tests) or by
+/// [`crate::rpc::RpcChannels`].
 #[derive(Debug, Default)]
 pub struct MemoryChannels {
-    map: RwLock<HashMap<Pubkey, Arc<ChannelSnapshot>>>,
+    tables: RwLock<Tables>,
 }
 
 impl MemoryChannels {
-    /// Inserts or replaces a snapshot.
-    pub fn upsert(&self, snapshot: ChannelSnapshot) {
-        self.map
-            .write()
-            .insert(snapshot.address, Arc::new(snapshot));
+    /// Inserts or replaces a snapshot. Fails only past `u32::MAX` channels
+    /// or distinct (program, payee, mint) triples.
+    pub fn upsert(&self, snapshot: ChannelSnapshot) -> Result<(), TableFull> {
+        let mut tables = self.tables.write();
+        let terms = tables.intern([snapshot.program_id, snapshot.payee, snapshot.mint])?;
+        let record = Compact {
+            signer: snapshot.signer.to_bytes(),
+            payer: snapshot.payer.to_bytes(),
+            deposit: snapshot.deposit,
+            settled: snapshot.settled,
+            grace_period: snapshot.grace_period,
+            grace_ends_at: snapshot.grace_ends_at.unwrap_or_default(),
+            terms,
+            status: snapshot.status as u8,
+            has_grace_end: snapshot.grace_ends_at.is_some(),
+        };
+        tables
+            .channels
+            .insert(snapshot.address.to_bytes(), record)?;
+        Ok(())
     }
 
     /// Forgets a channel.
     pub fn remove(&self, channel: &Pubkey) {
-        self.map.write().remove(channel);
+        self.tables.write().channels.remove(&channel.to_bytes());
     }
 
     /// The channels held.
     pub fn keys(&self) -> Vec<Pubkey> {
-        self.map.read().keys().copied().collect()
+        self.tables
+            .read()
+            .channels
+            .iter()
+            .map(|(k, _)| Pubkey::new_from_array(*k))
+            .collect()
     }
 
     /// Number of channels held.
     pub fn len(&self) -> usize {
-        self.map.read().len()
+        self.tables.read().channels.len()
     }
 
     /// Whether no channel is held.
     pub fn is_empty(&self) -> bool {
-        self.map.read().is_empty()
+        self.tables.read().channels.is_empty()
     }
 }
 
 impl ChannelSource for MemoryChannels {
-    fn get(&self, channel: &Pubkey) -> Option<Arc<ChannelSnapshot>> {
-        self.map.read().get(channel).cloned()
+    fn get(&self, channel: &Pubkey) -> Option<ChannelSnapshot> {
+        let tables = self.tables.read();
+        let record = tables.channels.get(&channel.to_bytes())?;
+        tables.snapshot(channel, record)
     }
 }
 
 impl<T: ChannelSource> ChannelSource for Arc<T> {
-    fn get(&self, channel: &Pubkey) -> Option<Arc<ChannelSnapshot>> {
+    fn get(&self, channel: &Pubkey) -> Option<ChannelSnapshot> {
         (**self).get(channel)
     }
 
     fn load(
         &self,
         channel: &Pubkey,
-    ) -> impl Future<Output = Result<Option<Arc<ChannelSnapshot>>, String>> + Send {
+    ) -> impl Future<Output = Result<Option<ChannelSnapshot>, String>> + Send {
         (**self).load(channel)
     }
 }

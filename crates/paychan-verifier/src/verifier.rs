@@ -1,8 +1,7 @@
 //! The check: cheap rules first, then `verify_strict`, then the store's
 //! compare-and-swap.
-use std::sync::Arc;
-
 use anchor_lang::prelude::Pubkey;
+use ed25519_dalek::VerifyingKey;
 use paychan::state::ChannelStatus;
 use paychan_voucher::SignedVoucher;
 
@@ -60,21 +59,43 @@ pub struct Receipt {
     pub duplicate: bool,
 }
 
-/// The verifier: channel snapshots + a voucher store + the default terms.
-#[derive(Debug)]
+/// Decompressed signer keys kept by [`Verifier::new`]: 16,384 keys take
+/// about 4 MiB; a channel whose key fell out pays one decompression.
+pub const DEFAULT_KEY_CACHE: usize = 16_384;
+
+/// The verifier: channel snapshots + a voucher store + the default terms,
+/// and a bounded cache of decompressed voucher-signer keys.
 pub struct Verifier<C, S> {
     channels: C,
     store: S,
     terms: Terms,
+    keys: quick_cache::sync::Cache<[u8; 32], VerifyingKey>,
+}
+
+impl<C: std::fmt::Debug, S: std::fmt::Debug> std::fmt::Debug for Verifier<C, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("channels", &self.channels)
+            .field("store", &self.store)
+            .field("terms", &self.terms)
+            .field("cached_keys", &self.keys.len())
+            .finish()
+    }
 }
 
 impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
-    /// A verifier.
+    /// A verifier caching up to [`DEFAULT_KEY_CACHE`] decompressed keys.
     pub fn new(channels: C, store: S, terms: Terms) -> Self {
+        Self::with_key_cache(channels, store, terms, DEFAULT_KEY_CACHE)
+    }
+
+    /// A verifier caching up to `keys` decompressed signer keys (at least 1).
+    pub fn with_key_cache(channels: C, store: S, terms: Terms, keys: usize) -> Self {
         Self {
             channels,
             store,
             terms,
+            keys: quick_cache::sync::Cache::new(keys.max(1)),
         }
     }
 
@@ -126,7 +147,7 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
                 }
             }
         }
-        check_signature(voucher, &snapshot)?;
+        self.check_signature(voucher, &snapshot)?;
         let outcome = self
             .store
             .accept(voucher, snapshot.settled, price)
@@ -151,12 +172,16 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
         let channel = Pubkey::new_from_array(v.channel_id);
         let snapshot = self.channel_rules(voucher, now).await?;
         let latest = match self.store.cached(&channel) {
-            Some(a) => Some(a),
-            None => self.store.latest(&channel).map_err(VerifierError::from)?,
+            Some(l) => Some(l),
+            None => self
+                .store
+                .latest(&channel)
+                .map_err(VerifierError::from)?
+                .map(|a| a.latest()),
         };
         let outcome = crate::store::decide(latest.as_ref(), voucher, snapshot.settled, price);
         if matches!(outcome, AcceptOutcome::Accepted(_)) {
-            check_signature(voucher, &snapshot)?;
+            self.check_signature(voucher, &snapshot)?;
         }
         outcome_to_result(&snapshot.payer, v.cumulative_amount, price, outcome)
     }
@@ -172,7 +197,7 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
         &self,
         voucher: &SignedVoucher,
         now: i64,
-    ) -> Result<Arc<ChannelSnapshot>, CheckError> {
+    ) -> Result<ChannelSnapshot, CheckError> {
         let channel = Pubkey::new_from_array(voucher.voucher.channel_id);
         let (snapshot, fresh) = match self.channels.get(&channel) {
             Some(s) => (s, false),
@@ -180,7 +205,7 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
         };
         match self.rules(&snapshot, voucher, now) {
             Err(Rejection::ExceedsDeposit { .. })
-                if !fresh && check_signature(voucher, &snapshot).is_ok() =>
+                if !fresh && self.check_signature(voucher, &snapshot).is_ok() =>
             {
                 let newer = self.load(&channel).await?;
                 self.rules(&newer, voucher, now)?;
@@ -191,13 +216,34 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
         }
     }
 
-    async fn load(&self, channel: &Pubkey) -> Result<Arc<ChannelSnapshot>, CheckError> {
+    async fn load(&self, channel: &Pubkey) -> Result<ChannelSnapshot, CheckError> {
         Ok(self
             .channels
             .load(channel)
             .await
             .map_err(VerifierError::Source)?
             .ok_or(Rejection::UnknownChannel(*channel))?)
+    }
+
+    /// `verify_strict` under the channel's signer, decompressed through the
+    /// bounded key cache.
+    fn check_signature(
+        &self,
+        voucher: &SignedVoucher,
+        snapshot: &ChannelSnapshot,
+    ) -> Result<(), Rejection> {
+        if voucher.signer != snapshot.signer.to_bytes() {
+            return Err(Rejection::WrongSigner);
+        }
+        let key = self
+            .keys
+            .get_or_insert_with(&voucher.signer, || {
+                VerifyingKey::from_bytes(&voucher.signer)
+            })
+            .map_err(|_| Rejection::BadSignature)?;
+        voucher
+            .verify_strict_with(&key)
+            .map_err(|_| Rejection::BadSignature)
     }
 
     fn rules(
@@ -237,15 +283,6 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
         }
         Ok(())
     }
-}
-
-fn check_signature(voucher: &SignedVoucher, snapshot: &ChannelSnapshot) -> Result<(), Rejection> {
-    if voucher.signer != *snapshot.signer.as_bytes() {
-        return Err(Rejection::WrongSigner);
-    }
-    voucher
-        .verify_strict_with(&snapshot.signer)
-        .map_err(|_| Rejection::BadSignature)
 }
 
 fn outcome_to_result(

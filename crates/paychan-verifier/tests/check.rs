@@ -135,21 +135,20 @@ fn above_the_deposit_is_refused() {
 /// A source whose cache still shows the deposit before a top-up, while the
 /// chain (`load`) already has the new one.
 struct ToppedUp {
-    stale: std::sync::Arc<ChannelSnapshot>,
-    fresh: std::sync::Arc<ChannelSnapshot>,
+    stale: ChannelSnapshot,
+    fresh: ChannelSnapshot,
     loads: std::sync::atomic::AtomicUsize,
 }
 
 impl paychan_verifier::ChannelSource for ToppedUp {
-    fn get(&self, _: &Pubkey) -> Option<std::sync::Arc<ChannelSnapshot>> {
+    fn get(&self, _: &Pubkey) -> Option<ChannelSnapshot> {
         Some(self.stale.clone())
     }
 
     fn load(
         &self,
         _: &Pubkey,
-    ) -> impl std::future::Future<Output = Result<Option<std::sync::Arc<ChannelSnapshot>>, String>> + Send
-    {
+    ) -> impl std::future::Future<Output = Result<Option<ChannelSnapshot>, String>> + Send {
         self.loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         std::future::ready(Ok(Some(self.fresh.clone())))
     }
@@ -162,8 +161,8 @@ fn a_signed_voucher_above_a_stale_deposit_rereads_the_channel_once() {
     let mut fresh = stale.clone();
     fresh.deposit = 2 * DEPOSIT;
     let source = ToppedUp {
-        stale: std::sync::Arc::new(stale),
-        fresh: std::sync::Arc::new(fresh),
+        stale,
+        fresh,
         loads: Default::default(),
     };
     let v = Verifier::new(source, MemoryStore::default(), f.terms());
@@ -468,4 +467,60 @@ proptest::proptest! {
         let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &bytes);
         let _ = decode_header(b64.as_bytes());
     }
+}
+
+/// With room for one decompressed key, channels take turns evicting each
+/// other's key: every voucher is still checked against its own channel's
+/// signer (a key cached for one channel never verifies another's voucher),
+/// and the snapshot table round-trips every field it stores compactly.
+#[test]
+fn a_key_cache_of_one_still_checks_every_channel_against_its_own_signer() {
+    let a = Fixture::new();
+    let mut b = Fixture::new();
+    b.payee = a.payee;
+    b.mint = a.mint;
+    let channels = MemoryChannels::default();
+    for f in [&a, &b] {
+        let snapshot = f.snapshot(ChannelStatus::Closing, 7);
+        channels.upsert(snapshot.clone()).unwrap();
+        let stored = paychan_verifier::ChannelSource::get(&channels, &f.channel).unwrap();
+        assert_eq!(stored, snapshot);
+        assert_eq!(stored.grace_ends_at, Some(NOW - 10 + 3_600));
+        channels.upsert(f.snapshot(ChannelStatus::Open, 0)).unwrap();
+    }
+    assert_eq!(channels.len(), 2);
+    let v = Verifier::with_key_cache(channels, MemoryStore::default(), a.terms(), 1);
+    for k in 1..=5 {
+        for f in [&a, &b] {
+            let r = block_on(v.check(&f.voucher(k * PRICE, 0), NOW)).unwrap();
+            assert_eq!(
+                (r.channel, r.cumulative, r.charged),
+                (f.channel, k * PRICE, PRICE)
+            );
+            assert_eq!(r.payer, f.payer);
+        }
+        // `b`'s channel with `a`'s key: signed by the wrong signer.
+        let mut crossed = sign_v1(
+            &a.key,
+            &paychan_voucher::VoucherV1 {
+                channel_id: b.channel.to_bytes(),
+                cumulative_amount: (k + 10) * PRICE,
+                expires_at: 0,
+            },
+        );
+        assert_eq!(
+            rejection(block_on(v.check(&crossed, NOW))),
+            Rejection::WrongSigner
+        );
+        // Claiming `b`'s signer with `a`'s signature: a bad signature.
+        crossed.signer = b.key.verifying_key().to_bytes();
+        assert_eq!(
+            rejection(block_on(v.check(&crossed, NOW))),
+            Rejection::BadSignature
+        );
+    }
+    v.channels().remove(&a.channel);
+    assert_eq!(v.channels().len(), 1);
+    assert!(paychan_verifier::ChannelSource::get(v.channels(), &a.channel).is_none());
+    assert!(paychan_verifier::ChannelSource::get(v.channels(), &b.channel).is_some());
 }

@@ -112,7 +112,7 @@ fn the_verifier_serves_many_channels_from_one_store() {
         let mut f = Fixture::new();
         f.payee = payee_f.payee;
         f.mint = payee_f.mint;
-        channels.upsert(f.snapshot(ChannelStatus::Open, 0));
+        channels.upsert(f.snapshot(ChannelStatus::Open, 0)).unwrap();
         fixtures.push(f);
     }
     let v = Verifier::new(channels, store, payee_f.terms());
@@ -127,5 +127,69 @@ fn the_verifier_serves_many_channels_from_one_store() {
     assert!(
         all.iter()
             .all(|a| a.voucher.voucher.cumulative_amount == 5 * PRICE)
+    );
+}
+
+/// The redb index keeps only a 32-byte digest per channel: the full voucher
+/// must come back from the not-yet-committed map before a commit, from the
+/// file after it, and a resent voucher must still be told apart from a
+/// different one of the same amount, before and after a restart.
+#[test]
+fn redb_reads_full_vouchers_before_and_after_commit() {
+    use paychan_verifier::AcceptOutcome;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.redb");
+    let (f, g) = (Fixture::new(), Fixture::new());
+    let hour = Durability::Batched {
+        interval: Duration::from_secs(3_600),
+    };
+    {
+        let store = RedbStore::open(&path, hour).unwrap();
+        block_on(store.accept(&f.voucher(PRICE, 0), 0, PRICE)).unwrap();
+        // Not committed (the interval is an hour): served from memory.
+        assert_eq!(
+            store.latest(&f.channel).unwrap().unwrap().voucher,
+            f.voucher(PRICE, 0)
+        );
+        block_on(store.flush()).unwrap();
+        // Committed: read back from the file.
+        assert_eq!(
+            store.latest(&f.channel).unwrap().unwrap().voucher,
+            f.voucher(PRICE, 0)
+        );
+        // A newer voucher, not committed, wins over the committed one; a
+        // channel only in memory is listed too.
+        block_on(store.accept(&f.voucher(3 * PRICE, 0), 0, PRICE)).unwrap();
+        block_on(store.accept(&g.voucher(PRICE, 0), 0, PRICE)).unwrap();
+        let mut all = store.all_latest().unwrap();
+        all.sort_by_key(|a| a.voucher.voucher.cumulative_amount);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].voucher, g.voucher(PRICE, 0));
+        assert_eq!(all[1].voucher, f.voucher(3 * PRICE, 0));
+        assert_eq!(all[1].previous, PRICE);
+        // Same amount, different expiry: a conflict, not a duplicate.
+        let other = block_on(store.accept(&f.voucher(3 * PRICE, 99), 0, PRICE)).unwrap();
+        assert_eq!(other, AcceptOutcome::Conflict);
+        // Same amount signed by another key (the bytes differ): a conflict.
+        let mut forged = f.voucher(3 * PRICE, 0);
+        forged.signature[63] ^= 1;
+        let forged = block_on(store.accept(&forged, 0, PRICE)).unwrap();
+        assert_eq!(forged, AcceptOutcome::Conflict);
+        store.close();
+    }
+    // `close` committed everything: the index is rebuilt from the file.
+    let store = RedbStore::open(&path, Durability::Sync).unwrap();
+    assert_eq!(store.len(), 2);
+    let dup = block_on(store.accept(&f.voucher(3 * PRICE, 0), 0, PRICE)).unwrap();
+    match dup {
+        AcceptOutcome::Duplicate(a) => {
+            assert_eq!(a.voucher, f.voucher(3 * PRICE, 0));
+            assert_eq!(a.previous, PRICE);
+        }
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    assert_eq!(
+        block_on(store.accept(&f.voucher(3 * PRICE, 99), 0, PRICE)).unwrap(),
+        AcceptOutcome::Conflict
     );
 }

@@ -36,14 +36,16 @@ fn verifier(
     mint: Pubkey,
 ) -> Verifier<MemoryChannels, MemoryStore> {
     let channels = MemoryChannels::default();
-    channels.upsert(common::open_channel(
-        channel,
-        payee,
-        payee,
-        mint,
-        key,
-        u64::MAX,
-    ));
+    channels
+        .upsert(common::open_channel(
+            channel,
+            payee,
+            payee,
+            mint,
+            key,
+            u64::MAX,
+        ))
+        .unwrap();
     Verifier::new(
         channels,
         MemoryStore::default(),

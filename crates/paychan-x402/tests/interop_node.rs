@@ -122,7 +122,7 @@ async fn produce() -> Produced {
     let key = SigningKey::from_bytes(&[7; 32]);
     let channel = Pubkey::new_from_array([42; 32]);
     let channels = MemoryChannels::default();
-    channels.upsert(snapshot(channel, &key, mint));
+    channels.upsert(snapshot(channel, &key, mint)).unwrap();
     let verifier = Arc::new(Verifier::new(
         channels,
         MemoryStore::default(),

@@ -96,7 +96,7 @@ impl Fixture {
 
     fn verifier(&self) -> Arc<Verifier<MemoryChannels, MemoryStore>> {
         let channels = MemoryChannels::default();
-        channels.upsert(self.snapshot());
+        channels.upsert(self.snapshot()).unwrap();
         Arc::new(Verifier::new(
             channels,
             MemoryStore::default(),
@@ -582,11 +582,11 @@ async fn a_duplicate_voucher_is_served_again_only_with_its_idempotency_key() {
 struct Down;
 
 impl ChannelSource for Down {
-    fn get(&self, _: &Pubkey) -> Option<Arc<ChannelSnapshot>> {
+    fn get(&self, _: &Pubkey) -> Option<ChannelSnapshot> {
         None
     }
 
-    async fn load(&self, _: &Pubkey) -> Result<Option<Arc<ChannelSnapshot>>, String> {
+    async fn load(&self, _: &Pubkey) -> Result<Option<ChannelSnapshot>, String> {
         Err("rpc unreachable".into())
     }
 }

@@ -246,7 +246,7 @@ impl VoucherStore for AnyStore {
         }
     }
 
-    fn cached(&self, channel: &Pubkey) -> Option<Accepted> {
+    fn cached(&self, channel: &Pubkey) -> Option<paychan_verifier::Latest> {
         match self {
             Self::Redb(s) => s.cached(channel),
             Self::Redis(s) => s.cached(channel),

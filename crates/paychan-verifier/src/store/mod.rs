@@ -71,6 +71,51 @@ impl Accepted {
     pub fn channel(&self) -> Pubkey {
         Pubkey::new_from_array(self.voucher.voucher.channel_id)
     }
+
+    /// What a store must remember of it to decide the next voucher.
+    #[must_use]
+    pub fn latest(&self) -> Latest {
+        Latest {
+            cumulative: self.voucher.voucher.cumulative_amount,
+            previous: self.previous,
+            id: VoucherId::of(&self.voucher),
+        }
+    }
+}
+
+/// A 128-bit digest (SHA-256, truncated) of a signed voucher's bytes
+/// (voucher, signer, signature): two vouchers are the same exactly when
+/// their ids are, short of a SHA-256 collision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VoucherId(pub [u8; 16]);
+
+impl VoucherId {
+    /// The id of `voucher`.
+    #[must_use]
+    pub fn of(voucher: &SignedVoucher) -> Self {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(voucher.voucher.encode());
+        h.update(voucher.signer);
+        h.update(voucher.signature);
+        let digest = h.finalize();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
+        Self(id)
+    }
+}
+
+/// The latest accepted voucher of a channel as the compare-and-swap needs
+/// it (32 bytes): what a store keeps in memory per channel. The full voucher
+/// stays in the store's durable records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Latest {
+    /// Its cumulative amount.
+    pub cumulative: u64,
+    /// The cumulative amount accepted before it.
+    pub previous: u64,
+    /// Which voucher it is.
+    pub id: VoucherId,
 }
 
 /// What a compare-and-swap did.
@@ -107,21 +152,26 @@ pub enum StoreError {
 /// The compare-and-swap rule every store applies atomically.
 ///
 /// `floor` is the channel's on-chain settled amount: nothing at or below it
-/// can be accepted again.
+/// can be accepted again. Resending the accepted voucher itself is a
+/// [`AcceptOutcome::Duplicate`]; any other voucher with its cumulative
+/// amount is a [`AcceptOutcome::Conflict`].
 #[must_use]
 pub fn decide(
-    current: Option<&Accepted>,
+    current: Option<&Latest>,
     voucher: &SignedVoucher,
     floor: u64,
     min_increment: u64,
 ) -> AcceptOutcome {
     let cumulative = voucher.voucher.cumulative_amount;
-    let last = current.map_or(floor, |c| c.voucher.voucher.cumulative_amount.max(floor));
+    let last = current.map_or(floor, |c| c.cumulative.max(floor));
     if let Some(c) = current
-        && c.voucher.voucher.cumulative_amount == cumulative
+        && c.cumulative == cumulative
     {
-        return if c.voucher == *voucher {
-            AcceptOutcome::Duplicate(*c)
+        return if c.id == VoucherId::of(voucher) {
+            AcceptOutcome::Duplicate(Accepted {
+                voucher: *voucher,
+                previous: c.previous,
+            })
         } else {
             AcceptOutcome::Conflict
         };
@@ -151,10 +201,11 @@ pub trait VoucherStore: Send + Sync {
     /// The latest accepted voucher of a channel.
     fn latest(&self, channel: &Pubkey) -> Result<Option<Accepted>, StoreError>;
 
-    /// The latest accepted voucher if this process holds it in memory, without
-    /// I/O (the verifier's cheap pre-check). Stores shared with other
-    /// processes return `None` and leave every decision to [`Self::accept`].
-    fn cached(&self, _channel: &Pubkey) -> Option<Accepted> {
+    /// What this process holds in memory of the latest accepted voucher,
+    /// without I/O (the verifier's cheap pre-check). Stores shared with
+    /// other processes return `None` and leave every decision to
+    /// [`Self::accept`].
+    fn cached(&self, _channel: &Pubkey) -> Option<Latest> {
         None
     }
 
@@ -165,7 +216,7 @@ pub trait VoucherStore: Send + Sync {
 /// In-memory store (tests, single-process demos without durability).
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    map: Mutex<HashMap<Pubkey, Accepted>>,
+    map: Mutex<HashMap<Pubkey, (Accepted, Latest)>>,
 }
 
 impl MemoryStore {
@@ -178,9 +229,14 @@ impl MemoryStore {
     ) -> AcceptOutcome {
         let channel = Pubkey::new_from_array(voucher.voucher.channel_id);
         let mut map = self.map.lock();
-        let outcome = decide(map.get(&channel), voucher, floor, min_increment);
+        let outcome = decide(
+            map.get(&channel).map(|(_, l)| l),
+            voucher,
+            floor,
+            min_increment,
+        );
         if let AcceptOutcome::Accepted(a) = outcome {
-            map.insert(channel, a);
+            map.insert(channel, (a, a.latest()));
         }
         outcome
     }
@@ -198,15 +254,15 @@ impl VoucherStore for MemoryStore {
     }
 
     fn latest(&self, channel: &Pubkey) -> Result<Option<Accepted>, StoreError> {
-        Ok(self.cached(channel))
+        Ok(self.map.lock().get(channel).map(|(a, _)| *a))
     }
 
-    fn cached(&self, channel: &Pubkey) -> Option<Accepted> {
-        self.map.lock().get(channel).copied()
+    fn cached(&self, channel: &Pubkey) -> Option<Latest> {
+        self.map.lock().get(channel).map(|(_, l)| *l)
     }
 
     fn all_latest(&self) -> Result<Vec<Accepted>, StoreError> {
-        Ok(self.map.lock().values().copied().collect())
+        Ok(self.map.lock().values().map(|(a, _)| *a).collect())
     }
 }
 
@@ -224,7 +280,7 @@ impl<T: VoucherStore> VoucherStore for std::sync::Arc<T> {
         (**self).latest(channel)
     }
 
-    fn cached(&self, channel: &Pubkey) -> Option<Accepted> {
+    fn cached(&self, channel: &Pubkey) -> Option<Latest> {
         (**self).cached(channel)
     }
 

@@ -5,6 +5,12 @@
 //! writer thread that commits them in batches with `Durability::Immediate`
 //! (fsync).
 //!
+//! The index keeps 32 bytes per channel ([`Latest`]: cumulative, previous,
+//! voucher id) in a dense table; full vouchers are read back from the file,
+//! or from the small map of vouchers accepted but not yet committed. redb's
+//! own page cache is capped ([`DEFAULT_CACHE_BYTES`]): the store only
+//! appends and rarely reads.
+//!
 //! - [`Durability::Sync`]: `accept` answers after the commit that holds the
 //!   voucher. Concurrent requests share commits (group commit).
 //! - [`Durability::Batched`]: `accept` answers at once; the writer commits
@@ -32,11 +38,14 @@ use paychan_voucher::SignedVoucher;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
-use super::{AcceptOutcome, Accepted, StoreError, VoucherStore, decide};
+use super::{AcceptOutcome, Accepted, Latest, StoreError, VoucherStore, decide};
+use crate::table::DenseMap;
 
 const TABLE: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("latest_voucher");
 /// Most vouchers in one commit.
 const MAX_BATCH: usize = 4_096;
+/// redb's page cache used by [`RedbStore::open`].
+pub const DEFAULT_CACHE_BYTES: usize = 8 << 20;
 
 /// When `accept` may answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,9 +67,19 @@ enum Cmd {
     Flush(oneshot::Sender<Result<(), String>>),
 }
 
+/// What the store holds in memory.
+#[derive(Default)]
+struct Index {
+    /// Every channel's latest accepted voucher, compactly.
+    latest: DenseMap<Latest>,
+    /// Accepted vouchers not committed yet (pruned by the writer).
+    pending: HashMap<Pubkey, Accepted>,
+}
+
 /// The redb-backed store.
 pub struct RedbStore {
-    index: Mutex<HashMap<Pubkey, Accepted>>,
+    index: Arc<Mutex<Index>>,
+    db: Arc<Database>,
     tx: Mutex<Option<mpsc::Sender<Cmd>>>,
     durability: Durability,
     poisoned: Arc<AtomicBool>,
@@ -72,10 +91,23 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl RedbStore {
-    /// Opens (or creates) the store at `path` and loads its index.
+    /// Opens (or creates) the store at `path` with a
+    /// [`DEFAULT_CACHE_BYTES`] page cache and loads its index.
     pub fn open(path: impl AsRef<Path>, durability: Durability) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(backend)?;
-        let mut index = HashMap::new();
+        Self::open_with_cache(path, durability, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Self::open`] with redb's page cache capped at `cache_bytes`.
+    pub fn open_with_cache(
+        path: impl AsRef<Path>,
+        durability: Durability,
+        cache_bytes: usize,
+    ) -> Result<Self, StoreError> {
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(backend)?;
+        let mut index = Index::default();
         {
             let w = db.begin_write().map_err(backend)?;
             w.open_table(TABLE).map_err(backend)?;
@@ -88,9 +120,14 @@ impl RedbStore {
                 if accepted.channel().to_bytes() != *k.value() {
                     return Err(StoreError::Corrupt("voucher stored under another channel"));
                 }
-                index.insert(accepted.channel(), accepted);
+                index
+                    .latest
+                    .insert(*k.value(), accepted.latest())
+                    .map_err(backend)?;
             }
         }
+        let db = Arc::new(db);
+        let index = Arc::new(Mutex::new(index));
         let (tx, rx) = mpsc::channel();
         let poisoned = Arc::new(AtomicBool::new(false));
         let interval = match durability {
@@ -98,19 +135,31 @@ impl RedbStore {
             Durability::Batched { interval } => interval,
         };
         let writer = {
-            let poisoned = poisoned.clone();
+            let (db, index, poisoned) = (db.clone(), index.clone(), poisoned.clone());
             std::thread::Builder::new()
                 .name("paychan-redb-writer".into())
-                .spawn(move || writer_loop(db, rx, interval, poisoned))
+                .spawn(move || writer_loop(&db, &index, rx, interval, poisoned))
                 .map_err(backend)?
         };
         Ok(Self {
-            index: Mutex::new(index),
+            index,
+            db,
             tx: Mutex::new(Some(tx)),
             durability,
             poisoned,
             writer: Mutex::new(Some(writer)),
         })
+    }
+
+    /// The committed record of `channel`.
+    fn read(&self, channel: &Pubkey) -> Result<Option<Accepted>, StoreError> {
+        let r = self.db.begin_read().map_err(backend)?;
+        let table = r.open_table(TABLE).map_err(backend)?;
+        table
+            .get(&channel.to_bytes())
+            .map_err(backend)?
+            .map(|v| Accepted::decode(v.value()))
+            .transpose()
     }
 
     /// Waits until everything accepted so far is committed.
@@ -132,12 +181,12 @@ impl RedbStore {
 
     /// Number of channels with an accepted voucher.
     pub fn len(&self) -> usize {
-        self.index.lock().len()
+        self.index.lock().latest.len()
     }
 
     /// Whether no voucher was accepted yet.
     pub fn is_empty(&self) -> bool {
-        self.index.lock().is_empty()
+        self.index.lock().latest.is_empty()
     }
 
     fn send(&self, cmd: Cmd) -> Result<(), StoreError> {
@@ -160,7 +209,12 @@ impl RedbStore {
         }
         let channel = Pubkey::new_from_array(voucher.voucher.channel_id);
         let mut index = self.index.lock();
-        let outcome = decide(index.get(&channel), voucher, floor, min_increment);
+        let outcome = decide(
+            index.latest.get(&channel.to_bytes()),
+            voucher,
+            floor,
+            min_increment,
+        );
         let mut wait = None;
         if let AcceptOutcome::Accepted(a) = outcome {
             let notify = match self.durability {
@@ -172,7 +226,11 @@ impl RedbStore {
                 Durability::Batched { .. } => None,
             };
             self.send(Cmd::Put(a, notify))?;
-            index.insert(channel, a);
+            index
+                .latest
+                .insert(channel.to_bytes(), a.latest())
+                .map_err(backend)?;
+            index.pending.insert(channel, a);
         }
         Ok((outcome, wait))
     }
@@ -204,20 +262,51 @@ impl VoucherStore for RedbStore {
     }
 
     fn latest(&self, channel: &Pubkey) -> Result<Option<Accepted>, StoreError> {
-        Ok(self.cached(channel))
+        // Pruned from `pending` only once committed, so a miss here is on disk.
+        if let Some(a) = self.index.lock().pending.get(channel) {
+            return Ok(Some(*a));
+        }
+        self.read(channel)
     }
 
-    fn cached(&self, channel: &Pubkey) -> Option<Accepted> {
-        self.index.lock().get(channel).copied()
+    fn cached(&self, channel: &Pubkey) -> Option<Latest> {
+        self.index.lock().latest.get(&channel.to_bytes()).copied()
     }
 
     fn all_latest(&self) -> Result<Vec<Accepted>, StoreError> {
-        Ok(self.index.lock().values().copied().collect())
+        let pending = self.index.lock().pending.clone();
+        let r = self.db.begin_read().map_err(backend)?;
+        let table = r.open_table(TABLE).map_err(backend)?;
+        let mut all = Vec::new();
+        for row in table.iter().map_err(backend)? {
+            let (k, v) = row.map_err(backend)?;
+            let committed = Accepted::decode(v.value())?;
+            let key = Pubkey::new_from_array(*k.value());
+            // A newer voucher may be accepted and not committed yet.
+            all.push(match pending.get(&key) {
+                Some(p)
+                    if p.voucher.voucher.cumulative_amount
+                        > committed.voucher.voucher.cumulative_amount =>
+                {
+                    *p
+                }
+                _ => committed,
+            });
+        }
+        let on_disk: std::collections::HashSet<Pubkey> =
+            all.iter().map(Accepted::channel).collect();
+        all.extend(
+            pending
+                .into_values()
+                .filter(|p| !on_disk.contains(&p.channel())),
+        );
+        Ok(all)
     }
 }
 
 fn writer_loop(
-    db: Database,
+    db: &Database,
+    index: &Mutex<Index>,
     rx: mpsc::Receiver<Cmd>,
     interval: Duration,
     poisoned: Arc<AtomicBool>,
@@ -245,10 +334,24 @@ fn writer_loop(
         let result = if poisoned.load(Ordering::Acquire) {
             Err("an earlier commit failed".to_string())
         } else {
-            commit(&db, &batch).map_err(|e| e.to_string())
+            commit(db, &batch).map_err(|e| e.to_string())
         };
         if result.is_err() {
             poisoned.store(true, Ordering::Release);
+        } else {
+            // Committed: readers find these on disk now.
+            let mut index = index.lock();
+            for cmd in &batch {
+                if let Cmd::Put(a, _) = cmd
+                    && index.pending.get(&a.channel()).is_some_and(|p| p == a)
+                {
+                    index.pending.remove(&a.channel());
+                }
+            }
+            // A burst must not pin its peak allocation for the process's life.
+            if index.pending.capacity() > 4 * index.pending.len().max(256) {
+                index.pending.shrink_to_fit();
+            }
         }
         for cmd in batch {
             let waiter = match cmd {

@@ -83,7 +83,7 @@ impl Fixture {
 
     pub fn channels(&self, status: ChannelStatus, settled: u64) -> MemoryChannels {
         let c = MemoryChannels::default();
-        c.upsert(self.snapshot(status, settled));
+        c.upsert(self.snapshot(status, settled)).unwrap();
         c
     }
 
