@@ -13,8 +13,8 @@ use solana_signature::Signature;
 use solana_signer::Signer;
 
 use crate::{
-    ChainChannel, CloseTx, FailureKind, Item, MintAccounts, SettleError, SettleReason, Settler,
-    Skipped, error::Failure, policy, submit::ChunkEnd,
+    ChainChannel, CloseTx, Item, MintAccounts, SettleError, SettleReason, Settler, Skipped, policy,
+    submit::ChunkEnd,
 };
 
 /// The payer's associated token account in `mint` (where the refund goes).
@@ -69,33 +69,16 @@ impl<S: VoucherStore> Settler<S> {
                 }
                 Err(f) => f,
             };
-            match failure {
-                Failure::Transient(e) => {
-                    self.metrics.fail(FailureKind::Rpc);
-                    tracing::debug!(attempt, error = %e, "transient failure; backing off");
-                    last_error = e;
-                    tokio::time::sleep(self.config.backoff_for(attempt)).await;
-                }
-                Failure::Blockhash | Failure::AlreadyProcessed => {
-                    last_error = "blockhash expired or not found".into();
-                }
-                Failure::AlreadySettled => {
-                    tracing::info!(channel = %item.channel, "settled by someone else; re-reading");
-                    last_error = "cumulative not increasing".into();
-                }
-                Failure::Voucher(error) => {
-                    self.metrics.fail(FailureKind::Voucher);
-                    let error = SettleError::Transaction {
-                        signature: None,
-                        error,
-                    };
-                    self.fail_items(std::slice::from_ref(&item), &error.to_string(), report);
-                    return ChunkEnd::Done;
-                }
-                Failure::Fatal(error) => {
-                    self.fail_items(std::slice::from_ref(&item), &error.to_string(), report);
-                    return ChunkEnd::Done;
-                }
+            if let Some(give_up) = self
+                .retry_or_give_up(failure, attempt, &mut last_error)
+                .await
+            {
+                self.fail_items(
+                    std::slice::from_ref(&item),
+                    &give_up.into_error().to_string(),
+                    report,
+                );
+                return ChunkEnd::Done;
             }
         }
         let error = SettleError::RetriesExhausted {

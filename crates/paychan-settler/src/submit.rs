@@ -27,6 +27,27 @@ pub const PACKET_DATA_SIZE: usize = 1232;
 /// Poll the block height (for blockhash expiry) every this many status polls.
 const HEIGHT_CHECK_EVERY: u32 = 8;
 
+/// Why a retry loop gives up on what it sends.
+pub(crate) enum GiveUp {
+    /// The program refused a voucher.
+    Voucher(TransactionError),
+    /// Retrying cannot help.
+    Fatal(SettleError),
+}
+
+impl GiveUp {
+    /// The error recorded for the items given up on.
+    pub(crate) fn into_error(self) -> SettleError {
+        match self {
+            Self::Voucher(error) => SettleError::Transaction {
+                signature: None,
+                error,
+            },
+            Self::Fatal(error) => error,
+        }
+    }
+}
+
 /// How a chunk ended.
 pub(crate) enum ChunkEnd {
     /// Settled, skipped or failed; all recorded in the report.
@@ -121,42 +142,21 @@ impl<S: VoucherStore> Settler<S> {
                 Ok(()) => return ChunkEnd::Done,
                 Err(f) => f,
             };
-            match failure {
-                Failure::Transient(e) => {
-                    self.metrics.fail(FailureKind::Rpc);
-                    tracing::debug!(attempt, error = %e, "transient failure; backing off");
-                    last_error = e;
-                    tokio::time::sleep(self.config.backoff_for(attempt)).await;
-                }
-                Failure::Blockhash | Failure::AlreadyProcessed => {
-                    last_error = "blockhash expired or not found".into();
-                }
-                Failure::AlreadySettled => {
+            match self
+                .retry_or_give_up(failure, attempt, &mut last_error)
+                .await
+            {
+                None => {}
+                Some(GiveUp::Voucher(error)) if items.len() > 1 => {
                     tracing::info!(
                         channels = items.len(),
-                        "a voucher was settled by someone else; re-reading"
+                        %error,
+                        "a voucher was refused; settling one per transaction"
                     );
-                    last_error = "cumulative not increasing".into();
+                    return ChunkEnd::Split(items);
                 }
-                Failure::Voucher(error) => {
-                    self.metrics.fail(FailureKind::Voucher);
-                    if items.len() > 1 {
-                        tracing::info!(
-                            channels = items.len(),
-                            %error,
-                            "a voucher was refused; settling one per transaction"
-                        );
-                        return ChunkEnd::Split(items);
-                    }
-                    let error = SettleError::Transaction {
-                        signature: None,
-                        error,
-                    };
-                    self.fail_items(&items, &error.to_string(), report);
-                    return ChunkEnd::Done;
-                }
-                Failure::Fatal(error) => {
-                    self.fail_items(&items, &error.to_string(), report);
+                Some(give_up) => {
+                    self.fail_items(&items, &give_up.into_error().to_string(), report);
                     return ChunkEnd::Done;
                 }
             }
@@ -167,6 +167,41 @@ impl<S: VoucherStore> Settler<S> {
         };
         self.fail_items(&items, &error.to_string(), report);
         ChunkEnd::Unavailable
+    }
+
+    /// The part of every retry loop's failure handling that does not depend
+    /// on what was sent: retryable failures record `last_error` (backing off
+    /// first when the node hiccuped) and return `None`; the others say why
+    /// the loop must give up.
+    pub(crate) async fn retry_or_give_up(
+        &self,
+        failure: Failure,
+        attempt: u32,
+        last_error: &mut String,
+    ) -> Option<GiveUp> {
+        match failure {
+            Failure::Transient(e) => {
+                self.metrics.fail(FailureKind::Rpc);
+                tracing::debug!(attempt, error = %e, "transient failure; backing off");
+                *last_error = e;
+                tokio::time::sleep(self.config.backoff_for(attempt)).await;
+                None
+            }
+            Failure::Blockhash | Failure::AlreadyProcessed => {
+                *last_error = "blockhash expired or not found".into();
+                None
+            }
+            Failure::AlreadySettled => {
+                tracing::info!("a voucher was settled by someone else; re-reading");
+                *last_error = "cumulative not increasing".into();
+                None
+            }
+            Failure::Voucher(error) => {
+                self.metrics.fail(FailureKind::Voucher);
+                Some(GiveUp::Voucher(error))
+            }
+            Failure::Fatal(error) => Some(GiveUp::Fatal(error)),
+        }
     }
 
     pub(crate) fn fail_items(&self, items: &[Item], error: &str, report: &mut crate::SweepReport) {
