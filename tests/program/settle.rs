@@ -67,6 +67,15 @@ fn settle_eight_channels_of_different_payers_in_one_instruction() {
         .filter(|l| l.starts_with(&format!("Program {} invoke", anchor_spl::token::ID)))
         .count();
     assert_eq!(transfers, 1, "{:#?}", meta.logs);
+    // The compute-unit budget of issue 4: at most 3 × 574 CU (the canonical
+    // Pinocchio program's settle) per voucher in a full settle, token CPI
+    // included. Compute units are deterministic; a build without
+    // `+allows-misaligned-mem-access` (docs/002) uses 22,775 here.
+    assert!(
+        meta.compute_units_consumed <= 8 * 3 * 574,
+        "settle N=8 used {} CU",
+        meta.compute_units_consumed
+    );
     // One ChannelSettled event per channel, in order.
     let events = events::<paychan::events::ChannelSettled>(&meta.logs);
     let got: Vec<_> = events
