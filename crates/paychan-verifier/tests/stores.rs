@@ -193,3 +193,45 @@ fn redb_reads_full_vouchers_before_and_after_commit() {
         AcceptOutcome::Conflict
     );
 }
+
+proptest::proptest! {
+    /// Records read back from redb or a shared Redis are hostile input:
+    /// random bytes never panic `Accepted::decode`, and whatever it accepts
+    /// re-encodes to the same bytes.
+    #[test]
+    fn random_stored_records_never_panic(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+    ) {
+        if let Ok(a) = paychan_verifier::Accepted::decode(&bytes) {
+            proptest::prop_assert_eq!(&a.encode()[..], &bytes[..]);
+        }
+    }
+
+    /// Account data from an RPC node is hostile input: random bytes, and a
+    /// real channel account with one byte changed or cut short, never panic
+    /// `ChannelSnapshot::from_account`; anything accepted has a signer that
+    /// is not a weak key, and a grace end only when it is closing.
+    #[test]
+    fn random_channel_accounts_never_panic(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        at in proptest::prelude::any::<proptest::sample::Index>(),
+        value in proptest::prelude::any::<u8>(),
+        cut in 0usize..8,
+    ) {
+        use paychan_verifier::ChannelSnapshot;
+        let f = Fixture::new();
+        let program = paychan::ID;
+        let mut real = f.account_data(&f.channel_state(ChannelStatus::Open, 0));
+        let i = at.index(real.len());
+        real[i] = value;
+        real.truncate(real.len() - cut);
+        for data in [&bytes, &real] {
+            if let Ok(s) = ChannelSnapshot::from_account(f.channel, &program, &program, data) {
+                proptest::prop_assert!(!paychan_voucher::is_weak_signer(&s.signer.to_bytes()));
+                proptest::prop_assert!(
+                    s.grace_ends_at.is_none() || s.status == ChannelStatus::Closing
+                );
+            }
+        }
+    }
+}
