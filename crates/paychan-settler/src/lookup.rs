@@ -184,7 +184,17 @@ impl<S: VoucherStore> Settler<S> {
             .flatten()
             .map(|s| s.slot)
             .ok_or_else(|| Failure::Transient(format!("{signature}: no status")))?;
-        tracing::info!(table = %key, %signature, slot = landed, "created an address lookup table");
+        // Its rent is the payee's until the table is deactivated and closed
+        // (the payee is its authority); a restart in `Create` mode makes
+        // another, so say how to reuse this one.
+        tracing::warn!(
+            table = %key,
+            %signature,
+            slot = landed,
+            "created an address lookup table paid by the payee: pass `--lookup-table {key}` \
+             (LookupTableMode::Use) from now on; `solana address-lookup-table deactivate`, \
+             then `close` after ~513 slots, returns its rent"
+        );
         let deadline = std::time::Instant::now() + self.config.confirm_timeout;
         loop {
             let slot = self

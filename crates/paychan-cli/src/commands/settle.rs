@@ -66,8 +66,9 @@ pub struct SettleArgs {
     #[arg(long)]
     pub no_close_on_request: bool,
     /// Address lookup table: `off` (legacy transactions, 4 vouchers each),
-    /// `create` (a new table on first need, paid by the payee; 5 vouchers per
-    /// v0 transaction) or the address of an existing table
+    /// `create` (a new table on first need, paid by the payee, its address
+    /// logged: reuse it next time; 5 vouchers per v0 transaction) or the
+    /// address of an existing table
     #[arg(long, value_name = "off|create|PUBKEY", default_value = "off", value_parser = parse_lookup_table)]
     pub lookup_table: paychan_settler::LookupTableMode,
 }
