@@ -327,6 +327,29 @@ async fn a_fixed_resource_url_gives_the_same_offer_every_time() {
 }
 
 #[tokio::test]
+async fn a_public_url_makes_the_resource_url_absolute() {
+    let f = Fixture::new(7);
+    let mut config = PaywallConfig::new(NETWORK, f.extra());
+    config.public_url = Some("https://api.example.com/".into());
+    let paywall = Paywall::new(f.verifier(), config);
+    let app = Router::new()
+        .route("/paid", get(paid))
+        .route_layer(paywall.layer(PRICE));
+    let a = send(&app, get_req("/paid?q=1", &[])).await;
+    assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(
+        a.required().resource.url,
+        "https://api.example.com/paid?q=1"
+    );
+    // A client's own Host header changes nothing.
+    let b = send(&app, get_req("/paid?q=1", &[("host", "evil.example")])).await;
+    assert_eq!(
+        b.required().resource.url,
+        "https://api.example.com/paid?q=1"
+    );
+}
+
+#[tokio::test]
 async fn a_paid_request_is_served_with_a_payment_response_and_the_store_advances() {
     let e = env();
     let a = e.pay("/paid", &e.f.voucher(PRICE), None).await;

@@ -65,6 +65,7 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<Report, CliError> {
     .await?;
     let mut config = PaywallConfig::new(setup.network.clone(), backend.extra.clone());
     config.description = setup.file.description.clone();
+    config.public_url = setup.file.public_url.clone();
     let paywall = Paywall::new(backend.verifier.clone(), config);
     let app = paywall_router(&paywall, &routes);
     let (listener, addr) = bind(&setup.listen).await?;

@@ -117,6 +117,9 @@ pub struct ServeConfig {
     pub sweep_interval: Option<u64>,
     /// Default `resource.description`.
     pub description: Option<String>,
+    /// Where clients reach the server (`https://api.example.com`); offers
+    /// then carry absolute `resource.url`s [default: the request path].
+    pub public_url: Option<String>,
     /// The example API.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,

@@ -91,6 +91,11 @@ pub struct PaywallConfig {
     /// `resource.url`; `None` uses the request's URI (path and query). A fixed
     /// URL lets the layer serialize each route's offer once.
     pub resource_url: Option<String>,
+    /// Where clients reach this server (`https://api.example.com`): without
+    /// a fixed [`Self::resource_url`], `resource.url` is this base joined
+    /// with the request's path and query, an absolute URL as x402 clients
+    /// expect. The request's own `Host` is never used (a client chooses it).
+    pub public_url: Option<String>,
     /// Channels whose last voucher the layer remembers for credits and
     /// idempotent retries (default 100 000; older ones are forgotten).
     pub memory_channels: usize,
@@ -108,6 +113,7 @@ impl PaywallConfig {
             description: None,
             mime_type: None,
             resource_url: None,
+            public_url: None,
             memory_channels: 100_000,
             max_replays: 3,
         }
@@ -420,10 +426,16 @@ impl<C: ChannelSource + 'static, S: VoucherStore + 'static> Route<C, S> {
         let c = &self.shared.config;
         let url = match &self.resource_url {
             Some(u) => u.clone(),
-            None => parts
-                .uri
-                .path_and_query()
-                .map_or_else(|| parts.uri.to_string(), |p| p.as_str().to_owned()),
+            None => {
+                let path = parts
+                    .uri
+                    .path_and_query()
+                    .map_or_else(|| parts.uri.to_string(), |p| p.as_str().to_owned());
+                match &c.public_url {
+                    Some(base) => format!("{}{path}", base.trim_end_matches('/')),
+                    None => path,
+                }
+            }
         };
         payment_required(
             self.shared.verifier.terms(),
