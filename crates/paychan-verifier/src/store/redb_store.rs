@@ -225,12 +225,15 @@ impl RedbStore {
                 }
                 Durability::Batched { .. } => None,
             };
-            self.send(Cmd::Put(a, notify))?;
+            // The index first: it can refuse (past u32::MAX channels), and
+            // then nothing is queued. A failed send means the store is shut
+            // down, and every later `accept` fails the same way.
             index
                 .latest
                 .insert(channel.to_bytes(), a.latest())
                 .map_err(backend)?;
             index.pending.insert(channel, a);
+            self.send(Cmd::Put(a, notify))?;
         }
         Ok((outcome, wait))
     }
