@@ -347,6 +347,8 @@ async fn a_public_url_makes_the_resource_url_absolute() {
         b.required().resource.url,
         "https://api.example.com/paid?q=1"
     );
+    // The paywall's own offer builder resolves the URL the same way.
+    assert_eq!(paywall.payment_required(PRICE, "/paid?q=1"), b.required());
 }
 
 #[tokio::test]

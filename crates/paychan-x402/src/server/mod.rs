@@ -120,6 +120,16 @@ impl PaywallConfig {
     }
 }
 
+/// `resource.url`: a fixed URL, else `public_url` joined with the request's
+/// path and query, else the path and query alone.
+fn resource_url(fixed: Option<&str>, public_url: Option<&str>, path: &str) -> String {
+    match (fixed, public_url) {
+        (Some(url), _) => url.to_owned(),
+        (None, Some(base)) => format!("{}{path}", base.trim_end_matches('/')),
+        (None, None) => path.to_owned(),
+    }
+}
+
 /// The v1 name of a CAIP-2 network: the public clusters' names, the CAIP-2 id
 /// itself for local chains.
 #[must_use]
@@ -296,8 +306,9 @@ impl<C: ChannelSource + 'static, S: VoucherStore + 'static> Paywall<C, S> {
         &self.shared.config
     }
 
-    /// The `PAYMENT-REQUIRED` value this paywall sends for `price` at `url`
-    /// (with the configured description and MIME type).
+    /// The `PAYMENT-REQUIRED` value this paywall sends for `price` at the
+    /// request path (and query) `url`, with the configured resource URL,
+    /// public URL, description and MIME type applied as the layer does.
     #[must_use]
     pub fn payment_required(&self, price: u64, url: &str) -> v2::PaymentRequired {
         let c = &self.shared.config;
@@ -307,7 +318,7 @@ impl<C: ChannelSource + 'static, S: VoucherStore + 'static> Paywall<C, S> {
             &c.extra,
             price,
             v2::Resource {
-                url: c.resource_url.clone().unwrap_or_else(|| url.to_owned()),
+                url: resource_url(c.resource_url.as_deref(), c.public_url.as_deref(), url),
                 description: c.description.clone(),
                 mime_type: c.mime_type.clone(),
             },
@@ -424,19 +435,11 @@ struct Route<C, S> {
 impl<C: ChannelSource + 'static, S: VoucherStore + 'static> Route<C, S> {
     fn required(&self, price: u64, parts: &Parts) -> v2::PaymentRequired {
         let c = &self.shared.config;
-        let url = match &self.resource_url {
-            Some(u) => u.clone(),
-            None => {
-                let path = parts
-                    .uri
-                    .path_and_query()
-                    .map_or_else(|| parts.uri.to_string(), |p| p.as_str().to_owned());
-                match &c.public_url {
-                    Some(base) => format!("{}{path}", base.trim_end_matches('/')),
-                    None => path,
-                }
-            }
-        };
+        let path: Cow<'_, str> = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.to_string().into(), |p| p.as_str().into());
+        let url = resource_url(self.resource_url.as_deref(), c.public_url.as_deref(), &path);
         payment_required(
             self.shared.verifier.terms(),
             &c.network,
