@@ -134,7 +134,7 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
     ) -> Result<Receipt, CheckError> {
         let v = &voucher.voucher;
         let channel = Pubkey::new_from_array(v.channel_id);
-        let snapshot = self.channel_rules(voucher, now).await?;
+        let (snapshot, verified) = self.channel_rules(voucher, now).await?;
         // Where the store holds its state in memory, a retry of the accepted
         // voucher is answered without another signature check and a voucher
         // that cannot pay is refused before one; shared stores (Redis) decide
@@ -147,7 +147,9 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
                 }
             }
         }
-        self.check_signature(voucher, &snapshot)?;
+        if !verified {
+            self.check_signature(voucher, &snapshot)?;
+        }
         let outcome = self
             .store
             .accept(voucher, snapshot.settled, price)
@@ -170,7 +172,7 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
     ) -> Result<Receipt, CheckError> {
         let v = &voucher.voucher;
         let channel = Pubkey::new_from_array(v.channel_id);
-        let snapshot = self.channel_rules(voucher, now).await?;
+        let (snapshot, verified) = self.channel_rules(voucher, now).await?;
         let latest = match self.store.cached(&channel) {
             Some(l) => Some(l),
             None => self
@@ -180,14 +182,15 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
                 .map(|a| a.latest()),
         };
         let outcome = crate::store::decide(latest.as_ref(), voucher, snapshot.settled, price);
-        if matches!(outcome, AcceptOutcome::Accepted(_)) {
+        if !verified && matches!(outcome, AcceptOutcome::Accepted(_)) {
             self.check_signature(voucher, &snapshot)?;
         }
         outcome_to_result(&snapshot.payer, v.cumulative_amount, price, outcome)
     }
 
     /// The snapshot of the voucher's channel, once the cheap channel rules
-    /// (program, payee, mint, status, expiry, deposit) pass.
+    /// (program, payee, mint, status, expiry, deposit) pass, and whether the
+    /// voucher's signature was already verified against its signer.
     ///
     /// A voucher above the cached deposit may follow a top-up the snapshot
     /// has not seen yet: when it is validly signed by the channel's signer,
@@ -197,7 +200,7 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
         &self,
         voucher: &SignedVoucher,
         now: i64,
-    ) -> Result<ChannelSnapshot, CheckError> {
+    ) -> Result<(ChannelSnapshot, bool), CheckError> {
         let channel = Pubkey::new_from_array(voucher.voucher.channel_id);
         let (snapshot, fresh) = match self.channels.get(&channel) {
             Some(s) => (s, false),
@@ -209,10 +212,11 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
             {
                 let newer = self.load(&channel).await?;
                 self.rules(&newer, voucher, now)?;
-                Ok(newer)
+                let verified = newer.signer == snapshot.signer;
+                Ok((newer, verified))
             }
             Err(rejection) => Err(rejection.into()),
-            Ok(()) => Ok(snapshot),
+            Ok(()) => Ok((snapshot, false)),
         }
     }
 

@@ -198,6 +198,27 @@ fn a_signed_voucher_above_a_stale_deposit_rereads_the_channel_once() {
     assert_eq!(loads(&v), 2);
 }
 
+/// The signature checked before a re-read stands only if the re-read
+/// channel has the same signer; otherwise the voucher is checked again
+/// (and here refused).
+#[test]
+fn a_reread_channel_with_another_signer_is_checked_again() {
+    let f = Fixture::new();
+    let stale = f.snapshot(ChannelStatus::Open, 0);
+    let mut fresh = stale.clone();
+    fresh.deposit = 2 * DEPOSIT;
+    fresh.signer = Pubkey::new_from_array(Fixture::new().key.verifying_key().to_bytes());
+    let source = ToppedUp {
+        stale,
+        fresh,
+        loads: Default::default(),
+    };
+    let v = Verifier::new(source, MemoryStore::default(), f.terms());
+    let r = rejection(block_on(v.check(&f.voucher(DEPOSIT + PRICE, 0), NOW)));
+    assert_eq!(r, Rejection::WrongSigner);
+    assert!(v.store().latest(&f.channel).unwrap().is_none());
+}
+
 #[test]
 fn wrong_program_payee_or_mint_is_refused() {
     let f = Fixture::new();
