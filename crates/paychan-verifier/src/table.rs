@@ -7,6 +7,9 @@
 //! table holds only a `u32` position per bucket (5 bytes with its control
 //! byte), so a million channels cost ~10 bytes of index each plus the
 //! records themselves. Removal swaps the last record into the hole.
+//! (`indexmap` has the same layout but keeps a `usize` position and the
+//! 8-byte hash per entry: about 16 more bytes a channel, which would take
+//! the verifier past its 256-byte budget.)
 //!
 //! Keys are hashed with a per-process random SipHash key (`RandomState`):
 //! channel addresses are chosen by whoever opens a channel, so an unkeyed
