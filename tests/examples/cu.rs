@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 
 use anchor_lang::prelude::Pubkey;
 use common::*;
+use paychan::constants::{MAX_SETTLE_BATCH_CHANNELS, MAX_SETTLE_VOUCHERS};
 use solana_signer::Signer;
 
 fn cu(res: TxResult) -> u64 {
@@ -44,13 +45,14 @@ fn main() {
     let top = top_up_ix(&chan, &chan.payer.pubkey(), &chan.payer_tokens, 1_000);
     out.insert("top_up".into(), cu(h.send(&[top], &[&chan.payer])));
 
-    // settle with N = 1..=8 vouchers of different payers.
-    let payee_tokens = h.token_account(&payee.pubkey(), 0);
-    let chans: Vec<Chan> = (0..8)
+    // settle with N = 1..=MAX_SETTLE_VOUCHERS vouchers of different payers.
+    let max = u64::from(MAX_SETTLE_VOUCHERS);
+    let payee_tokens = h.payout_account(&payee.pubkey(), 0);
+    let chans: Vec<Chan> = (0..max.max(3))
         .map(|_| h.open_channel(&payee.pubkey(), 1_000_000))
         .collect();
     let accts = SettleAccounts::for_chan(&chans[0], payee_tokens);
-    for n in 1..=8u64 {
+    for n in 1..=max {
         let vouchers: Vec<_> = chans[..n as usize]
             .iter()
             .map(|c| c.voucher(n * 10, 0))
@@ -61,9 +63,10 @@ fn main() {
         );
     }
 
-    // settle_batch with N = 1, 16, 32 and the most that fits a v0 transaction (54).
+    // settle_batch with N = 1, 16, 32 and the most that fits a v0 transaction.
+    let batch_max = usize::from(MAX_SETTLE_BATCH_CHANNELS);
     let signer = new_signing_key();
-    let mut batch: Vec<Chan> = (0..54)
+    let mut batch: Vec<Chan> = (0..batch_max)
         .map(|_| h.open_channel_with_signer(&payee.pubkey(), 1_000_000, &signer))
         .collect();
     batch.sort_by_key(|c| c.address.to_bytes());
@@ -80,7 +83,7 @@ fn main() {
     let budget = solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(
         1_400_000,
     );
-    for (round, n) in [1usize, 16, 32, 54].into_iter().enumerate() {
+    for (round, n) in [1usize, 16, 32, batch_max].into_iter().enumerate() {
         let ids: Vec<Pubkey> = batch[..n].iter().map(|c| c.address).collect();
         let targets = vec![(round as u64 + 1) * 100; n];
         let mut ixs = vec![budget.clone()];
@@ -130,28 +133,47 @@ fn main() {
         cu(h.send_as(&[reclaim_ix(&chans[1], &chans[1].payer.pubkey())], &[])),
     );
 
-    let settle8 = out["settle N=8"];
+    // migrate_vault of a vault rewritten in the version-1 layout.
+    let c = &chans[max as usize - 1];
+    h.write_v1_vault(&c.vault);
+    let migrator = h.funded();
+    out.insert(
+        "migrate_vault".into(),
+        cu(h.send(
+            &[paychan_sdk::ix::migrate_vault(
+                &migrator.pubkey(),
+                &payee.pubkey(),
+                &c.mint,
+            )],
+            &[&migrator],
+        )),
+    );
+
+    let settle_max = out[&format!("settle N={max}")];
     let settle1 = out["settle N=1"];
-    let per_voucher = settle8 / 8;
-    let marginal = (settle8 - settle1) / 7;
-    let batch_max = out["settle_batch N=54"];
-    let batch_marginal = (batch_max - out["settle_batch N=1"]) / 53;
+    let per_voucher = settle_max / max;
+    let marginal = (settle_max - settle1) / (max - 1);
+    let batch_n = batch_max as u64;
+    let batch_cu = out[&format!("settle_batch N={batch_max}")];
+    let batch_marginal = (batch_cu - out["settle_batch N=1"]) / (batch_n - 1);
     println!("{:<34} {:>9}", "instruction", "CU");
     for (k, v) in &out {
         println!("{k:<34} {v:>9}");
     }
-    println!("settle N=8: {per_voucher} CU per voucher ({marginal} marginal)");
+    println!("settle N={max}: {per_voucher} CU per voucher ({marginal} marginal)");
     println!(
-        "settle_batch N=54: {} CU per channel ({batch_marginal} marginal)",
-        batch_max / 54
+        "settle_batch N={batch_max}: {} CU per channel ({batch_marginal} marginal)",
+        batch_cu / batch_n
     );
 
     let json = serde_json::json!({
         "unit": "compute units per transaction (LiteSVM 0.16, SBPF v3 paychan.so)",
         "instructions": out,
-        "settle_cu_per_voucher_n8": per_voucher,
+        "settle_max_vouchers": max,
+        "settle_cu_per_voucher_at_max": per_voucher,
         "settle_marginal_cu_per_voucher": marginal,
-        "settle_batch_cu_per_channel_n54": batch_max / 54,
+        "settle_batch_max_channels": batch_max,
+        "settle_batch_cu_per_channel_at_max": batch_cu / batch_n,
         "settle_batch_marginal_cu_per_channel": batch_marginal,
     });
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench");

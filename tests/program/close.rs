@@ -20,7 +20,7 @@ struct Fixture {
 fn fixture(h: &mut Harness, deposit: u64) -> Fixture {
     let payee = h.funded();
     let chan = h.open_channel(&payee.pubkey(), deposit);
-    let payee_tokens = h.token_account(&payee.pubkey(), 0);
+    let payee_tokens = h.payout_account(&payee.pubkey(), 0);
     let accts = SettleAccounts::for_chan(&chan, payee_tokens);
     Fixture {
         chan,
@@ -212,14 +212,10 @@ fn close_by_a_stranger_fails_with_not_payee() {
     let mut h = Harness::new();
     let f = fixture(&mut h, 1_000);
     let mallory = h.funded();
-    let mallory_tokens = h.token_account(&mallory.pubkey(), 0);
-    let a = CloseAccounts {
-        payee_tokens: mallory_tokens,
-        ..close_accounts(&f)
-    };
+    let a = close_accounts(&f);
     let ix = close_ix(&f.chan, &mallory.pubkey(), &a, false);
     assert_err(&h.send(&[ix], &[&mallory]), PaychanError::NotPayee);
-    assert_eq!(h.balance(&mallory_tokens), 0);
+    assert_eq!(h.balance(&f.payee_tokens), 0);
     assert_untouched(&h, &f, ChannelStatus::Open, 0, 1_000);
 }
 
@@ -300,6 +296,9 @@ fn close_with_another_payees_vault_fails() {
     let mut ixs = close_ixs(&f, &a, None);
     ixs[0].accounts[2].pubkey = other.vault;
     ixs[0].accounts[3].pubkey = other.vault_tokens;
+    // With the other vault's own payout account, so only the channel mismatches.
+    ixs[0].accounts[4].pubkey =
+        paychan_sdk::pda::payout(&other.payee, &other.mint, &other.token_program);
     assert_err(&h.send(&ixs, &[&f.payee]), PaychanError::VaultMismatch);
     assert_eq!(h.vault(&other.vault).outstanding, 1_000);
     assert_eq!(h.balance(&other.vault_tokens), 1_000);

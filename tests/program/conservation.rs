@@ -112,7 +112,7 @@ impl World {
         let payees = (0..PAYEES)
             .map(|_| {
                 let k = h.funded();
-                let t = h.token_account(&k.pubkey(), 0);
+                let t = h.payout_account(&k.pubkey(), 0);
                 (k, t)
             })
             .collect();

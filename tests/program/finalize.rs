@@ -100,7 +100,7 @@ fn finalize_of_a_channel_closed_by_the_payee_fails() {
     let chan = h.open_channel(&payee.pubkey(), 1_000);
     h.request_close(&chan);
     let close = CloseAccounts {
-        payee_tokens: h.token_account(&payee.pubkey(), 0),
+        payee_tokens: h.payout_account(&payee.pubkey(), 0),
         payer_tokens: chan.payer_tokens,
         rent_payer: chan.payer.pubkey(),
     };

@@ -17,6 +17,7 @@ mod finalize;
 mod open;
 mod reclaim;
 mod request_close;
+mod security_review;
 mod settle;
 mod settle_batch;
 mod token2022;

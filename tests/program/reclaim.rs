@@ -20,7 +20,7 @@ fn closed_channel(h: &mut Harness) -> Chan {
 
 fn close_by_payee(h: &mut Harness, chan: &Chan, payee: &Keypair, rent_payer: Pubkey) {
     let close = CloseAccounts {
-        payee_tokens: h.token_account(&payee.pubkey(), 0),
+        payee_tokens: h.payout_account(&payee.pubkey(), 0),
         payer_tokens: chan.payer_tokens,
         rent_payer,
     };

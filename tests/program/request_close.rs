@@ -55,7 +55,7 @@ fn request_close_on_a_channel_closed_by_the_payee_fails_with_channel_not_open() 
     let payee = h.funded();
     let chan = h.open_channel(&payee.pubkey(), 1_000);
     let close = CloseAccounts {
-        payee_tokens: h.token_account(&payee.pubkey(), 0),
+        payee_tokens: h.payout_account(&payee.pubkey(), 0),
         payer_tokens: chan.payer_tokens,
         rent_payer: chan.payer.pubkey(),
     };

@@ -22,7 +22,7 @@ struct Batch {
 impl Batch {
     fn new(h: &mut Harness, n: usize) -> Self {
         let payee = Pubkey::new_unique();
-        let payee_tokens = h.token_account(&payee, 0);
+        let payee_tokens = h.payout_account(&payee, 0);
         let signer = new_signing_key();
         let mut chans: Vec<Chan> = (0..n)
             .map(|i| h.open_channel_with_signer(&payee, 1_000 + i as u64, &signer))

@@ -171,7 +171,7 @@ fn token_2022_top_up_and_settle_pay_exactly() {
 fn token_2022_settle_batch_pays_exactly() {
     let mut h = t22();
     let payee = Pubkey::new_unique();
-    let payee_tokens = h.token_account(&payee, 0);
+    let payee_tokens = h.payout_account(&payee, 0);
     let signer = new_signing_key();
     let mut chans: Vec<Chan> = (0..3)
         .map(|_| h.open_channel_with_signer(&payee, 1_000, &signer))
@@ -194,7 +194,7 @@ fn token_2022_close_with_a_final_voucher_pays_and_refunds() {
     let mut h = t22();
     let payee = h.funded();
     let chan = h.open_channel(&payee.pubkey(), 1_000);
-    let payee_tokens = h.token_account(&payee.pubkey(), 0);
+    let payee_tokens = h.payout_account(&payee.pubkey(), 0);
     let accts = SettleAccounts::for_chan(&chan, payee_tokens);
     ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(300, 0)]), &[]));
     let close = CloseAccounts {
@@ -314,7 +314,7 @@ fn open_settle_and_close_work_with_a_metadata_pointer_mint() {
     assert_eq!(h.vault(&chan.vault).outstanding, 1_000_000);
     assert_eq!(h.vault(&chan.vault).mint, h.mint);
 
-    let payee_tokens = h.token_account(&payee.pubkey(), 0);
+    let payee_tokens = h.payout_account(&payee.pubkey(), 0);
     let accts = SettleAccounts::for_chan(&chan, payee_tokens);
     ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(400_000, 0)]), &[]));
     assert_eq!(h.balance(&payee_tokens), 400_000);

@@ -234,7 +234,7 @@ impl CliError {
 }
 
 /// Every [`PaychanError`], in code order (code = 6000 + index).
-pub const PAYCHAN_ERRORS: [PaychanError; 35] = {
+pub const PAYCHAN_ERRORS: [PaychanError; 37] = {
     use PaychanError::*;
     [
         Overflow,
@@ -272,6 +272,8 @@ pub const PAYCHAN_ERRORS: [PaychanError; 35] = {
         WrongRentPayer,
         InvariantViolated,
         VaultUnderfunded,
+        InvalidPayee,
+        UnsupportedVersion,
     ]
 };
 
@@ -315,6 +317,8 @@ pub const fn paychan_error_index(e: PaychanError) -> usize {
         WrongRentPayer => 32,
         InvariantViolated => 33,
         VaultUnderfunded => 34,
+        InvalidPayee => 35,
+        UnsupportedVersion => 36,
     }
 }
 
@@ -353,7 +357,7 @@ mod tests {
         let (name, message) = program_error_name(6015).unwrap();
         assert_eq!(name, "GracePeriodActive");
         assert_eq!(message, "the grace period is still running");
-        assert_eq!(program_error_name(6035), None);
+        assert_eq!(program_error_name(6037), None);
     }
 
     #[test]

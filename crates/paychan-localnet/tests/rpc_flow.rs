@@ -87,12 +87,7 @@ impl Chan {
 
     /// `[ed25519 precompile, settle]` for one voucher of this channel.
     fn settle_ixs(&self, voucher: &SignedVoucher) -> Vec<Instruction> {
-        let accounts = SettleAccounts::new(
-            &self.payee.pubkey(),
-            &self.mint,
-            self.payee_tokens,
-            TOKEN_PROGRAM_ID,
-        );
+        let accounts = SettleAccounts::new(&self.payee.pubkey(), &self.mint, TOKEN_PROGRAM_ID);
         ix::settle_with_vouchers(&accounts, std::slice::from_ref(voucher)).expect("one voucher")
     }
 
@@ -106,7 +101,7 @@ impl Chan {
             payer_tokens: self.payer_tokens,
             rent_payer: self.payer.pubkey(),
         };
-        ix::close(&accounts, &self.payee_tokens, false)
+        ix::close(&accounts, false)
     }
 }
 
@@ -167,7 +162,7 @@ async fn open_settle_close_over_json_rpc() {
     let payee = Keypair::new();
     chain.fund_sol(&payee.pubkey(), SOL).await.unwrap();
     let payee_tokens = chain
-        .create_token_account(&payee.pubkey(), 0)
+        .create_associated_token_account(&payee.pubkey(), 0)
         .await
         .unwrap();
     assert_eq!(rpc.get_balance(&payer.pubkey()).await.unwrap(), 10 * SOL);
@@ -253,14 +248,22 @@ async fn open_settle_close_over_json_rpc() {
     );
 
     // Replaying the same voucher (in a new transaction: another fee payer)
-    // fails in the program with CumulativeNotIncreasing = 6000 + 26, which
-    // sendTransaction's preflight simulation reports.
-    let expected = 6000 + PaychanError::CumulativeNotIncreasing as u32;
-    assert_eq!(expected, 6026);
-    let err = chain
+    // is a no-op: it confirms and moves nothing (docs/001).
+    chain
         .send(&settle, &chan.payer, &[])
         .await
-        .expect_err("a replayed voucher is rejected");
+        .expect("a replayed voucher is a no-op");
+
+    // A voucher above the deposit fails in the program with
+    // CumulativeExceedsDeposit = 6000 + 27, which sendTransaction's
+    // preflight simulation reports.
+    let expected = 6000 + PaychanError::CumulativeExceedsDeposit as u32;
+    assert_eq!(expected, 6027);
+    let over = chan.settle_ixs(&chan.voucher(DEPOSIT + 1));
+    let err = chain
+        .send(&over, &chan.payer, &[])
+        .await
+        .expect_err("a voucher above the deposit is rejected");
     assert!(matches!(err, LocalnetError::Rpc(_)), "{err}");
     assert_eq!(err.custom_error_code(), Some(expected), "{err}");
     assert_eq!(
@@ -269,14 +272,14 @@ async fn open_settle_close_over_json_rpc() {
         "the settle instruction fails, not the precompile"
     );
     // The same through the stock client call: a ClientError whose
-    // transaction error is InstructionError(1, Custom(6026)).
+    // transaction error is InstructionError(1, Custom(6027)).
     let relayer = Keypair::new();
     chain.fund_sol(&relayer.pubkey(), SOL).await.unwrap();
-    let tx = chain.sign(&settle, &relayer, &[]).await.unwrap();
+    let tx = chain.sign(&over, &relayer, &[]).await.unwrap();
     let client_err = rpc
         .send_and_confirm_transaction(&tx)
         .await
-        .expect_err("a replayed voucher is rejected");
+        .expect_err("a voucher above the deposit is rejected");
     assert_eq!(
         client_err.get_transaction_error(),
         Some(TransactionError::InstructionError(
@@ -286,7 +289,7 @@ async fn open_settle_close_over_json_rpc() {
         "{client_err}"
     );
     println!(
-        "replay   rejected: {}",
+        "over-deposit rejected: {}",
         client_err.to_string().lines().next().unwrap_or_default()
     );
     assert_eq!(

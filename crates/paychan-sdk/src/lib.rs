@@ -34,6 +34,13 @@ pub mod pda {
         Pubkey::find_program_address(&[SEED_VAULT_TOKENS, vault.as_ref()], &paychan::ID).0
     }
 
+    /// Where the vault of (`payee`, `mint`) pays out: the payee's associated
+    /// token account under `token_program` (the program records it when the
+    /// vault is created and pays nowhere else).
+    pub fn payout(payee: &Pubkey, mint: &Pubkey, token_program: &Pubkey) -> Pubkey {
+        paychan::token::payee_payout_account(payee, mint, token_program)
+    }
+
     /// A channel.
     pub fn channel(
         payer: &Pubkey,
@@ -152,7 +159,7 @@ pub mod ix {
         pub vault: Pubkey,
         /// The vault's token account.
         pub vault_tokens: Pubkey,
-        /// The payee's token account in `mint`.
+        /// The vault's payout account ([`pda::payout`]).
         pub payee_tokens: Pubkey,
         /// The vault's mint.
         pub mint: Pubkey,
@@ -163,18 +170,14 @@ pub mod ix {
     }
 
     impl SettleAccounts {
-        /// The accounts for settling channels of `payee` in `mint`.
-        pub fn new(
-            payee: &Pubkey,
-            mint: &Pubkey,
-            payee_tokens: Pubkey,
-            token_program: Pubkey,
-        ) -> Self {
+        /// The accounts for settling channels of `payee` in `mint` (owned by
+        /// `token_program`), paying the payee's payout account.
+        pub fn new(payee: &Pubkey, mint: &Pubkey, token_program: Pubkey) -> Self {
             let vault = pda::vault(payee, mint);
             Self {
                 vault,
                 vault_tokens: pda::vault_tokens(&vault),
-                payee_tokens,
+                payee_tokens: pda::payout(payee, mint, &token_program),
                 mint: *mint,
                 token_program,
                 instructions: INSTRUCTIONS_SYSVAR_ID,
@@ -270,12 +273,9 @@ pub mod ix {
     }
 
     /// `close` by the payee (`with_final_voucher`: the preceding instruction
-    /// is the final voucher's one-record Ed25519 instruction).
-    pub fn close(
-        a: &ChannelAccounts,
-        payee_tokens: &Pubkey,
-        with_final_voucher: bool,
-    ) -> Instruction {
+    /// is the final voucher's one-record Ed25519 instruction); the final
+    /// voucher pays the payee's payout account.
+    pub fn close(a: &ChannelAccounts, with_final_voucher: bool) -> Instruction {
         let (vault, vault_tokens) = a.vault();
         Instruction {
             program_id: paychan::ID,
@@ -284,7 +284,7 @@ pub mod ix {
                 channel: a.channel,
                 vault,
                 vault_tokens,
-                payee_tokens: *payee_tokens,
+                payee_tokens: pda::payout(&a.payee, &a.mint, &a.token_program),
                 payer_tokens: a.payer_tokens,
                 rent_payer: a.rent_payer,
                 mint: a.mint,
@@ -325,6 +325,21 @@ pub mod ix {
             }
             .to_account_metas(None),
             data: paychan::instruction::Reclaim {}.data(),
+        }
+    }
+
+    /// `migrate_vault` of the vault of (`payee`, `mint`), `payer` paying the
+    /// added rent: needed once for a vault written in the version-1 layout.
+    pub fn migrate_vault(payer: &Pubkey, payee: &Pubkey, mint: &Pubkey) -> Instruction {
+        Instruction {
+            program_id: paychan::ID,
+            accounts: paychan::accounts::MigrateVault {
+                payer: *payer,
+                vault: pda::vault(payee, mint),
+                system_program: anchor_lang::system_program::ID,
+            }
+            .to_account_metas(None),
+            data: paychan::instruction::MigrateVault {}.data(),
         }
     }
 

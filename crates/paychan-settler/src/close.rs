@@ -166,7 +166,7 @@ impl<S: VoucherStore> Settler<S> {
             payer_tokens,
             rent_payer: channel.rent_payer,
         };
-        instructions.push(ix::close(&accounts, &mint.payee_tokens, with_voucher));
+        instructions.push(ix::close(&accounts, with_voucher));
         let paid = item.ahead();
         let settled_after = channel.settled.saturating_add(paid);
         let refunded = channel
@@ -195,7 +195,8 @@ impl<S: VoucherStore> Settler<S> {
         sent: Instant,
     ) {
         let vouchers = usize::from(plan.with_voucher);
-        let (fee, compute_units) = self.fee_and_units(&signature, vouchers).await;
+        let landing = self.landing(&signature, vouchers).await;
+        let (fee, compute_units) = (landing.fee, landing.compute_units);
         let (mut paid, mut refunded) = (plan.paid, plan.refunded);
         if let Ok(after) = self.read_channels(&[item.channel]).await
             && let Some(ChainChannel::Channel(c)) = after.get(&item.channel)

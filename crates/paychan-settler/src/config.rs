@@ -13,8 +13,9 @@ pub const MAX_VOUCHERS_PER_TX: usize = 4;
 
 /// Most v1 vouchers per `settle` transaction with an address lookup table:
 /// a v0 `[ed25519 ×5, settle]` loading the shared accounts from the table
-/// fits 1,232 bytes (six would not).
-pub const MAX_VOUCHERS_PER_TX_WITH_TABLE: usize = 5;
+/// fits 1,232 bytes (six would not). It is the program's own cap,
+/// `MAX_SETTLE_VOUCHERS`, which its capacity test ties to the same figure.
+pub const MAX_VOUCHERS_PER_TX_WITH_TABLE: usize = paychan::constants::MAX_SETTLE_VOUCHERS as usize;
 
 /// Whether settle transactions load the accounts every settle of a
 /// (payee, mint) shares from an address lookup table (v0 transactions),
@@ -35,15 +36,14 @@ pub enum LookupTableMode {
     Use(Pubkey),
 }
 
-/// Where the settled value of one mint goes, and when it is worth a transaction.
+/// A mint the settler settles (payouts go to the payee's payout account,
+/// `paychan_sdk::pda::payout`), and when a settlement is worth a transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MintAccounts {
     /// The mint.
     pub mint: Pubkey,
     /// The mint's token program (SPL Token or Token-2022).
     pub token_program: Pubkey,
-    /// The payee's token account in `mint` (the vault fixes its owner).
-    pub payee_tokens: Pubkey,
     /// Settle a channel once `voucher cumulative − on-chain settled` reaches
     /// this (base units); smaller amounts wait for a sweep, a close or an expiry.
     pub threshold: u64,

@@ -84,7 +84,7 @@ pub const ANCHOR_ERROR_OFFSET: u32 = 6000;
 
 /// The program's error variants in declaration order (append-only, so the
 /// index is stable); used to name codes in logs.
-const PROGRAM_ERRORS: [PaychanError; 35] = [
+const PROGRAM_ERRORS: [PaychanError; 37] = [
     PaychanError::Overflow,
     PaychanError::ZeroAmount,
     PaychanError::InvalidGracePeriod,
@@ -120,6 +120,8 @@ const PROGRAM_ERRORS: [PaychanError; 35] = [
     PaychanError::WrongRentPayer,
     PaychanError::InvariantViolated,
     PaychanError::VaultUnderfunded,
+    PaychanError::InvalidPayee,
+    PaychanError::UnsupportedVersion,
 ];
 
 /// The program error behind an Anchor custom code, if it is one of ours.
@@ -252,8 +254,8 @@ mod tests {
             Some(PaychanError::CumulativeNotIncreasing as u32 + 6000)
         );
         assert_eq!(code(6025), Some(PaychanError::VoucherExpired as u32 + 6000));
-        assert_eq!(code(6034), Some(6034));
-        assert_eq!(code(6035), None);
+        assert_eq!(code(6036), Some(6036));
+        assert_eq!(code(6037), None);
         assert_eq!(code(5999), None);
         for (i, e) in PROGRAM_ERRORS.iter().enumerate() {
             assert_eq!(*e as usize, i, "{e:?} is out of order");

@@ -37,7 +37,7 @@ pub(crate) fn shared_accounts(payee: &Pubkey, mint: &MintAccounts) -> Vec<Pubkey
 
 /// The shared accounts a v0 settle message actually loads from the table.
 fn lookup_accounts(payee: &Pubkey, mint: &MintAccounts) -> Vec<Pubkey> {
-    let a = SettleAccounts::new(payee, &mint.mint, mint.payee_tokens, mint.token_program);
+    let a = SettleAccounts::new(payee, &mint.mint, mint.token_program);
     vec![
         a.vault,
         a.vault_tokens,

@@ -119,12 +119,8 @@ impl<S: VoucherStore> Settler<S> {
         mint: &MintAccounts,
         report: &mut crate::SweepReport,
     ) -> ChunkEnd {
-        let accounts = SettleAccounts::new(
-            &self.config.payee.pubkey(),
-            &mint.mint,
-            mint.payee_tokens,
-            mint.token_program,
-        );
+        let accounts =
+            SettleAccounts::new(&self.config.payee.pubkey(), &mint.mint, mint.token_program);
         let mut last_error = String::new();
         let mut attempt: u32 = 0;
         while attempt < self.config.max_attempts {
@@ -450,7 +446,8 @@ impl<S: VoucherStore> Settler<S> {
             size,
             lookup_table,
         } = landed;
-        let (fee, compute_units) = self.fee_and_units(&signature, items.len()).await;
+        let landing = self.landing(&signature, items.len()).await;
+        let (fee, compute_units) = (landing.fee, landing.compute_units);
         let addresses: Vec<Pubkey> = items.iter().map(|i| i.channel).collect();
         match self.read_channels(&addresses).await {
             Ok(after) => {
@@ -469,14 +466,29 @@ impl<S: VoucherStore> Settler<S> {
             }
             Err(e) => tracing::warn!(error = %e, "cannot re-read settled channels"),
         }
-        let channels: Vec<(Pubkey, u64)> = items.iter().map(|i| (i.channel, i.ahead())).collect();
+        // What each channel released: the program's `ChannelSettled` events
+        // (a voucher someone settled first is a no-op and releases nothing);
+        // without the logs, what was ahead when the transaction was built.
+        let released = |item: &Item| match &landing.settled {
+            Some(events) => events.get(&item.channel).copied().unwrap_or(0),
+            None => item.ahead(),
+        };
+        let channels: Vec<(Pubkey, u64)> = items
+            .iter()
+            .map(|i| (i.channel, released(i)))
+            .filter(|(_, v)| *v > 0)
+            .collect();
         let value = channels
             .iter()
             .map(|(_, v)| *v)
             .fold(0u64, u64::saturating_add);
-        report.unsettled_value = report.unsettled_value.saturating_sub(value);
+        let ahead = items
+            .iter()
+            .map(Item::ahead)
+            .fold(0u64, u64::saturating_add);
+        report.unsettled_value = report.unsettled_value.saturating_sub(ahead);
         self.metrics.transactions.inc();
-        self.metrics.vouchers.inc_by(items.len() as u64);
+        self.metrics.vouchers.inc_by(channels.len() as u64);
         self.metrics.value.inc_by(value);
         self.metrics.fees.inc_by(fee);
         tracing::info!(
@@ -500,14 +512,17 @@ impl<S: VoucherStore> Settler<S> {
         });
     }
 
-    pub(crate) async fn fee_and_units(
-        &self,
-        signature: &Signature,
-        vouchers: usize,
-    ) -> (u64, Option<u64>) {
-        let estimate = (vouchers as u64)
-            .saturating_add(1)
-            .saturating_mul(self.config.lamports_per_signature);
+    /// The fee, compute units and settlement events of a confirmed
+    /// transaction (`getTransaction`); the fee is estimated when it cannot be
+    /// read: `lamports_per_signature × (1 + vouchers)`.
+    pub(crate) async fn landing(&self, signature: &Signature, vouchers: usize) -> Landing {
+        let estimate = Landing {
+            fee: (vouchers as u64)
+                .saturating_add(1)
+                .saturating_mul(self.config.lamports_per_signature),
+            compute_units: None,
+            settled: None,
+        };
         let config = RpcTransactionConfig {
             encoding: Some(UiTransactionEncoding::Base64),
             commitment: Some(self.config.commitment),
@@ -519,15 +534,50 @@ impl<S: VoucherStore> Settler<S> {
             .await
         {
             Ok(tx) => match tx.transaction.meta {
-                Some(meta) => (meta.fee, Option::from(meta.compute_units_consumed)),
-                None => (estimate, None),
+                Some(meta) => Landing {
+                    fee: meta.fee,
+                    compute_units: Option::from(meta.compute_units_consumed),
+                    settled: Option::<Vec<String>>::from(meta.log_messages)
+                        .map(|logs| settled_events(&logs)),
+                },
+                None => estimate,
             },
             Err(e) => {
                 tracing::debug!(%signature, error = %e, "getTransaction failed; estimating the fee");
-                (estimate, None)
+                estimate
             }
         }
     }
+}
+
+/// What `getTransaction` says of a confirmed transaction.
+pub(crate) struct Landing {
+    pub(crate) fee: u64,
+    pub(crate) compute_units: Option<u64>,
+    /// Value released per channel (`ChannelSettled` events), when the logs
+    /// could be read.
+    pub(crate) settled: Option<std::collections::HashMap<Pubkey, u64>>,
+}
+
+/// The `ChannelSettled` events in a transaction's logs: amount per channel.
+pub(crate) fn settled_events(logs: &[String]) -> std::collections::HashMap<Pubkey, u64> {
+    use anchor_lang::{AnchorDeserialize, Discriminator};
+    use base64::Engine;
+    use paychan::events::ChannelSettled;
+    let mut out = std::collections::HashMap::new();
+    for data in logs.iter().filter_map(|l| l.strip_prefix("Program data: ")) {
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) else {
+            continue;
+        };
+        let Some(mut body) = bytes.strip_prefix(ChannelSettled::DISCRIMINATOR) else {
+            continue;
+        };
+        if let Ok(event) = ChannelSettled::deserialize(&mut body) {
+            let total = out.entry(event.channel).or_insert(0u64);
+            *total = total.saturating_add(event.amount);
+        }
+    }
+    out
 }
 
 pub(crate) fn item_mint(chain: &ChainChannel) -> Pubkey {
@@ -552,15 +602,9 @@ mod tests {
         let mint = MintAccounts {
             mint: Pubkey::new_unique(),
             token_program: paychan_sdk::TOKEN_PROGRAM_ID,
-            payee_tokens: Pubkey::new_unique(),
             threshold: 0,
         };
-        let accounts = SettleAccounts::new(
-            &payee.pubkey(),
-            &mint.mint,
-            mint.payee_tokens,
-            mint.token_program,
-        );
+        let accounts = SettleAccounts::new(&payee.pubkey(), &mint.mint, mint.token_program);
         let vouchers: Vec<SignedVoucher> = (0..n)
             .map(|i| {
                 sign_v1(

@@ -34,11 +34,24 @@ struct Party {
     tokens: Pubkey,
 }
 
+/// A payer holding `tokens` in a token account that is not its associated
+/// one (the settler must never create that one with the payee's lamports).
 async fn party(chain: &LocalChain, tokens: u64) -> Party {
     let key = Keypair::new();
     chain.fund_sol(&key.pubkey(), 10 * SOL).await.unwrap();
     let tokens = chain
         .create_token_account(&key.pubkey(), tokens)
+        .await
+        .unwrap();
+    Party { key, tokens }
+}
+
+/// A payee with its associated token account: the program pays it only there.
+async fn payee_party(chain: &LocalChain) -> Party {
+    let key = Keypair::new();
+    chain.fund_sol(&key.pubkey(), 10 * SOL).await.unwrap();
+    let tokens = chain
+        .create_associated_token_account(&key.pubkey(), 0)
         .await
         .unwrap();
     Party { key, tokens }
@@ -113,7 +126,6 @@ fn make_settler_with(
         MintAccounts {
             mint: chain.mint(),
             token_program: TOKEN_PROGRAM_ID,
-            payee_tokens: payee.tokens,
             threshold,
         },
     );
@@ -163,7 +175,7 @@ async fn start() -> LocalChain {
 async fn settles_in_batches_of_four_idempotently() {
     let chain = start().await;
     let payer = party(&chain, 20 * DEPOSIT).await;
-    let payee = party(&chain, 0).await;
+    let payee = payee_party(&chain).await;
     let store = Arc::new(MemoryStore::default());
 
     let mut chans = Vec::new();
@@ -219,7 +231,7 @@ async fn settles_in_batches_of_four_idempotently() {
     );
 
     // Threshold: a second payee's settler with a high threshold.
-    let payee_b = party(&chain, 0).await;
+    let payee_b = payee_party(&chain).await;
     let store_b = Arc::new(MemoryStore::default());
     let small = open(&chain, &payer, &payee_b.key.pubkey(), 100).await;
     accept(&store_b, &small.voucher(10_000, 0));
@@ -277,12 +289,7 @@ async fn settles_in_batches_of_four_idempotently() {
     let raced = open(&chain, &payer, &payee.key.pubkey(), 200).await;
     let voucher = raced.voucher(30_000, 0);
     accept(&store, &voucher);
-    let accounts = SettleAccounts::new(
-        &payee.key.pubkey(),
-        &chain.mint(),
-        payee.tokens,
-        TOKEN_PROGRAM_ID,
-    );
+    let accounts = SettleAccounts::new(&payee.key.pubkey(), &chain.mint(), TOKEN_PROGRAM_ID);
     let ixs = ix::settle_with_vouchers(&accounts, &[voucher]).unwrap();
     chain
         .send(&ixs, &payer.key, &[])
@@ -330,7 +337,7 @@ async fn settles_in_batches_of_four_idempotently() {
 async fn settles_closing_and_expiring_channels_in_time() {
     let chain = start().await;
     let payer = party(&chain, 10 * DEPOSIT).await;
-    let payee = party(&chain, 0).await;
+    let payee = payee_party(&chain).await;
     let store = Arc::new(MemoryStore::default());
     let settler = make_settler_with(&chain, &payee, DEPOSIT, Arc::clone(&store), |c| {
         c.close_on_request = false;
@@ -446,7 +453,7 @@ async fn settles_closing_and_expiring_channels_in_time() {
 async fn closes_at_once_when_the_payer_asks() {
     let chain = start().await;
     let payer = party(&chain, 10 * DEPOSIT).await;
-    let payee = party(&chain, 0).await;
+    let payee = payee_party(&chain).await;
     let store = Arc::new(MemoryStore::default());
     let settler = make_settler(&chain, &payee, DEPOSIT, Arc::clone(&store));
     let ahead = open(&chain, &payer, &payee.key.pubkey(), 1).await;
@@ -558,7 +565,7 @@ async fn closes_at_once_when_the_payer_asks() {
 async fn a_refused_voucher_does_not_block_the_others() {
     let chain = start().await;
     let payer = party(&chain, 10 * DEPOSIT).await;
-    let payee = party(&chain, 0).await;
+    let payee = payee_party(&chain).await;
     let store = Arc::new(MemoryStore::default());
     let mut chans = Vec::new();
     for salt in 0..3u64 {
@@ -599,7 +606,7 @@ async fn a_refused_voucher_does_not_block_the_others() {
     // Two settlers of the same payee racing over the same store: each
     // voucher settles exactly once, whoever wins; the loser re-reads
     // (after a `CumulativeNotIncreasing` or before sending) instead of failing.
-    let payee = party(&chain, 0).await;
+    let payee = payee_party(&chain).await;
     let store = Arc::new(MemoryStore::default());
     let mut total = 0;
     for salt in 10..14u64 {
@@ -672,7 +679,6 @@ async fn an_unreachable_node_fails_the_run() {
         MintAccounts {
             mint: Pubkey::new_unique(),
             token_program: TOKEN_PROGRAM_ID,
-            payee_tokens: Pubkey::new_unique(),
             threshold: 1,
         },
     );
@@ -692,7 +698,6 @@ fn invalid_configurations_are_refused() {
     let mint = MintAccounts {
         mint: Pubkey::new_unique(),
         token_program: TOKEN_PROGRAM_ID,
-        payee_tokens: Pubkey::new_unique(),
         threshold: 1,
     };
     let rpc = || Arc::new(RpcClient::new("http://127.0.0.1:1".to_string()));
@@ -748,7 +753,7 @@ async fn settles_five_per_v0_transaction_with_a_created_lookup_table() {
 
     let chain = start().await;
     let payer = party(&chain, 20 * DEPOSIT).await;
-    let payee = party(&chain, 0).await;
+    let payee = payee_party(&chain).await;
     let store = Arc::new(MemoryStore::default());
     let mut chans = Vec::new();
     for salt in 0..11u64 {
@@ -804,12 +809,8 @@ async fn settles_five_per_v0_transaction_with_a_created_lookup_table() {
     )
     .unwrap();
     assert_eq!(decoded.meta.authority, Some(payee.key.pubkey()));
-    let shared = SettleAccounts::new(
-        &payee.key.pubkey(),
-        &chain.mint(),
-        payee.tokens,
-        TOKEN_PROGRAM_ID,
-    );
+    let shared = SettleAccounts::new(&payee.key.pubkey(), &chain.mint(), TOKEN_PROGRAM_ID);
+    assert_eq!(shared.payee_tokens, payee.tokens);
     for address in [
         shared.vault,
         shared.vault_tokens,

@@ -73,4 +73,8 @@ pub enum PaychanError {
     InvariantViolated,
     #[msg("the vault holds fewer tokens than it owes")]
     VaultUnderfunded,
+    #[msg("the payee must be a key that can sign (not the all-zero default key)")]
+    InvalidPayee,
+    #[msg("the account was written in a layout version this program does not accept")]
+    UnsupportedVersion,
 }

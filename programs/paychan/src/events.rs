@@ -74,3 +74,12 @@ pub struct ChannelReclaimed {
     pub rent_payer: Pubkey,
     pub lamports: u64,
 }
+
+/// A vault written in an older layout was rewritten in the current one.
+#[event]
+pub struct VaultMigrated {
+    pub vault: Pubkey,
+    pub payout: Pubkey,
+    pub from_version: u8,
+    pub to_version: u8,
+}

@@ -58,15 +58,16 @@ pub mod paychan {
         top_up::handler(ctx, amount)
     }
 
-    /// Settles up to 8 v1 vouchers (one per channel, channels in remaining
+    /// Settles up to `MAX_SETTLE_VOUCHERS` v1 vouchers (one per channel, channels in remaining
     /// accounts in record order) verified by the preceding Ed25519 precompile
     /// instruction; pays the payee the sum of the increments in one transfer.
     pub fn settle<'info>(ctx: Context<'info, Settle<'info>>) -> Result<()> {
         settle::handler(ctx)
     }
 
-    /// Settles one v2 batch voucher: one signature over many channels of one
-    /// signer (channels in remaining accounts, strictly increasing addresses).
+    /// Settles one v2 batch voucher: one signature over up to
+    /// `MAX_SETTLE_BATCH_CHANNELS` channels of one signer (channels in
+    /// remaining accounts, strictly increasing addresses).
     pub fn settle_batch<'info>(ctx: Context<'info, Settle<'info>>) -> Result<()> {
         settle_batch::handler(ctx)
     }
@@ -86,6 +87,12 @@ pub mod paychan {
     /// Anyone, once the grace period is over: refunds the payer the unsettled rest.
     pub fn finalize(ctx: Context<Finalize>) -> Result<()> {
         finalize::handler(ctx)
+    }
+
+    /// Anyone (paying the added rent): rewrites a vault written in the
+    /// version-1 layout in the current one, recording its payout account.
+    pub fn migrate_vault(ctx: Context<MigrateVault>) -> Result<()> {
+        migrate_vault::handler(ctx)
     }
 
     /// Anyone: returns a closed channel's rent to its rent payer once its

@@ -47,6 +47,17 @@ pub fn check_mint_extensions(mint: &AccountInfo) -> Result<()> {
     Ok(())
 }
 
+/// The one account payouts to `payee` in `mint` go to: the payee's
+/// associated token account under `token_program` (recorded in the vault
+/// when it is created; one program-address search, `open` of a new vault only).
+pub fn payee_payout_account(payee: &Pubkey, mint: &Pubkey, token_program: &Pubkey) -> Pubkey {
+    anchor_spl::associated_token::get_associated_token_address_with_program_id(
+        payee,
+        mint,
+        token_program,
+    )
+}
+
 /// Fails with [`PaychanError::WrongTokenAccount`] unless `account` holds `mint`
 /// for `owner`.
 pub fn require_token_account(
@@ -87,19 +98,6 @@ pub fn read_token_account(
         .map(u64::from_le_bytes)
         .ok_or(PaychanError::WrongTokenAccount)?;
     Ok((mint, owner, amount))
-}
-
-/// Fails with [`PaychanError::WrongTokenAccount`] unless the raw token
-/// account holds `mint` for `owner`.
-pub fn require_token_account_info(
-    info: &AccountInfo,
-    token_program: &Pubkey,
-    owner: &Pubkey,
-    mint: &Pubkey,
-) -> Result<()> {
-    let (m, o, _) = read_token_account(info, token_program)?;
-    require!(o == *owner && m == *mint, PaychanError::WrongTokenAccount);
-    Ok(())
 }
 
 /// Pays `amount` out of the vault's token account, signed by the vault PDA.

@@ -162,6 +162,19 @@ impl Harness {
         amount: u64,
     ) -> Pubkey {
         let address = Pubkey::new_unique();
+        self.token_account_at(address, mint, token_program, owner, amount);
+        address
+    }
+
+    /// Writes a token account of `owner` in `mint` at `address`.
+    pub fn token_account_at(
+        &mut self,
+        address: Pubkey,
+        mint: Pubkey,
+        token_program: Pubkey,
+        owner: &Pubkey,
+        amount: u64,
+    ) {
         let mut data = vec![0u8; spl_token::state::Account::LEN];
         let state = spl_token::state::Account {
             mint,
@@ -175,6 +188,13 @@ impl Harness {
         };
         spl_token::state::Account::pack(state, &mut data).unwrap();
         self.set_raw_account(address, token_program, data);
+    }
+
+    /// The payee's payout account (its associated token account in this
+    /// harness's mint, the only account `settle` and `close` pay) holding `amount`.
+    pub fn payout_account(&mut self, payee: &Pubkey, amount: u64) -> Pubkey {
+        let address = paychan_sdk::pda::payout(payee, &self.mint, &self.token_program);
+        self.token_account_at(address, self.mint, self.token_program, payee, amount);
         address
     }
 
@@ -410,8 +430,8 @@ pub trait ForChan {
 
 impl ForChan for SettleAccounts {
     fn for_chan(chan: &Chan, payee_tokens: Pubkey) -> Self {
-        let mut a = SettleAccounts::new(&chan.payee, &chan.mint, payee_tokens, chan.token_program);
-        (a.vault, a.vault_tokens) = (chan.vault, chan.vault_tokens);
+        let mut a = SettleAccounts::new(&chan.payee, &chan.mint, chan.token_program);
+        (a.vault, a.vault_tokens, a.payee_tokens) = (chan.vault, chan.vault_tokens, payee_tokens);
         a
     }
 }
@@ -444,12 +464,13 @@ pub fn close_ix(
 ) -> Instruction {
     let mut ix = paychan_sdk::ix::close(
         &channel_accounts(chan, &a.payer_tokens, &a.rent_payer),
-        &a.payee_tokens,
         with_final_voucher,
     );
-    // The signer may be anyone (guard tests); the vault is the test channel's.
+    // The signer may be anyone and the payout account any account (guard
+    // tests); the vault is the test channel's.
     ix.accounts[0].pubkey = *payee;
     (ix.accounts[2].pubkey, ix.accounts[3].pubkey) = (chan.vault, chan.vault_tokens);
+    ix.accounts[4].pubkey = a.payee_tokens;
     ix
 }
 
@@ -565,7 +586,7 @@ pub fn ok(res: TxResult) -> TransactionMetadata {
 pub fn settle_fixture(h: &mut Harness, deposit: u64) -> (Chan, SettleAccounts) {
     let payee = Pubkey::new_unique();
     let chan = h.open_channel(&payee, deposit);
-    let payee_tokens = h.token_account(&payee, 0);
+    let payee_tokens = h.payout_account(&payee, 0);
     let accts = SettleAccounts::for_chan(&chan, payee_tokens);
     (chan, accts)
 }
@@ -707,4 +728,25 @@ pub fn events<E: anchor_lang::Event>(logs: &[String]) -> Vec<E> {
 /// The first event of type `E` in the transaction logs.
 pub fn event<E: anchor_lang::Event>(logs: &[String]) -> Option<E> {
     events(logs).into_iter().next()
+}
+
+impl Harness {
+    /// Rewrites a vault in the version-1 layout, as the first program wrote
+    /// it: the same fields up to `tokens_bump` (a prefix of the current Borsh
+    /// encoding), nothing after, and the rent of that size.
+    pub fn write_v1_vault(&mut self, vault: &Pubkey) {
+        let acc = self.svm.get_account(vault).expect("vault exists");
+        let len = 8 + paychan::state::VAULT_V1_LEN;
+        let data = acc.data[..len].to_vec();
+        self.set_raw_account(*vault, acc.owner, data);
+    }
+
+    /// Rewrites a channel's layout-version byte.
+    pub fn set_channel_version(&mut self, channel: &Pubkey, version: u8) {
+        let mut acc = self.svm.get_account(channel).expect("channel exists");
+        let mut c: Channel = *bytemuck::from_bytes(&acc.data[8..]);
+        c.version = version;
+        acc.data[8..].copy_from_slice(bytemuck::bytes_of(&c));
+        self.svm.set_account(*channel, acc).unwrap();
+    }
 }

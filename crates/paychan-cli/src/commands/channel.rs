@@ -467,13 +467,14 @@ async fn close(ctx: &Context, address: &Pubkey) -> Result<Report, CliError> {
         &mint.token_program,
     )
     .await?;
-    let (payee_tokens, payer_tokens) = match tokens.as_slice() {
-        [payee_tokens, payer_tokens] => (*payee_tokens, *payer_tokens),
+    // The first is the payee's payout account (created when missing), where
+    // `close` pays: the program pays the payee nowhere else.
+    let payer_tokens = match tokens.as_slice() {
+        [_payout, payer_tokens] => *payer_tokens,
         _ => return Err(CliError::Usage("internal: token accounts".into())),
     };
     instructions.push(ix::close(
         &channel_accounts(address, &channel, &mint, payer_tokens),
-        &payee_tokens,
         false,
     ));
     let signature = send(ctx, &chain, "close", &instructions, &payee, &[]).await?;

@@ -266,7 +266,7 @@ pub async fn run(ctx: &Context, args: &DemoArgs) -> Result<Report, CliError> {
         .await
         .map_err(|e| fail("minting the agent's USDC", e))?;
     let payee_tokens = chain
-        .create_token_account(&payee.pubkey(), 0)
+        .create_associated_token_account(&payee.pubkey(), 0)
         .await
         .map_err(|e| fail("creating the payee's token account", e))?;
     let payee_lamports_start = chain
@@ -362,7 +362,6 @@ pub async fn run(ctx: &Context, args: &DemoArgs) -> Result<Report, CliError> {
         MintAccounts {
             mint,
             token_program,
-            payee_tokens,
             threshold: args.price.saturating_mul(100),
         },
     );

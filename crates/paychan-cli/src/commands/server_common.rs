@@ -94,9 +94,6 @@ pub struct ServeConfig {
     pub payee: Option<String>,
     /// The token mint.
     pub mint: Option<String>,
-    /// The payee's token account [default: its associated token account,
-    /// created when missing].
-    pub payee_tokens: Option<String>,
     /// Grace period required of channels, seconds.
     pub grace_period: Option<i64>,
     /// Smallest deposit accepted (amount).
@@ -304,21 +301,15 @@ pub async fn network_for(chain: &Chain, configured: Option<&str>) -> Result<Stri
     }
 }
 
-/// The payee's token account in `mint`: `explicit`, else its associated
-/// token account, created (the payee paying) when missing.
+/// The payee's payout account in `mint` (its associated token account, the
+/// only account the program pays it in), created (the payee paying) when
+/// missing.
 pub async fn ensure_payee_tokens(
     chain: &Chain,
     payee: &Keypair,
     mint: &Pubkey,
     info: &MintInfo,
-    explicit: Option<Pubkey>,
 ) -> Result<Pubkey, CliError> {
-    if let Some(account) = explicit {
-        chain.token_balance(&account).await?.ok_or_else(|| {
-            CliError::Account(format!("payee token account {account} does not exist"))
-        })?;
-        return Ok(account);
-    }
     let ata = associated_token_address(&payee.pubkey(), mint, &info.token_program);
     if chain.token_balance(&ata).await?.is_none() {
         tracing::info!(%ata, "creating the payee's associated token account");
@@ -816,14 +807,7 @@ pub async fn start_backend(
     let mut settler = None;
     let mut metrics_addr = None;
     if run_settler {
-        let explicit = setup
-            .file
-            .payee_tokens
-            .as_deref()
-            .map(|s| parse_pubkey(s).map_err(|e| CliError::Usage(format!("payee_tokens: {e}"))))
-            .transpose()?;
-        let payee_tokens =
-            ensure_payee_tokens(chain, keypair, &setup.mint, &setup.mint_info, explicit).await?;
+        ensure_payee_tokens(chain, keypair, &setup.mint, &setup.mint_info).await?;
         let s = Arc::new(build_settler(
             chain.url(),
             ctx.settings.commitment.value.config(),
@@ -831,7 +815,6 @@ pub async fn start_backend(
             MintAccounts {
                 mint: setup.mint,
                 token_program: setup.mint_info.token_program,
-                payee_tokens,
                 threshold: setup.settler.threshold,
             },
             &setup.settler,

@@ -38,9 +38,6 @@ pub struct SettleArgs {
     /// The token mint [default: the [serve] table's mint]
     #[arg(long, value_parser = parse_pubkey, value_name = "PUBKEY")]
     pub mint: Option<Pubkey>,
-    /// The payee's token account [default: its associated token account, created when missing]
-    #[arg(long, value_parser = parse_pubkey, value_name = "PUBKEY")]
-    pub payee_tokens: Option<Pubkey>,
     /// Settle a channel once this much is unsettled (base units or decimal) [default: 1.0]
     #[arg(long, value_name = "AMOUNT")]
     pub threshold: Option<AmountInput>,
@@ -125,8 +122,7 @@ pub async fn run(ctx: &Context, args: &SettleArgs) -> Result<Report, CliError> {
         .unwrap_or_else(|| DEFAULT_STORE.to_string())
         .parse::<StoreSpec>()
         .map_err(CliError::Usage)?;
-    let payee_tokens =
-        ensure_payee_tokens(&chain, &keypair, &mint, &mint_info, args.payee_tokens).await?;
+    ensure_payee_tokens(&chain, &keypair, &mint, &mint_info).await?;
     let store = Arc::new(open_store(&spec, Durability::Sync).map_err(|e| match (&spec, e) {
         (StoreSpec::Redb(_), CliError::Usage(m)) => CliError::Usage(format!(
             "{m} (a redb store is used by one process at a time: `paychan serve` settles in-process)"
@@ -147,7 +143,6 @@ pub async fn run(ctx: &Context, args: &SettleArgs) -> Result<Report, CliError> {
         MintAccounts {
             mint,
             token_program: mint_info.token_program,
-            payee_tokens,
             threshold,
         },
         &options,

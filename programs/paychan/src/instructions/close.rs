@@ -23,9 +23,11 @@ pub struct Close<'info> {
     pub vault: Box<Account<'info, PayeeVault>>,
     #[account(mut, address = vault.tokens @ PaychanError::VaultMismatch)]
     pub vault_tokens: Box<InterfaceAccount<'info, TokenAccount>>,
-    /// Receives the final voucher's increment.
-    #[account(mut)]
-    pub payee_tokens: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// CHECK: the vault's payout account (address fixed by the vault: the
+    /// payee's associated token account); receives the final voucher's
+    /// increment, the token program checks its mint.
+    #[account(mut, address = vault.payout @ PaychanError::WrongTokenAccount)]
+    pub payee_tokens: UncheckedAccount<'info>,
     /// Receives the refund.
     #[account(mut)]
     pub payer_tokens: Box<InterfaceAccount<'info, TokenAccount>>,
@@ -61,7 +63,6 @@ pub(crate) fn handler(ctx: Context<Close>, with_final_voucher: bool) -> Result<(
             accounts.rent_payer.key(),
             PaychanError::WrongRentPayer
         );
-        token::require_token_account(&accounts.payee_tokens, &channel.payee, &channel.mint)?;
         token::require_token_account(&accounts.payer_tokens, &channel.payer, &channel.mint)?;
 
         let mut paid = 0;

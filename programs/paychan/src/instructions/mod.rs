@@ -1,6 +1,7 @@
 //! One module per instruction: accounts, arguments, validation and handler.
 pub mod close;
 pub mod finalize;
+pub mod migrate_vault;
 pub mod open;
 pub mod reclaim;
 pub mod request_close;
@@ -10,6 +11,7 @@ pub mod top_up;
 
 pub use close::*;
 pub use finalize::*;
+pub use migrate_vault::*;
 pub use open::*;
 pub use reclaim::*;
 pub use request_close::*;

@@ -34,7 +34,8 @@ pub struct Open<'info> {
     /// Pays rent for the new accounts; receives the channel rent on reclaim.
     #[account(mut)]
     pub rent_payer: Signer<'info>,
-    /// CHECK: any address may be a payee; it is only stored and used as a seed.
+    /// CHECK: any key that can sign may be a payee (the all-zero default key
+    /// is refused in `validate`); it is only stored and used as a seed.
     pub payee: UncheckedAccount<'info>,
     #[account(mint::token_program = token_program)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
@@ -94,6 +95,13 @@ impl Open<'_> {
             args.authorized_signer != Pubkey::default(),
             PaychanError::InvalidAuthorizedSigner
         );
+        // Nobody can sign for the all-zero key (the System Program's id):
+        // such a payee could never close, and its vault would be shared with
+        // every other careless or hostile opener.
+        require!(
+            self.payee.key() != Pubkey::default(),
+            PaychanError::InvalidPayee
+        );
         math::check_open_slot(args.open_slot, Clock::get()?.slot)?;
         token::check_mint_extensions(&self.mint.to_account_info())
     }
@@ -106,17 +114,20 @@ pub(crate) fn handler(ctx: Context<Open>, args: OpenArgs) -> Result<()> {
     let mint = accounts.mint.key();
 
     let vault = &mut accounts.vault;
-    if vault.payee == Pubkey::default() {
+    if vault.is_new() {
         // First channel to this payee in this mint: the vault was just created.
+        let token_program = accounts.token_program.key();
         vault.set_inner(PayeeVault {
             payee,
             mint,
-            token_program: accounts.token_program.key(),
+            token_program,
             tokens: accounts.vault_tokens.key(),
             outstanding: 0,
             decimals: accounts.mint.decimals,
             bump: ctx.bumps.vault,
             tokens_bump: ctx.bumps.vault_tokens,
+            payout: token::payee_payout_account(&payee, &mint, &token_program),
+            version: VAULT_VERSION,
         });
     } else {
         require!(

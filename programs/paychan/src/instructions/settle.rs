@@ -1,8 +1,14 @@
-//! `settle`: up to 8 v1 vouchers of possibly different payers to one payee.
+//! `settle`: up to `MAX_SETTLE_VOUCHERS` v1 vouchers of possibly different
+//! payers to one payee.
 //!
 //! Transaction shape: `[ed25519 (N records), settle]`, channels passed as
 //! remaining accounts (writable) in record order. Anyone may submit it; the
-//! payee's token account is fixed by the vault.
+//! payout account is the one the vault records (the payee's associated token
+//! account).
+//!
+//! A voucher at or below what its channel has settled is a no-op once its
+//! signer, vault and expiry pass, so a payer in a multi-payer settle cannot
+//! make it fail by settling its own channel's voucher first.
 use anchor_lang::prelude::*;
 use paychan_voucher::{VOUCHER_V1_LEN, VoucherV1};
 
@@ -16,6 +22,9 @@ use crate::{
     token,
 };
 
+// A settle's records are all verified by one precompile instruction.
+const _: () = assert!(MAX_SETTLE_VOUCHERS as usize <= paychan_voucher::MAX_PRECOMPILE_SIGNATURES);
+
 /// Accounts of `settle` and `settle_batch`; the channels follow as remaining accounts.
 #[derive(Accounts)]
 pub struct Settle<'info> {
@@ -25,9 +34,9 @@ pub struct Settle<'info> {
     /// read in place after the transfer.
     #[account(mut, address = vault.tokens @ PaychanError::VaultMismatch)]
     pub vault_tokens: UncheckedAccount<'info>,
-    /// CHECK: the payee's token account in the vault's mint, checked in place
-    /// in `validate` (owner program, layout, mint, owner).
-    #[account(mut)]
+    /// CHECK: the vault's payout account (address fixed by the vault: the
+    /// payee's associated token account); the token program checks its mint.
+    #[account(mut, address = vault.payout @ PaychanError::WrongTokenAccount)]
     pub payee_tokens: UncheckedAccount<'info>,
     /// CHECK: the vault's mint (address fixed by the vault); the token program
     /// checks it and the decimals in `transfer_checked`.
@@ -43,29 +52,24 @@ pub struct Settle<'info> {
 
 impl<'info> Settle<'info> {
     /// Checks shared by both settle instructions.
-    pub fn validate(&self, channels: &[AccountInfo<'info>], max: usize) -> Result<()> {
+    pub fn validate(&self, channels: &[AccountInfo<'info>], max: u8) -> Result<()> {
         require!(
-            !channels.is_empty() && channels.len() <= max,
+            !channels.is_empty() && channels.len() <= usize::from(max),
             PaychanError::InvalidChannelCount
         );
-        token::require_token_account_info(
-            &self.payee_tokens,
-            &self.vault.token_program,
-            &self.vault.payee,
-            &self.vault.mint,
-        )
+        Ok(())
     }
 
-    /// Advances one channel's watermark to `cumulative` (signed by `signer`,
-    /// expiring at `expires_at`) and returns the amount it releases.
-    /// With `allow_noop`, a target at or below `settled` releases nothing.
+    /// Advances one channel's watermark to `cumulative` (signed by `signer`;
+    /// the caller has checked the voucher's expiry) and returns the amount it
+    /// releases. A target at or below `settled` releases nothing, whatever
+    /// the channel's state: it was paid already.
     pub fn advance(
         &self,
         info: &'info AccountInfo<'info>,
         signer: &[u8; 32],
         cumulative: u64,
         now: i64,
-        allow_noop: bool,
     ) -> Result<u64> {
         require!(info.is_writable, PaychanError::ChannelNotWritable);
         // Owner check here; `load_mut` checks writability, discriminator and size.
@@ -76,10 +80,10 @@ impl<'info> Settle<'info> {
             PaychanError::WrongSigner
         );
         self.vault.require_serves(&channel.payee, &channel.mint)?;
-        channel.require_settleable(now)?;
-        if allow_noop && cumulative <= channel.settled {
+        if cumulative <= channel.settled {
             return Ok(0);
         }
+        channel.require_settleable(now)?;
         let delta = math::settle_delta(channel.settled, cumulative, channel.deposit)?;
         channel.settled = cumulative;
         channel.invariant()?;
@@ -104,8 +108,7 @@ impl<'info> Settle<'info> {
 
 pub(crate) fn handler<'info>(ctx: Context<'info, Settle<'info>>) -> Result<()> {
     let channels = ctx.remaining_accounts;
-    ctx.accounts
-        .validate(channels, usize::from(MAX_SETTLE_VOUCHERS))?;
+    ctx.accounts.validate(channels, MAX_SETTLE_VOUCHERS)?;
     let data = ed25519::preceding_ed25519_data(&ctx.accounts.instructions)?;
     let records = ed25519::parse_records(&data, channels.len(), VOUCHER_V1_LEN)?;
     let now = Clock::get()?.unix_timestamp;
@@ -130,9 +133,9 @@ pub(crate) fn handler<'info>(ctx: Context<'info, Settle<'info>>) -> Result<()> {
             PaychanError::VoucherChannelMismatch
         );
         require!(!voucher.is_expired(now), PaychanError::VoucherExpired);
-        let delta =
-            ctx.accounts
-                .advance(info, record.pubkey, voucher.cumulative_amount, now, false)?;
+        let delta = ctx
+            .accounts
+            .advance(info, record.pubkey, voucher.cumulative_amount, now)?;
         total = total.checked_add(delta).ok_or(PaychanError::Overflow)?;
     }
     ctx.accounts.pay_out(total)

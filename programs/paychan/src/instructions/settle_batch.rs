@@ -4,15 +4,21 @@
 //! channels as writable remaining accounts in strictly increasing address
 //! order, exactly the channels hashed into the voucher's `channels_hash`.
 //! Entries are targets: a channel already settled at or above its target is
-//! left as it is, so a replayed or partly stale batch is harmless.
+//! left as it is (even once it has closed), so a replayed or partly stale
+//! batch is harmless and one channel that reached its target cannot void the
+//! voucher for the others.
 use anchor_lang::prelude::*;
-use paychan_voucher::{V2_MAX_CHANNELS, VoucherV2Ref, channels_hash, v2_len};
+use paychan_voucher::{VoucherV2Ref, channels_hash, v2_len};
 
-use crate::{ed25519, error::PaychanError, instructions::Settle};
+use crate::{
+    constants::MAX_SETTLE_BATCH_CHANNELS, ed25519, error::PaychanError, instructions::Settle,
+};
+
+const _: () = assert!(MAX_SETTLE_BATCH_CHANNELS as usize <= paychan_voucher::V2_MAX_CHANNELS);
 
 pub(crate) fn handler<'info>(ctx: Context<'info, Settle<'info>>) -> Result<()> {
     let channels = ctx.remaining_accounts;
-    ctx.accounts.validate(channels, V2_MAX_CHANNELS)?;
+    ctx.accounts.validate(channels, MAX_SETTLE_BATCH_CHANNELS)?;
     let data = ed25519::preceding_ed25519_data(&ctx.accounts.instructions)?;
     let records = ed25519::parse_records(&data, 1, v2_len(channels.len()))?;
     let record = records.get(0).ok_or(PaychanError::InvalidEd25519Layout)?;
@@ -38,9 +44,7 @@ pub(crate) fn handler<'info>(ctx: Context<'info, Settle<'info>>) -> Result<()> {
 
     let mut total: u64 = 0;
     for (info, target) in channels.iter().zip(voucher.cumulatives()) {
-        let delta = ctx
-            .accounts
-            .advance(info, record.pubkey, target, now, true)?;
+        let delta = ctx.accounts.advance(info, record.pubkey, target, now)?;
         total = total.checked_add(delta).ok_or(PaychanError::Overflow)?;
     }
     ctx.accounts.pay_out(total)

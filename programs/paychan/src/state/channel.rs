@@ -106,6 +106,14 @@ impl Channel {
         }
     }
 
+    /// Whether this program accepts the layout version the account was
+    /// written with (`MIN_CHANNEL_VERSION..=CHANNEL_VERSION`): a new version
+    /// never strands the channels opened under an older one.
+    pub fn version_supported(&self) -> bool {
+        (crate::constants::MIN_CHANNEL_VERSION..=crate::constants::CHANNEL_VERSION)
+            .contains(&self.version)
+    }
+
     /// Whether the open-slot window has passed, so the address can never be
     /// opened again and the account may be deleted.
     pub fn reclaimable_at(&self, slot: u64) -> bool {
@@ -120,10 +128,7 @@ impl Channel {
             .checked_add(self.refunded)
             .ok_or(PaychanError::Overflow)?;
         require!(spent <= self.deposit, PaychanError::InvariantViolated);
-        require!(
-            self.version == crate::constants::CHANNEL_VERSION,
-            PaychanError::InvariantViolated
-        );
+        require!(self.version_supported(), PaychanError::UnsupportedVersion);
         match status {
             ChannelStatus::Open => {
                 require!(
@@ -201,6 +206,25 @@ mod tests {
         let mut c = channel(ChannelStatus::Open);
         c.refunded = 1;
         assert!(c.invariant().is_err(), "refund while open");
+    }
+
+    #[test]
+    fn every_supported_version_is_accepted_and_no_other() {
+        use crate::constants::{CHANNEL_VERSION, MIN_CHANNEL_VERSION};
+        // Version 1 is what every channel opened so far carries: it must stay
+        // accepted for as long as such channels can exist.
+        assert_eq!(MIN_CHANNEL_VERSION, 1);
+        for version in 0..=u8::MAX {
+            let mut c = channel(ChannelStatus::Open);
+            c.version = version;
+            let supported = (MIN_CHANNEL_VERSION..=CHANNEL_VERSION).contains(&version);
+            assert_eq!(c.version_supported(), supported, "version {version}");
+            assert_eq!(
+                c.invariant().err(),
+                (!supported).then(|| PaychanError::UnsupportedVersion.into()),
+                "version {version}"
+            );
+        }
     }
 
     #[test]

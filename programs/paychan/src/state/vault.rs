@@ -1,7 +1,10 @@
 //! The per-payee pooled vault.
 use anchor_lang::prelude::*;
 
-use crate::{constants::SEED_VAULT, error::PaychanError};
+use crate::{
+    constants::{SEED_VAULT, VAULT_VERSION},
+    error::PaychanError,
+};
 
 /// Pooled escrow of every channel to one payee in one mint. PDA with seeds
 /// `[SEED_VAULT, payee, mint]`; it is the authority of the token account
@@ -9,6 +12,14 @@ use crate::{constants::SEED_VAULT, error::PaychanError};
 ///
 /// `outstanding` = Σ (deposit − settled − refunded) over the live channels.
 /// Tokens sent to `tokens` by anyone else are never credited to a channel.
+/// Every payout to the payee goes to `payout`, the payee's associated token
+/// account, fixed when the vault is created.
+///
+/// Layout version 2 (see [`VAULT_VERSION`]); version 1 ended after
+/// `tokens_bump` and is migrated by `migrate_vault`. There are no reserved
+/// bytes: every instruction that touches the vault deserializes it, and 32
+/// reserved bytes cost 60–150 CU each time (docs/001, "Upgrades"); a later
+/// layout appends its fields and migrates the same way.
 #[account]
 #[derive(InitSpace, Debug, PartialEq, Eq)]
 pub struct PayeeVault {
@@ -28,17 +39,61 @@ pub struct PayeeVault {
     pub bump: u8,
     /// Canonical bump of the token account PDA.
     pub tokens_bump: u8,
+    /// Where payouts go: the payee's associated token account in `mint`
+    /// (under `token_program`). `settle` and `close` pay nowhere else.
+    pub payout: Pubkey,
+    /// Layout version; 0 only in an account `open` has just created.
+    pub version: u8,
 }
+
+/// The version-1 vault layout, read only by `migrate_vault`.
+#[derive(AnchorDeserialize, Debug, PartialEq, Eq)]
+pub struct PayeeVaultV1 {
+    /// See [`PayeeVault::payee`].
+    pub payee: Pubkey,
+    /// See [`PayeeVault::mint`].
+    pub mint: Pubkey,
+    /// See [`PayeeVault::token_program`].
+    pub token_program: Pubkey,
+    /// See [`PayeeVault::tokens`].
+    pub tokens: Pubkey,
+    /// See [`PayeeVault::outstanding`].
+    pub outstanding: u64,
+    /// See [`PayeeVault::decimals`].
+    pub decimals: u8,
+    /// See [`PayeeVault::bump`].
+    pub bump: u8,
+    /// See [`PayeeVault::tokens_bump`].
+    pub tokens_bump: u8,
+}
+
+/// Bytes of a version-1 vault after the discriminator (the fields up to
+/// `tokens_bump`): what `migrate_vault` accepts.
+pub const VAULT_V1_LEN: usize = 4 * 32 + 8 + 3;
+const _: () = assert!(PayeeVault::INIT_SPACE == VAULT_V1_LEN + 32 + 1);
 
 impl PayeeVault {
     /// Holds after every instruction that moves tokens in or out of the vault:
     /// the token account covers what the vault owes.
     pub fn invariant(&self, token_balance: u64) -> Result<()> {
+        require!(self.is_current(), PaychanError::UnsupportedVersion);
         require!(
             token_balance >= self.outstanding,
             PaychanError::VaultUnderfunded
         );
         Ok(())
+    }
+
+    /// Whether `open` has just created this account: every vault it
+    /// initialises gets a non-zero version, so a live vault never reads as new
+    /// whatever its payee.
+    pub fn is_new(&self) -> bool {
+        self.version == 0
+    }
+
+    /// Whether this vault is in the layout this program writes.
+    pub fn is_current(&self) -> bool {
+        self.version == VAULT_VERSION
     }
 
     /// Whether this vault serves a channel of `payee` in `mint`.
