@@ -273,6 +273,8 @@ pub(crate) struct Inner {
     pub(crate) program_id: Pubkey,
     pub(crate) payer_tokens: Pubkey,
     pub(crate) max_price: u64,
+    max_grace_period: i64,
+    payee_must_sign: bool,
     deposit: u64,
     top_up_threshold: u64,
     top_up_amount: u64,
@@ -375,6 +377,8 @@ impl PaychanClient {
             program_id: config.program_id,
             payer_tokens,
             max_price: config.max_price,
+            max_grace_period: config.max_grace_period,
+            payee_must_sign: config.payee_must_sign,
             deposit: config.deposit,
             top_up_threshold: config.top_up_threshold,
             top_up_amount: config.top_up_amount,
@@ -477,6 +481,8 @@ impl PaychanClient {
                 program_id: &self.inner.program_id,
                 max_price: self.inner.max_price,
                 remaining_budget: remaining,
+                max_grace_period: self.inner.max_grace_period,
+                payee_must_sign: self.inner.payee_must_sign,
             },
         )
     }

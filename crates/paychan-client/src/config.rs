@@ -5,6 +5,9 @@ use anchor_lang::prelude::Pubkey;
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 
+/// Default [`ClientConfig::max_grace_period`]: one day.
+pub const DEFAULT_MAX_GRACE_PERIOD_SECS: i64 = 24 * 60 * 60;
+
 /// Everything the paying agent needs. Build it with [`ClientConfig::new`] and
 /// adjust the public fields.
 #[derive(Debug)]
@@ -47,13 +50,21 @@ pub struct ClientConfig {
     pub commitment: CommitmentConfig,
     /// How long to wait for a transaction to confirm.
     pub confirm_timeout: Duration,
+    /// Longest grace period of an offer this client accepts, seconds: how
+    /// long a refund may take when the payee stops answering.
+    pub max_grace_period: i64,
+    /// Refuse payees that cannot sign (program-derived addresses and other
+    /// keys off the Ed25519 curve, small-order keys). The all-zero key is
+    /// refused either way.
+    pub payee_must_sign: bool,
 }
 
 impl ClientConfig {
     /// A configuration with defaults: the paychan program, SPL Token, a price
     /// cap of 10,000 base units, a budget of 1,000,000, channels of 1,000,000
     /// topped up by the same when under 100,000 left, 4 channels per payee,
-    /// non-expiring vouchers, `confirmed` commitment, 30 s confirmation timeout.
+    /// non-expiring vouchers, `confirmed` commitment, 30 s confirmation
+    /// timeout, grace periods up to one day, payees that can sign.
     #[must_use]
     pub fn new(
         rpc_url: impl Into<String>,
@@ -80,6 +91,8 @@ impl ClientConfig {
             voucher_ttl: None,
             commitment: CommitmentConfig::confirmed(),
             confirm_timeout: Duration::from_secs(30),
+            max_grace_period: DEFAULT_MAX_GRACE_PERIOD_SECS,
+            payee_must_sign: true,
         }
     }
 }

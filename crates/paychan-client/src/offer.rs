@@ -47,6 +47,15 @@ pub struct OfferFilter<'a> {
     pub max_price: u64,
     /// Value still payable within the budget.
     pub remaining_budget: u64,
+    /// Longest grace period accepted, seconds: how long a refund may take
+    /// when the payee disappears.
+    pub max_grace_period: i64,
+    /// Refuse payees that cannot sign a transaction themselves (keys off the
+    /// Ed25519 curve, such as program-derived addresses, and small-order
+    /// keys): such a payee can never close a channel at once, so a refund
+    /// always waits for the whole grace period. The all-zero key is refused
+    /// whatever this says.
+    pub payee_must_sign: bool,
 }
 
 /// Decodes a `PAYMENT-REQUIRED` header value (bounded by the codec).
@@ -77,6 +86,16 @@ pub fn check(
         return Err(format!("asset {mint}"));
     }
     let payee = Pubkey::from_str(&requirement.pay_to).map_err(|_| "payTo is not a key")?;
+    if payee == Pubkey::default() {
+        return Err("payTo is the all-zero key, which nobody can sign for".into());
+    }
+    if filter.payee_must_sign
+        && (!payee.is_on_curve() || paychan_voucher::is_weak_signer(&payee.to_bytes()))
+    {
+        return Err(format!(
+            "payTo {payee} cannot sign (off the curve or a small-order key)"
+        ));
+    }
     let extra: scheme::PaychanExtra = requirement
         .extra
         .clone()
@@ -99,6 +118,12 @@ pub fn check(
         return Err(format!(
             "price {price} above the remaining budget {}",
             filter.remaining_budget
+        ));
+    }
+    if extra.grace_period_seconds > filter.max_grace_period {
+        return Err(format!(
+            "grace period {} s above the cap {} s",
+            extra.grace_period_seconds, filter.max_grace_period
         ));
     }
     let minimum_deposit = parse_amount(&extra.minimum_deposit).ok_or("malformed minimumDeposit")?;

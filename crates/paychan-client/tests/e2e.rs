@@ -260,7 +260,7 @@ async fn pays_settles_and_never_double_charges() {
     let payee = Keypair::new();
     chain.fund_sol(&payee.pubkey(), 10 * SOL).await.unwrap();
     let payee_tokens = chain
-        .create_token_account(&payee.pubkey(), 0)
+        .create_associated_token_account(&payee.pubkey(), 0)
         .await
         .unwrap();
 
@@ -444,7 +444,6 @@ async fn pays_settles_and_never_double_charges() {
         MintAccounts {
             mint: chain.mint(),
             token_program: paychan_sdk::TOKEN_PROGRAM_ID,
-            payee_tokens,
             threshold: u64::MAX,
         },
     );

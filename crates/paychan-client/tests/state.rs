@@ -252,7 +252,7 @@ fn requirement(
         network: network.into(),
         amount: amount.into(),
         asset: asset.to_string(),
-        pay_to: Pubkey::new_unique().to_string(),
+        pay_to: signing_payee().to_string(),
         max_timeout_seconds: 60,
         extra: Some(
             serde_json::to_value(PaychanExtra {
@@ -266,6 +266,15 @@ fn requirement(
             .unwrap(),
         ),
     }
+}
+
+/// A payee key that can sign (on the curve, not small-order).
+fn signing_payee() -> Pubkey {
+    Pubkey::new_from_array(
+        SigningKey::generate(&mut rand::rngs::OsRng)
+            .verifying_key()
+            .to_bytes(),
+    )
 }
 
 fn required(accepts: Vec<v2::PaymentRequirements>) -> v2::PaymentRequired {
@@ -293,6 +302,8 @@ fn offer_selection_ignores_what_does_not_fit() {
         program_id: &program,
         max_price: 100,
         remaining_budget: 50,
+        max_grace_period: 3_600,
+        payee_must_sign: true,
     };
     let mut wrong_scheme = requirement("solana:local", &mint, &program, "1");
     wrong_scheme.scheme = "exact".into();
@@ -322,6 +333,40 @@ fn offer_selection_ignores_what_does_not_fit() {
     ] {
         assert!(reasons.contains(reason), "{reason} missing from {reasons}");
     }
+    // Payees that cannot sign and grace periods above the cap (issue 16, 18).
+    let with = |edit: &dyn Fn(&mut v2::PaymentRequirements)| {
+        let mut r = requirement("solana:local", &mint, &program, "10");
+        edit(&mut r);
+        offer::check(&r, &filter)
+    };
+    let err = with(&|r| r.pay_to = Pubkey::default().to_string()).unwrap_err();
+    assert!(err.contains("all-zero key"), "{err}");
+    let lenient = OfferFilter {
+        payee_must_sign: false,
+        ..filter.clone()
+    };
+    let mut zero = requirement("solana:local", &mint, &program, "10");
+    zero.pay_to = Pubkey::default().to_string();
+    assert!(
+        offer::check(&zero, &lenient)
+            .unwrap_err()
+            .contains("all-zero key")
+    );
+    let pda = Pubkey::find_program_address(&[b"payee"], &program).0;
+    let err = with(&|r| r.pay_to = pda.to_string()).unwrap_err();
+    assert!(err.contains("cannot sign"), "{err}");
+    let mut program_owned = requirement("solana:local", &mint, &program, "10");
+    program_owned.pay_to = pda.to_string();
+    assert_eq!(offer::check(&program_owned, &lenient).unwrap().payee, pda);
+    let mut long_grace = requirement("solana:local", &mint, &program, "10");
+    let mut extra = long_grace.extra.take().unwrap();
+    extra["gracePeriodSeconds"] = 3_601.into();
+    long_grace.extra = Some(extra);
+    let err = offer::check(&long_grace, &filter).unwrap_err();
+    assert!(
+        err.contains("grace period 3601 s above the cap 3600 s"),
+        "{err}"
+    );
     // Among fitting offers, the cheapest wins.
     let mut with_good = offers;
     with_good.push(requirement("solana:local", &mint, &program, "40"));
