@@ -7,15 +7,6 @@ use anchor_lang::prelude::Pubkey;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Rejection {
-    /// The header or voucher could not be decoded.
-    #[error("malformed payment: {0}")]
-    Malformed(&'static str),
-    /// The header is longer than [`crate::MAX_HEADER_LEN`].
-    #[error("payment header of {len} bytes exceeds the limit")]
-    TooLarge {
-        /// Its length.
-        len: usize,
-    },
     /// No such channel of this program on chain.
     #[error("unknown channel {0}")]
     UnknownChannel(Pubkey),
@@ -34,6 +25,25 @@ pub enum Rejection {
     /// The channel is closed.
     #[error("channel is closed")]
     ChannelClosed,
+    /// The channel's grace period is shorter than the server requires (the
+    /// offer's `gracePeriodSeconds`): the payer could take its deposit back
+    /// before the server settles.
+    #[error("channel grace period {grace_period} s is below the required {required} s")]
+    GracePeriodTooShort {
+        /// The channel's grace period.
+        grace_period: i64,
+        /// What the server requires.
+        required: i64,
+    },
+    /// The channel's deposit is below the server's minimum (the offer's
+    /// `minimumDeposit`); a top-up fixes it.
+    #[error("channel deposit {deposit} is below the required minimum {required}")]
+    DepositTooSmall {
+        /// The channel's deposit.
+        deposit: u64,
+        /// The server's minimum.
+        required: u64,
+    },
     /// The voucher has expired, or expires before the server could settle it.
     #[error("voucher expires at {expires_at}, settlement needs it valid until {needed_until}")]
     Expired {
@@ -53,6 +63,14 @@ pub enum Rejection {
         required: u64,
         /// The last accepted cumulative: the client resynchronises from it.
         last_accepted: u64,
+    },
+    /// The voucher does not add the price to the last accepted one. Its
+    /// signature was not checked (the channel received forged vouchers just
+    /// now), so the last accepted amount is not disclosed.
+    #[error("cumulative {cumulative} does not pay for this request")]
+    Stale {
+        /// The voucher's cumulative amount.
+        cumulative: u64,
     },
     /// The cumulative amount exceeds the deposit.
     #[error("cumulative {cumulative} exceeds the deposit {deposit}")]
@@ -81,18 +99,67 @@ impl Rejection {
     #[must_use]
     pub fn reason(&self) -> &'static str {
         match self {
-            Rejection::Malformed(_) | Rejection::TooLarge { .. } => "invalid_payload",
             Rejection::UnknownChannel(_)
             | Rejection::WrongProgram
             | Rejection::WrongPayee
             | Rejection::WrongMint => "invalid_scheme",
             Rejection::ChannelClosing | Rejection::ChannelClosed => "invalid_transaction_state",
+            Rejection::GracePeriodTooShort { .. } => "invalid_scheme",
             Rejection::Expired { .. } => "payment_expired",
-            Rejection::InsufficientIncrement { .. } | Rejection::Conflict { .. } => {
-                "invalid_payment_amount"
+            Rejection::InsufficientIncrement { .. }
+            | Rejection::Stale { .. }
+            | Rejection::Conflict { .. } => "invalid_payment_amount",
+            Rejection::ExceedsDeposit { .. } | Rejection::DepositTooSmall { .. } => {
+                "insufficient_funds"
             }
-            Rejection::ExceedsDeposit { .. } => "insufficient_funds",
             Rejection::WrongSigner | Rejection::BadSignature => "invalid_signature",
+        }
+    }
+
+    /// A code naming exactly what is wrong (`extensions.paychan.code` of a
+    /// 402, `invalidReason` details of `/verify`), one per variant.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::UnknownChannel(_) => "unknown_channel",
+            Rejection::WrongProgram => "wrong_program",
+            Rejection::WrongPayee => "wrong_payee",
+            Rejection::WrongMint => "wrong_mint",
+            Rejection::ChannelClosing => "channel_closing",
+            Rejection::ChannelClosed => "channel_closed",
+            Rejection::GracePeriodTooShort { .. } => "grace_period_too_short",
+            Rejection::DepositTooSmall { .. } => "deposit_too_small",
+            Rejection::Expired { .. } => "voucher_expires_too_soon",
+            Rejection::InsufficientIncrement { .. } | Rejection::Stale { .. } => {
+                "cumulative_too_low"
+            }
+            Rejection::ExceedsDeposit { .. } => "cumulative_exceeds_deposit",
+            Rejection::WrongSigner => "wrong_signer",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::Conflict { .. } => "cumulative_conflict",
+        }
+    }
+
+    /// The field of the `paychan` payment payload (or of the channel it
+    /// names) that is wrong, as a JSON path: `voucher.cumulativeAmount`,
+    /// `signature`, `channel.deposit`, …
+    #[must_use]
+    pub fn field(&self) -> &'static str {
+        match self {
+            Rejection::UnknownChannel(_) => "voucher.channelId",
+            Rejection::WrongProgram => "channel.owner",
+            Rejection::WrongPayee => "channel.payee",
+            Rejection::WrongMint => "channel.mint",
+            Rejection::ChannelClosing | Rejection::ChannelClosed => "channel.status",
+            Rejection::GracePeriodTooShort { .. } => "channel.gracePeriod",
+            Rejection::DepositTooSmall { .. } => "channel.deposit",
+            Rejection::Expired { .. } => "voucher.expiresAt",
+            Rejection::InsufficientIncrement { .. }
+            | Rejection::Stale { .. }
+            | Rejection::ExceedsDeposit { .. }
+            | Rejection::Conflict { .. } => "voucher.cumulativeAmount",
+            Rejection::WrongSigner => "signer",
+            Rejection::BadSignature => "signature",
         }
     }
 
@@ -103,12 +170,6 @@ impl Rejection {
             Rejection::InsufficientIncrement { last_accepted, .. } => Some(*last_accepted),
             _ => None,
         }
-    }
-
-    /// Whether the input was malformed (HTTP 400) rather than unpaid (402).
-    #[must_use]
-    pub fn is_malformed(&self) -> bool {
-        matches!(self, Rejection::Malformed(_) | Rejection::TooLarge { .. })
     }
 }
 
@@ -123,6 +184,9 @@ pub enum VerifierError {
     /// Loading the channel failed.
     #[error("channel source: {0}")]
     Source(String),
+    /// Too many channel loads are in flight: answer 503 with `Retry-After`.
+    #[error("too many channel loads in flight")]
+    Overloaded,
 }
 
 /// Outcome of a check: a rejection, or a fault.

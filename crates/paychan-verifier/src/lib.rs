@@ -6,11 +6,15 @@
 //! accepted voucher (within the durability mode's documented bound).
 //!
 //! ```text
-//! header ─▶ decode (≤ 4 KiB, base64, JSON) ─▶ channel snapshot (in memory)
-//!        ─▶ cheap rules (program, payee, mint, status, expiry, deposit, increment)
+//! decoded voucher ─▶ channel snapshot (in memory; RPC on first sight)
+//!        ─▶ cheap rules (program, payee, mint, status, terms, expiry, deposit, increment)
 //!        ─▶ verify_strict (key from a bounded cache of decompressed keys)
 //!        ─▶ compare-and-swap in the store ─▶ Receipt
 //! ```
+//!
+//! Payment headers are decoded by `paychan_x402::payment` (the one decoder,
+//! shared by the paywall, the facilitator and the fuzz targets); the
+//! verifier takes the decoded [`SignedVoucher`].
 //!
 //! ```
 //! use paychan_verifier::{MemoryChannels, MemoryStore, Terms, Verifier};
@@ -32,18 +36,16 @@
 #![warn(missing_docs)]
 
 pub mod error;
-pub mod header;
+pub mod redact;
 #[cfg(feature = "rpc")]
 pub mod rpc;
-pub use header::encode_header;
 pub mod snapshot;
 pub mod store;
 pub mod table;
 pub mod verifier;
 
 pub use error::{CheckError, Rejection, VerifierError};
-pub use header::{MAX_HEADER_LEN, decode_header};
-pub use snapshot::{ChannelSnapshot, ChannelSource, MemoryChannels, SnapshotError};
+pub use snapshot::{ChannelSnapshot, ChannelSource, LoadError, MemoryChannels, SnapshotError};
 pub use store::{
     AcceptOutcome, Accepted, Latest, MemoryStore, StoreError, VoucherId, VoucherStore,
 };

@@ -107,20 +107,40 @@ impl ChannelSnapshot {
     }
 }
 
+/// Why a channel could not be loaded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The chain could not be read.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Too many loads are in flight; the caller should retry shortly.
+    #[error("too many channel loads in flight")]
+    Overloaded,
+}
+
 /// Where snapshots come from. `get` is the hot path (memory only); `load`
 /// is called on a miss (first sight) and may go to the chain.
 pub trait ChannelSource: Send + Sync {
     /// The cached snapshot, if any.
     fn get(&self, channel: &Pubkey) -> Option<ChannelSnapshot>;
 
-    /// Loads a snapshot that is not cached yet; `Ok(None)` when the channel
-    /// does not exist.
+    /// Loads a snapshot that is not cached yet (or re-reads a cached one);
+    /// `Ok(None)` when the channel does not exist.
     fn load(
         &self,
         channel: &Pubkey,
-    ) -> impl Future<Output = Result<Option<ChannelSnapshot>, String>> + Send {
+    ) -> impl Future<Output = Result<Option<ChannelSnapshot>, LoadError>> + Send {
         let cached = self.get(channel);
         async move { Ok(cached) }
+    }
+
+    /// Whether [`Self::load`] would read a cached channel again now rather
+    /// than answer from its cache (sources throttle re-reads). The verifier
+    /// checks a voucher's signature to justify a re-read only when one would
+    /// happen.
+    fn may_reload(&self, _channel: &Pubkey) -> bool {
+        true
     }
 }
 
@@ -248,7 +268,11 @@ impl<T: ChannelSource> ChannelSource for Arc<T> {
     fn load(
         &self,
         channel: &Pubkey,
-    ) -> impl Future<Output = Result<Option<ChannelSnapshot>, String>> + Send {
+    ) -> impl Future<Output = Result<Option<ChannelSnapshot>, LoadError>> + Send {
         (**self).load(channel)
+    }
+
+    fn may_reload(&self, channel: &Pubkey) -> bool {
+        (**self).may_reload(channel)
     }
 }

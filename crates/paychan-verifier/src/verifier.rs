@@ -1,5 +1,18 @@
 //! The check: cheap rules first, then `verify_strict`, then the store's
 //! compare-and-swap.
+//!
+//! A voucher that cheap rules refuse costs no signature check, with two
+//! exceptions that need one: a voucher above the cached deposit (its
+//! signature justifies re-reading the channel, in case a top-up raced the
+//! snapshot) and a voucher below what the store accepted (its signature
+//! justifies telling the client the last accepted amount, its resync hint).
+//! A channel whose vouchers just failed their signature check gets neither
+//! for [`FORGERY_BACKOFF`]: repeated forgeries are refused from cached state.
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
 use anchor_lang::prelude::Pubkey;
 use ed25519_dalek::VerifyingKey;
 use paychan::state::ChannelStatus;
@@ -7,10 +20,18 @@ use paychan_voucher::SignedVoucher;
 
 use crate::{
     error::{CheckError, Rejection, VerifierError},
-    header::decode_header,
-    snapshot::{ChannelSnapshot, ChannelSource},
+    snapshot::{ChannelSnapshot, ChannelSource, LoadError},
     store::{AcceptOutcome, VoucherStore},
 };
+
+/// How long after a forged voucher (one failing `verify_strict`) a channel's
+/// stale or over-deposit vouchers are refused without a signature check
+/// (default of [`Verifier::with_forgery_backoff`]). Honest vouchers that
+/// pay are always checked; only the resync hint and the deposit re-read
+/// wait this long while someone forges vouchers for the channel.
+pub const FORGERY_BACKOFF: Duration = Duration::from_millis(250);
+/// Channels remembered for [`FORGERY_BACKOFF`] (the map is cleared when full).
+const FORGERIES_MAX: usize = 100_000;
 
 /// What a route charges and whom it pays.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,10 +47,17 @@ pub struct Terms {
     /// A voucher must stay valid at least this long after acceptance, so the
     /// settler can still put it on chain.
     pub settle_margin_secs: i64,
+    /// Shortest grace period a channel may have, seconds (the offer's
+    /// `gracePeriodSeconds`): the time the settler has to settle after the
+    /// payer asks for its money back.
+    pub min_grace_period: i64,
+    /// Smallest deposit a channel may have (the offer's `minimumDeposit`).
+    pub min_deposit: u64,
 }
 
 impl Terms {
-    /// Terms with a 10-minute settlement margin.
+    /// Terms with a 10-minute settlement margin, channels with any grace
+    /// period the program allows and any deposit.
     #[must_use]
     pub fn new(program_id: Pubkey, payee: Pubkey, mint: Pubkey, price: u64) -> Self {
         Self {
@@ -38,6 +66,8 @@ impl Terms {
             mint,
             price,
             settle_margin_secs: 600,
+            min_grace_period: paychan::constants::MIN_GRACE_PERIOD_SECS,
+            min_deposit: 0,
         }
     }
 }
@@ -70,6 +100,9 @@ pub struct Verifier<C, S> {
     store: S,
     terms: Terms,
     keys: quick_cache::sync::Cache<[u8; 32], VerifyingKey>,
+    /// When each channel last received a forged voucher.
+    forgeries: parking_lot::Mutex<HashMap<Pubkey, Instant>>,
+    forgery_backoff: Duration,
 }
 
 impl<C: std::fmt::Debug, S: std::fmt::Debug> std::fmt::Debug for Verifier<C, S> {
@@ -96,7 +129,18 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
             store,
             terms,
             keys: quick_cache::sync::Cache::new(keys.max(1)),
+            forgeries: parking_lot::Mutex::new(HashMap::new()),
+            forgery_backoff: FORGERY_BACKOFF,
         }
+    }
+
+    /// How long a channel's stale or over-deposit vouchers are refused from
+    /// cached state after a forged one ([`FORGERY_BACKOFF`] by default;
+    /// `Duration::ZERO` checks every such voucher's signature).
+    #[must_use]
+    pub fn with_forgery_backoff(mut self, backoff: Duration) -> Self {
+        self.forgery_backoff = backoff;
+        self
     }
 
     /// The default terms.
@@ -114,12 +158,6 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
         &self.store
     }
 
-    /// Checks a raw `PAYMENT-SIGNATURE` / `X-PAYMENT` header value at the default price.
-    pub async fn check_header(&self, header: &[u8], now: i64) -> Result<Receipt, CheckError> {
-        let voucher = decode_header(header)?;
-        self.check(&voucher, now).await
-    }
-
     /// Checks a voucher at the default price.
     pub async fn check(&self, voucher: &SignedVoucher, now: i64) -> Result<Receipt, CheckError> {
         self.check_priced(voucher, self.terms.price, now).await
@@ -135,18 +173,20 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
         let v = &voucher.voucher;
         let channel = Pubkey::new_from_array(v.channel_id);
         let (snapshot, verified) = self.channel_rules(voucher, now).await?;
-        // Where the store holds its state in memory, a retry of the accepted
-        // voucher is answered without another signature check and a voucher
-        // that cannot pay is refused before one; shared stores (Redis) decide
-        // everything in their one atomic `accept`, with no extra round trip.
-        if let Some(latest) = self.store.cached(&channel) {
-            match crate::store::decide(Some(&latest), voucher, snapshot.settled, price) {
-                AcceptOutcome::Accepted(_) => {}
-                other => {
-                    return outcome_to_result(&snapshot.payer, v.cumulative_amount, price, other);
+        // What this process knows of the store's latest voucher decides
+        // retries and stale vouchers without a round trip (shared stores
+        // know a floor of it: the highest they answered here).
+        let verified = match self.store.cached(&channel) {
+            Some(latest) => {
+                match crate::store::decide(Some(&latest), voucher, snapshot.settled, price) {
+                    AcceptOutcome::Accepted(_) => verified,
+                    refused => {
+                        return self.refuse(voucher, &snapshot, price, verified, refused);
+                    }
                 }
             }
-        }
+            None => verified,
+        };
         if !verified {
             self.check_signature(voucher, &snapshot)?;
         }
@@ -177,25 +217,60 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
             Some(l) => Some(l),
             None => self
                 .store
-                .latest(&channel)
+                .fetch_latest(&channel)
+                .await
                 .map_err(VerifierError::from)?
                 .map(|a| a.latest()),
         };
-        let outcome = crate::store::decide(latest.as_ref(), voucher, snapshot.settled, price);
-        if !verified && matches!(outcome, AcceptOutcome::Accepted(_)) {
-            self.check_signature(voucher, &snapshot)?;
+        match crate::store::decide(latest.as_ref(), voucher, snapshot.settled, price) {
+            AcceptOutcome::Accepted(a) => {
+                if !verified {
+                    self.check_signature(voucher, &snapshot)?;
+                }
+                outcome_to_result(&snapshot.payer, v.cumulative_amount, price, {
+                    AcceptOutcome::Accepted(a)
+                })
+            }
+            refused => self.refuse(voucher, &snapshot, price, verified, refused),
         }
-        outcome_to_result(&snapshot.payer, v.cumulative_amount, price, outcome)
+    }
+
+    /// A voucher the store's cached state refuses: a retry of the accepted
+    /// voucher is answered as such (it was verified when accepted); a stale
+    /// or conflicting one discloses the last accepted amount only once its
+    /// own signature verifies, and is refused without a signature check
+    /// while the channel is backing off from forgeries.
+    fn refuse(
+        &self,
+        voucher: &SignedVoucher,
+        snapshot: &ChannelSnapshot,
+        price: u64,
+        verified: bool,
+        outcome: AcceptOutcome,
+    ) -> Result<Receipt, CheckError> {
+        let cumulative = voucher.voucher.cumulative_amount;
+        if matches!(outcome, AcceptOutcome::Duplicate(_)) {
+            return outcome_to_result(&snapshot.payer, cumulative, price, outcome);
+        }
+        if !verified {
+            if self.backing_off(&snapshot.address) {
+                return Err(Rejection::Stale { cumulative }.into());
+            }
+            self.check_signature(voucher, snapshot)?;
+        }
+        outcome_to_result(&snapshot.payer, cumulative, price, outcome)
     }
 
     /// The snapshot of the voucher's channel, once the cheap channel rules
-    /// (program, payee, mint, status, expiry, deposit) pass, and whether the
-    /// voucher's signature was already verified against its signer.
+    /// (program, payee, mint, status, terms, expiry, deposit) pass, and
+    /// whether the voucher's signature was already verified against its
+    /// signer.
     ///
     /// A voucher above the cached deposit may follow a top-up the snapshot
-    /// has not seen yet: when it is validly signed by the channel's signer,
-    /// the channel is re-read once (sources throttle such re-reads) before it
-    /// is refused, so a payer's top-up never races the websocket update.
+    /// has not seen yet: when the source would re-read the channel now and
+    /// the voucher is validly signed by the channel's signer, the channel is
+    /// re-read once before it is refused, so a payer's top-up never races
+    /// the websocket update.
     async fn channel_rules(
         &self,
         voucher: &SignedVoucher,
@@ -208,7 +283,10 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
         };
         match self.rules(&snapshot, voucher, now) {
             Err(Rejection::ExceedsDeposit { .. })
-                if !fresh && self.check_signature(voucher, &snapshot).is_ok() =>
+                if !fresh
+                    && self.channels.may_reload(&channel)
+                    && !self.backing_off(&channel)
+                    && self.check_signature(voucher, &snapshot).is_ok() =>
             {
                 let newer = self.load(&channel).await?;
                 self.rules(&newer, voucher, now)?;
@@ -221,17 +299,32 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
     }
 
     async fn load(&self, channel: &Pubkey) -> Result<ChannelSnapshot, CheckError> {
-        Ok(self
-            .channels
-            .load(channel)
-            .await
-            .map_err(VerifierError::Source)?
-            .ok_or(Rejection::UnknownChannel(*channel))?)
+        let loaded = self.channels.load(channel).await.map_err(|e| match e {
+            LoadError::Overloaded => VerifierError::Overloaded,
+            LoadError::Unavailable(e) => VerifierError::Source(e),
+        })?;
+        Ok(loaded.ok_or(Rejection::UnknownChannel(*channel))?)
     }
 
     /// `verify_strict` under the channel's signer, decompressed through the
-    /// bounded key cache.
+    /// bounded key cache. A failure starts the channel's forgery backoff.
     fn check_signature(
+        &self,
+        voucher: &SignedVoucher,
+        snapshot: &ChannelSnapshot,
+    ) -> Result<(), Rejection> {
+        let result = self.verify_signature(voucher, snapshot);
+        if result.is_err() {
+            let mut forgeries = self.forgeries.lock();
+            if forgeries.len() >= FORGERIES_MAX {
+                forgeries.clear();
+            }
+            forgeries.insert(snapshot.address, Instant::now());
+        }
+        result
+    }
+
+    fn verify_signature(
         &self,
         voucher: &SignedVoucher,
         snapshot: &ChannelSnapshot,
@@ -248,6 +341,14 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
         voucher
             .verify_strict_with(&key)
             .map_err(|_| Rejection::BadSignature)
+    }
+
+    /// Whether the channel received a forged voucher within the backoff.
+    fn backing_off(&self, channel: &Pubkey) -> bool {
+        let forgeries = self.forgeries.lock();
+        forgeries
+            .get(channel)
+            .is_some_and(|at| at.elapsed() < self.forgery_backoff)
     }
 
     fn rules(
@@ -272,6 +373,12 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
             ChannelStatus::Closing => return Err(Rejection::ChannelClosing),
             ChannelStatus::Closed => return Err(Rejection::ChannelClosed),
         }
+        if snapshot.grace_period < t.min_grace_period {
+            return Err(Rejection::GracePeriodTooShort {
+                grace_period: snapshot.grace_period,
+                required: t.min_grace_period,
+            });
+        }
         let needed_until = now.saturating_add(t.settle_margin_secs);
         if v.expires_at != 0 && v.expires_at < needed_until {
             return Err(Rejection::Expired {
@@ -283,6 +390,12 @@ impl<C: ChannelSource, S: VoucherStore> Verifier<C, S> {
             return Err(Rejection::ExceedsDeposit {
                 cumulative: v.cumulative_amount,
                 deposit: snapshot.deposit,
+            });
+        }
+        if snapshot.deposit < t.min_deposit {
+            return Err(Rejection::DepositTooSmall {
+                deposit: snapshot.deposit,
+                required: t.min_deposit,
             });
         }
         Ok(())

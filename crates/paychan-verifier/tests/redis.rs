@@ -482,3 +482,50 @@ fn two_replicas_sharing_one_redis_never_accept_a_cumulative_twice() {
         .collect();
     race(&f, replicas);
 }
+
+/// Finding 11 of issue 18: a replica refuses a voucher that is stale
+/// against what Redis told it, and answers a retry of it, without a round
+/// trip (here Redis is gone); anything else still needs Redis. Finding 13:
+/// `fetch_latest` (the request path's read) answers like `latest`.
+#[test]
+fn a_replica_refuses_stale_vouchers_from_what_it_saw_without_a_round_trip() {
+    let server = Server::start();
+    let f = Fixture::new();
+    let v = Verifier::new(
+        f.channels(ChannelStatus::Open, 0),
+        server.store(),
+        f.terms(),
+    );
+    let accepted = f.voucher(3 * PRICE, 0);
+    block_on(v.check(&accepted, NOW)).unwrap();
+    assert_eq!(
+        block_on(v.store().fetch_latest(&f.channel)).unwrap(),
+        v.store().latest(&f.channel).unwrap()
+    );
+    assert_eq!(
+        block_on(v.store().fetch_latest(&Fixture::new().channel)).unwrap(),
+        None
+    );
+    drop(server);
+    // Stale: refused from the replica's floor, hint included (its signature verified).
+    let stale = match block_on(v.check(&f.voucher(2 * PRICE, 0), NOW)) {
+        Err(paychan_verifier::CheckError::Rejected(r)) => r,
+        other => panic!("expected a rejection, got {other:?}"),
+    };
+    assert_eq!(
+        stale,
+        paychan_verifier::Rejection::InsufficientIncrement {
+            cumulative: 2 * PRICE,
+            required: 4 * PRICE,
+            last_accepted: 3 * PRICE
+        }
+    );
+    // A retry of the accepted voucher: the same receipt.
+    let r = block_on(v.check(&accepted, NOW)).unwrap();
+    assert!(r.duplicate && r.charged == 3 * PRICE, "{r:?}");
+    // A voucher that pays needs Redis, which is gone: a fault, never a 200.
+    assert!(matches!(
+        block_on(v.check(&f.voucher(4 * PRICE, 0), NOW)),
+        Err(paychan_verifier::CheckError::Fault(_))
+    ));
+}

@@ -121,26 +121,53 @@ fn format_expires_at(secs: i64) -> Result<String, VoucherError> {
         .map_err(|_| VoucherError::BadTimestamp)
 }
 
+/// A field of the JSON form that does not hold a valid value: its path
+/// (`voucher.cumulativeAmount`, `signature`, …) and what is wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field's path in the JSON form.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub error: VoucherError,
+}
+
+impl core::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}: {}", self.field, self.error)
+    }
+}
+
+impl SignedVoucherJson {
+    /// Validates every field (see the module docs), naming the first one
+    /// that is wrong.
+    pub fn to_signed(&self) -> Result<SignedVoucher, FieldError> {
+        let at = |field: &'static str| move |error| FieldError { field, error };
+        if self.signature_type != SIGNATURE_TYPE_ED25519 {
+            return Err(at("signatureType")(VoucherError::UnsupportedSignatureType));
+        }
+        let expires_at = match &self.voucher.expires_at {
+            None => 0,
+            Some(s) => parse_expires_at(s).map_err(at("voucher.expiresAt"))?,
+        };
+        Ok(SignedVoucher {
+            voucher: VoucherV1 {
+                channel_id: decode_base58::<32>(&self.voucher.channel_id)
+                    .map_err(at("voucher.channelId"))?,
+                cumulative_amount: parse_amount(&self.voucher.cumulative_amount)
+                    .map_err(at("voucher.cumulativeAmount"))?,
+                expires_at,
+            },
+            signer: decode_base58::<32>(&self.signer).map_err(at("signer"))?,
+            signature: decode_base58::<64>(&self.signature).map_err(at("signature"))?,
+        })
+    }
+}
+
 impl TryFrom<&SignedVoucherJson> for SignedVoucher {
     type Error = VoucherError;
 
     fn try_from(j: &SignedVoucherJson) -> Result<Self, Self::Error> {
-        if j.signature_type != SIGNATURE_TYPE_ED25519 {
-            return Err(VoucherError::UnsupportedSignatureType);
-        }
-        let expires_at = match &j.voucher.expires_at {
-            None => 0,
-            Some(s) => parse_expires_at(s)?,
-        };
-        Ok(Self {
-            voucher: VoucherV1 {
-                channel_id: decode_base58::<32>(&j.voucher.channel_id)?,
-                cumulative_amount: parse_amount(&j.voucher.cumulative_amount)?,
-                expires_at,
-            },
-            signer: decode_base58::<32>(&j.signer)?,
-            signature: decode_base58::<64>(&j.signature)?,
-        })
+        j.to_signed().map_err(|e| e.error)
     }
 }
 

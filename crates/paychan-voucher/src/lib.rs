@@ -64,7 +64,7 @@ pub use v2::{
 };
 
 #[cfg(feature = "serde")]
-pub use json::{SignedVoucherJson, VoucherJson};
+pub use json::{FieldError, SignedVoucherJson, VoucherJson};
 #[cfg(feature = "std")]
 pub use signing::{
     SignedVoucher, ed25519_instruction_data_v1, is_weak_signer, sign_v1, sign_v2,

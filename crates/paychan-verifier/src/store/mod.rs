@@ -198,13 +198,26 @@ pub trait VoucherStore: Send + Sync {
         min_increment: u64,
     ) -> impl Future<Output = Result<AcceptOutcome, StoreError>> + Send;
 
-    /// The latest accepted voucher of a channel.
+    /// The latest accepted voucher of a channel. May block on I/O: request
+    /// paths call [`Self::fetch_latest`].
     fn latest(&self, channel: &Pubkey) -> Result<Option<Accepted>, StoreError>;
 
+    /// [`Self::latest`] for async callers on a request path (a facilitator's
+    /// `/verify`): stores that read over the network answer without
+    /// blocking the caller's thread.
+    fn fetch_latest(
+        &self,
+        channel: &Pubkey,
+    ) -> impl Future<Output = Result<Option<Accepted>, StoreError>> + Send {
+        std::future::ready(self.latest(channel))
+    }
+
     /// What this process holds in memory of the latest accepted voucher,
-    /// without I/O (the verifier's cheap pre-check). Stores shared with
-    /// other processes return `None` and leave every decision to
-    /// [`Self::accept`].
+    /// without I/O (the verifier's cheap pre-check). A store shared with
+    /// other processes returns the latest voucher *it* accepted or saw as a
+    /// duplicate (cumulative amounts only grow, so this is a floor of the
+    /// shared state and refuses only what the shared store would refuse),
+    /// or `None`.
     fn cached(&self, _channel: &Pubkey) -> Option<Latest> {
         None
     }
@@ -278,6 +291,13 @@ impl<T: VoucherStore> VoucherStore for std::sync::Arc<T> {
 
     fn latest(&self, channel: &Pubkey) -> Result<Option<Accepted>, StoreError> {
         (**self).latest(channel)
+    }
+
+    fn fetch_latest(
+        &self,
+        channel: &Pubkey,
+    ) -> impl Future<Output = Result<Option<Accepted>, StoreError>> + Send {
+        (**self).fetch_latest(channel)
     }
 
     fn cached(&self, channel: &Pubkey) -> Option<Latest> {

@@ -34,15 +34,24 @@
 //! script may have run; the client's retry of the same voucher is then a
 //! [`Duplicate`](AcceptOutcome::Duplicate), charged once.
 //!
+//! ## What a replica remembers
+//! Each replica keeps, per channel (bounded, [`RedisStore::LOCAL_CHANNELS`]),
+//! the latest voucher Redis reported to *it* as accepted or duplicate. That
+//! is a floor of the shared state — cumulative amounts only grow — so
+//! [`VoucherStore::cached`] lets the verifier refuse a stale voucher, or
+//! answer a retry, without a round trip; everything else still goes to the
+//! script, which has the last word.
+//!
 //! ## Connections
 //! The async side runs on a dedicated I/O thread with its own tokio runtime,
 //! so `accept`'s future works on any executor. It talks through a
 //! [`ConnectionManager`], which reconnects after a failure (the failed
-//! request itself is not retried). [`VoucherStore::latest`] and
-//! [`VoucherStore::all_latest`] are synchronous: they use a small pool of
-//! blocking connections (one per concurrent caller, a broken one is
-//! dropped), read Redis directly and cache nothing, so every replica sees
-//! every replica's writes.
+//! request itself is not retried); [`VoucherStore::fetch_latest`] (the
+//! request path's read) goes the same way. [`VoucherStore::latest`] and
+//! [`VoucherStore::all_latest`] are synchronous (tools and the settler):
+//! they use a small pool of blocking connections (one per concurrent
+//! caller, a broken one is dropped). Reads go to Redis and cache nothing, so
+//! every replica sees every replica's writes.
 use std::{
     collections::HashMap,
     future::Future,
@@ -60,7 +69,7 @@ use redis::{
 };
 use tokio::{runtime::Handle, sync::oneshot};
 
-use super::{ACCEPTED_LEN, AcceptOutcome, Accepted, StoreError, VoucherStore};
+use super::{ACCEPTED_LEN, AcceptOutcome, Accepted, Latest, StoreError, VoucherStore};
 
 /// Blocking connections kept idle for `latest`/`all_latest`.
 const MAX_IDLE: usize = 16;
@@ -147,6 +156,8 @@ const CODE_CONFLICT: i64 = 4;
 
 /// The script's reply: code, last accepted (LE bytes), record.
 type Reply = (i64, Vec<u8>, Vec<u8>);
+/// A request run on the I/O thread.
+type IoFuture<T> = std::pin::Pin<Box<dyn Future<Output = redis::RedisResult<T>> + Send>>;
 
 /// The Redis-backed store, shared by replicas.
 pub struct RedisStore {
@@ -158,6 +169,8 @@ pub struct RedisStore {
     stop: Mutex<Option<oneshot::Sender<()>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     idle: Mutex<Vec<Connection>>,
+    /// The latest voucher Redis reported to this replica, per channel.
+    local: Arc<quick_cache::sync::Cache<Pubkey, Latest>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -178,6 +191,8 @@ impl RedisStore {
     pub const KEY_PREFIX: &str = "paychan:v1:latest:";
     /// Connect, response and read timeout of [`RedisStore::connect`].
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Channels whose latest voucher a replica remembers (about 80 bytes each).
+    pub const LOCAL_CHANNELS: usize = 100_000;
 
     /// The key of a channel's latest accepted voucher: the prefix and the
     /// channel in base58.
@@ -233,7 +248,22 @@ impl RedisStore {
             stop: Mutex::new(Some(stop_tx)),
             thread: Mutex::new(Some(thread)),
             idle: Mutex::new(vec![first]),
+            local: Arc::new(quick_cache::sync::Cache::new(Self::LOCAL_CHANNELS)),
         })
+    }
+
+    /// Runs `request` on the I/O thread's connection manager.
+    fn on_io<T: Send + 'static>(
+        &self,
+        request: impl FnOnce(ConnectionManager) -> IoFuture<T>,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        let call = request(self.manager.clone());
+        // If the I/O thread is stopped, the task (and `tx`) is dropped.
+        drop(self.io.spawn(async move {
+            let _ = tx.send(call.await);
+        }));
+        async move { rx.await.map_err(|_| StoreError::Closed)?.map_err(backend) }
     }
 
     /// Stops the I/O thread: later `accept`s fail with [`StoreError::Closed`].
@@ -348,6 +378,19 @@ fn parse_reply(
     }
 }
 
+/// Keeps `a` as this replica's floor of its channel's latest voucher, unless
+/// it already knows a higher one (replies may arrive out of order).
+fn remember(local: &quick_cache::sync::Cache<Pubkey, Latest>, a: &Accepted) {
+    let channel = a.channel();
+    let latest = a.latest();
+    if local
+        .get(&channel)
+        .is_none_or(|known| known.cumulative < latest.cumulative)
+    {
+        local.insert(channel, latest);
+    }
+}
+
 /// Decodes a stored record and checks it belongs to the key it was read from.
 fn decode_stored(key: &[u8], bytes: &[u8]) -> Result<Accepted, StoreError> {
     let a = Accepted::decode(bytes)?;
@@ -372,23 +415,25 @@ impl VoucherStore for RedisStore {
         }
         .encode();
         let increment = min_increment.max(1);
-        let (tx, rx) = oneshot::channel();
         let script = self.script.clone();
-        let mut manager = self.manager.clone();
-        // Runs on the I/O thread; if it is stopped, the task (and `tx`) is dropped.
-        drop(self.io.spawn(async move {
-            let mut call = script.prepare_invoke();
-            call.key(key)
-                .arg(&record[..])
-                .arg(&floor.to_le_bytes()[..])
-                .arg(&increment.to_le_bytes()[..]);
-            let reply = call.invoke_async::<Reply>(&mut manager).await;
-            let _ = tx.send(reply);
-        }));
+        let reply = self.on_io(move |mut manager| {
+            Box::pin(async move {
+                let mut call = script.prepare_invoke();
+                call.key(key)
+                    .arg(&record[..])
+                    .arg(&floor.to_le_bytes()[..])
+                    .arg(&increment.to_le_bytes()[..]);
+                call.invoke_async::<Reply>(&mut manager).await
+            })
+        });
         let voucher = *voucher;
+        let local = self.local.clone();
         async move {
-            let reply = rx.await.map_err(|_| StoreError::Closed)?.map_err(backend)?;
-            parse_reply(&voucher, reply)
+            let outcome = parse_reply(&voucher, reply.await?)?;
+            if let AcceptOutcome::Accepted(a) | AcceptOutcome::Duplicate(a) = &outcome {
+                remember(&local, a);
+            }
+            Ok(outcome)
         }
     }
 
@@ -396,6 +441,32 @@ impl VoucherStore for RedisStore {
         let key = RedisStore::key(channel);
         let bytes: Option<Vec<u8>> = self.with_conn(|c| redis::cmd("GET").arg(&key).query(c))?;
         bytes.map(|b| decode_stored(key.as_bytes(), &b)).transpose()
+    }
+
+    fn fetch_latest(
+        &self,
+        channel: &Pubkey,
+    ) -> impl Future<Output = Result<Option<Accepted>, StoreError>> + Send {
+        let key = RedisStore::key(channel);
+        let get_key = key.clone();
+        let bytes = self.on_io(move |mut manager| {
+            Box::pin(async move {
+                redis::cmd("GET")
+                    .arg(&get_key)
+                    .query_async::<Option<Vec<u8>>>(&mut manager)
+                    .await
+            })
+        });
+        async move {
+            bytes
+                .await?
+                .map(|b| decode_stored(key.as_bytes(), &b))
+                .transpose()
+        }
+    }
+
+    fn cached(&self, channel: &Pubkey) -> Option<Latest> {
+        self.local.get(channel)
     }
 
     fn all_latest(&self) -> Result<Vec<Accepted>, StoreError> {
