@@ -16,7 +16,7 @@ use paychan_verifier::{
 use paychan_x402::{
     network::Network,
     scheme::PaychanExtra,
-    server::{Paywall, PaywallConfig},
+    server::{Limits, Paywall, PaywallConfig},
 };
 
 #[tokio::main]
@@ -29,11 +29,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let channels = Arc::new(RpcChannels::new(rpc, paychan::ID, payee));
     let _updates = channels.spawn_updater(None, Duration::from_secs(2));
     let store = RedbStore::open("vouchers.redb", Durability::Sync)?;
-    let verifier = Arc::new(Verifier::new(
-        channels,
-        store,
-        Terms::new(paychan::ID, payee, mint, 1_000),
-    ));
+    // What channels must offer: a grace period of an hour, 0.1 USDC escrowed.
+    let mut terms = Terms::new(paychan::ID, payee, mint, 1_000);
+    (terms.min_grace_period, terms.min_deposit) = (3_600, 100_000);
+    let verifier = Arc::new(Verifier::new(channels, store, terms));
     let extra = PaychanExtra {
         program_id: paychan::ID.to_string(),
         token_program: anchor_spl::token::ID.to_string(),
@@ -52,6 +51,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .route_layer(paywall.layer(1_000)) // 0.001 USDC
         .route("/health", get(|| async { "ok" }));
-    axum::serve(tokio::net::TcpListener::bind("127.0.0.1:8402").await?, app).await?;
+    // Header, request and body limits, connection and in-flight caps.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:8402").await?;
+    paychan_x402::server::serve(listener, app, Limits::default(), std::future::pending()).await?;
     Ok(())
 }

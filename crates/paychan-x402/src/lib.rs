@@ -29,6 +29,7 @@
 
 pub mod codec;
 pub mod network;
+pub mod payment;
 pub mod scheme;
 #[cfg(feature = "server")]
 pub mod server;

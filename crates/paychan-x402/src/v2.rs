@@ -84,6 +84,9 @@ pub struct SettleResponse {
     /// Why not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_reason: Option<String>,
+    /// A human-readable account of the failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
     /// Who paid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payer: Option<String>,
@@ -94,6 +97,9 @@ pub struct SettleResponse {
     /// Amount charged, atomic units.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<String>,
+    /// Scheme-specific details (`paychan`: what exactly is wrong, the resync hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<Value>,
 }
 
 /// The facilitator's `/verify` answer.
@@ -105,9 +111,15 @@ pub struct VerifyResponse {
     /// Why not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invalid_reason: Option<String>,
+    /// A human-readable account of the failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid_message: Option<String>,
     /// Who pays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payer: Option<String>,
+    /// Scheme-specific details (`paychan`: what exactly is wrong).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<Value>,
 }
 
 /// Body of `POST /verify` and `POST /settle`.

@@ -123,11 +123,11 @@ async fn produce() -> Produced {
     let channel = Pubkey::new_from_array([42; 32]);
     let channels = MemoryChannels::default();
     channels.upsert(snapshot(channel, &key, mint)).unwrap();
-    let verifier = Arc::new(Verifier::new(
-        channels,
-        MemoryStore::default(),
-        Terms::new(paychan::ID, Pubkey::from_str(PAY_TO).unwrap(), mint, PRICE),
-    ));
+    let verifier = Arc::new(Verifier::new(channels, MemoryStore::default(), {
+        let mut terms = Terms::new(paychan::ID, Pubkey::from_str(PAY_TO).unwrap(), mint, PRICE);
+        (terms.min_grace_period, terms.min_deposit) = (3_600, 1_000_000);
+        terms
+    }));
     let paywall = Paywall::new(
         verifier.clone(),
         PaywallConfig::new(network.clone(), extra.clone()),
@@ -141,7 +141,11 @@ async fn produce() -> Produced {
                 .description("a paid report")
                 .mime_type("application/json"),
         );
-    let facilitator = facilitator::router(verifier.clone(), network.clone(), extra, ());
+    let facilitator = facilitator::router(
+        verifier.clone(),
+        facilitator::FacilitatorConfig::new(network.clone(), extra, PRICE),
+        (),
+    );
 
     // The offer: an unpaid request's PAYMENT-REQUIRED.
     let (status, headers, _) = send(&app, get_report(None)).await;

@@ -15,8 +15,8 @@ use axum::{
 };
 use ed25519_dalek::SigningKey;
 use paychan_verifier::{
-    ChannelSnapshot, ChannelSource, MemoryChannels, MemoryStore, Pubkey, Receipt, SignedVoucher,
-    Terms, Verifier, VoucherStore,
+    ChannelSnapshot, ChannelSource, LoadError, MemoryChannels, MemoryStore, Pubkey, Receipt,
+    SignedVoucher, Terms, Verifier, VoucherStore,
 };
 use paychan_voucher::{VoucherV1, sign_v1};
 use paychan_x402::{
@@ -57,8 +57,12 @@ impl Fixture {
         }
     }
 
+    /// The terms the offers advertise (`extra()`): grace and minimum deposit included.
     fn terms(&self) -> Terms {
-        Terms::new(paychan::ID, self.payee, self.mint, PRICE)
+        let mut terms = Terms::new(paychan::ID, self.payee, self.mint, PRICE);
+        terms.min_grace_period = 3_600;
+        terms.min_deposit = 100_000;
+        terms
     }
 
     fn snapshot(&self) -> ChannelSnapshot {
@@ -361,10 +365,12 @@ async fn a_paid_request_is_served_with_a_payment_response_and_the_store_advances
         v2::SettleResponse {
             success: true,
             error_reason: None,
+            error_message: None,
             payer: Some(e.f.payer.to_string()),
             transaction: String::new(),
             network: NETWORK.into(),
             amount: Some("1000".into()),
+            extensions: None,
         }
     );
     assert!(a.headers.get("X-PAYMENT-RESPONSE").is_none());
@@ -611,8 +617,8 @@ impl ChannelSource for Down {
         None
     }
 
-    async fn load(&self, _: &Pubkey) -> Result<Option<ChannelSnapshot>, String> {
-        Err("rpc unreachable".into())
+    async fn load(&self, _: &Pubkey) -> Result<Option<ChannelSnapshot>, LoadError> {
+        Err(LoadError::Unavailable("rpc unreachable".into()))
     }
 }
 
@@ -676,7 +682,11 @@ async fn facilitator_verify_accepts_nothing_and_settle_accepts_and_enqueues() {
     let verifier = f.verifier();
     let paywall = Paywall::new(verifier.clone(), PaywallConfig::new(NETWORK, f.extra()));
     let queue = Arc::new(Queue::default());
-    let app = facilitator::router(verifier.clone(), NETWORK, f.extra(), queue.clone());
+    let app = facilitator::router(
+        verifier.clone(),
+        facilitator::FacilitatorConfig::new(NETWORK, f.extra(), PRICE),
+        queue.clone(),
+    );
     let latest = || {
         verifier
             .store()
@@ -694,7 +704,9 @@ async fn facilitator_verify_accepts_nothing_and_settle_accepts_and_enqueues() {
         v2::VerifyResponse {
             is_valid: true,
             invalid_reason: None,
-            payer: Some(f.payer.to_string())
+            invalid_message: None,
+            payer: Some(f.payer.to_string()),
+            extensions: None,
         }
     );
     assert_eq!(latest(), None, "/verify stored nothing");
@@ -708,10 +720,12 @@ async fn facilitator_verify_accepts_nothing_and_settle_accepts_and_enqueues() {
         v2::SettleResponse {
             success: true,
             error_reason: None,
+            error_message: None,
             payer: Some(f.payer.to_string()),
             transaction: String::new(),
             network: NETWORK.into(),
             amount: Some("1000".into()),
+            extensions: None,
         }
     );
     assert_eq!(latest(), Some(PRICE));
@@ -783,7 +797,11 @@ async fn facilitator_verify_accepts_nothing_and_settle_accepts_and_enqueues() {
 async fn facilitator_supported_lists_the_paychan_kinds() {
     let f = Fixture::new(5);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let app = facilitator::router(f.verifier(), NETWORK, f.extra(), tx);
+    let app = facilitator::router(
+        f.verifier(),
+        facilitator::FacilitatorConfig::new(NETWORK, f.extra(), PRICE),
+        tx,
+    );
     let a = send(&app, get_req("/supported", &[])).await;
     assert_eq!(a.status, StatusCode::OK);
     let s: v2::SupportedResponse = serde_json::from_slice(&a.body).unwrap();

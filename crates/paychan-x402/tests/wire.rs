@@ -97,10 +97,12 @@ fn settle_and_verify_responses_match_the_spec() {
     let settle = v2::SettleResponse {
         success: true,
         error_reason: None,
+        error_message: None,
         payer: Some("payer".into()),
         transaction: String::new(),
         network: Network::Mainnet.caip2().into(),
         amount: Some("1000".into()),
+        extensions: None,
     };
     assert_eq!(
         serde_json::to_value(&settle).unwrap(),
@@ -109,11 +111,13 @@ fn settle_and_verify_responses_match_the_spec() {
     let verify = v2::VerifyResponse {
         is_valid: false,
         invalid_reason: Some("invalid_signature".into()),
+        invalid_message: Some("bad signature".into()),
         payer: None,
+        extensions: Some(json!({"paychan": {"field": "signature"}})),
     };
     assert_eq!(
         serde_json::to_value(&verify).unwrap(),
-        json!({ "isValid": false, "invalidReason": "invalid_signature" })
+        json!({ "isValid": false, "invalidReason": "invalid_signature", "invalidMessage": "bad signature", "extensions": {"paychan": {"field": "signature"}} })
     );
     let supported = v2::SupportedResponse {
         kinds: vec![v2::SupportedKind {
@@ -262,4 +266,59 @@ proptest::proptest! {
         let _ = codec::decode::<v1::PaymentPayload>(&bytes);
         let _ = codec::version(&bytes);
     }
+
+    /// The decoder the paywall runs, on random bytes, on their base64 (so
+    /// the JSON stage sees them too) and on random edits of a valid payment:
+    /// never a panic; a decoded voucher always re-encodes to what decodes
+    /// to itself; an error always names a field or is a size/base64 error.
+    #[test]
+    fn the_payment_decoder_never_panics(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..6_000),
+        at in proptest::prelude::any::<usize>(),
+        byte in proptest::prelude::any::<u8>(),
+    ) {
+        use paychan_x402::payment::{HeaderVersion, decode_payment, decode_payment_json};
+        use base64::Engine;
+        for version in [HeaderVersion::V2, HeaderVersion::V1] {
+            let _ = decode_payment(&bytes, version);
+            let _ = decode_payment_json(&bytes, version);
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            let _ = decode_payment(b64.as_bytes(), version);
+        }
+        let mut json = valid_payment_json();
+        if !json.is_empty() {
+            let i = at % json.len();
+            json[i] = byte;
+        }
+        match decode_payment_json(&json, HeaderVersion::V2) {
+            Ok(p) => {
+                let again = serde_json::to_vec(&serde_json::json!({
+                    "x402Version": 2,
+                    "accepted": {"scheme": p.scheme, "network": p.network},
+                    "payload": p.voucher,
+                })).unwrap();
+                proptest::prop_assert_eq!(decode_payment_json(&again, HeaderVersion::V2).unwrap().voucher, p.voucher);
+            }
+            Err(e) => proptest::prop_assert!(e.field().is_some(), "{}", e),
+        }
+    }
+}
+
+/// A valid v2 payment's JSON (the mutation base of the proptest).
+fn valid_payment_json() -> Vec<u8> {
+    let voucher = paychan_voucher::SignedVoucher {
+        voucher: paychan_voucher::VoucherV1 {
+            channel_id: [9; 32],
+            cumulative_amount: 1_000,
+            expires_at: 1_900_000_000,
+        },
+        signer: [8; 32],
+        signature: [7; 64],
+    };
+    serde_json::to_vec(&serde_json::json!({
+        "x402Version": 2,
+        "accepted": {"scheme": "paychan", "network": "solana:local"},
+        "payload": voucher,
+    }))
+    .unwrap()
 }

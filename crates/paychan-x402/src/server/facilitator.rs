@@ -6,18 +6,28 @@
 //! A voucher the store already holds adds nothing: `/verify` and `/settle`
 //! answer it `invalid_payment_amount`, so a resource server relying on the
 //! facilitator never serves one payment twice. Rejections are answered 200
-//! with `isValid: false` / `success: false`; a request that is not a
-//! facilitator request is 400, a body over 16 KiB 413, a verifier fault 503.
+//! with `isValid: false` / `success: false` (plus `extensions.paychan`:
+//! `code`, `field`, `message`, naming what is wrong); a request that is not
+//! a facilitator request is 400, a body over 16 KiB 413, a verifier fault 503.
+//!
+//! `/verify` and `/settle` take a bearer token when one is configured
+//! ([`FacilitatorConfig::token`]; `paychan facilitator` refuses to listen
+//! beyond loopback without one): each `/settle` makes the payee's settler
+//! consider a transaction. A payment for less than
+//! [`FacilitatorConfig::min_price`] is refused whatever price the caller
+//! names (`invalid_payment_requirements`).
 //!
 //! ```no_run
 //! use std::sync::Arc;
 //! use paychan_verifier::{MemoryChannels, MemoryStore, Terms, Verifier};
-//! use paychan_x402::{scheme::PaychanExtra, server::facilitator};
+//! use paychan_x402::{scheme::PaychanExtra, server::facilitator::{self, FacilitatorConfig}};
 //!
 //! # async fn run(terms: Terms, extra: PaychanExtra) -> std::io::Result<()> {
 //! let verifier = Arc::new(Verifier::new(MemoryChannels::default(), MemoryStore::default(), terms));
 //! let (queue, _settler_rx) = tokio::sync::mpsc::unbounded_channel();
-//! let app = facilitator::router(verifier, "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1", extra, queue);
+//! let mut config = FacilitatorConfig::new("solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1", extra, 1_000);
+//! config.token = Some("a long random secret".into());
+//! let app = facilitator::router(verifier, config, queue);
 //! axum::serve(tokio::net::TcpListener::bind("127.0.0.1:8403").await?, app).await
 //! # }
 //! ```
@@ -30,14 +40,15 @@ use axum::{
     response::Response,
     routing::{get, post},
 };
-use http::{HeaderValue, StatusCode, header::CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, StatusCode, header::CONTENT_TYPE};
 use paychan_verifier::{
-    ChannelSource, CheckError, Pubkey, Receipt, SignedVoucher, Verifier, VoucherStore,
+    ChannelSource, CheckError, Pubkey, Receipt, Rejection, SignedVoucher, Verifier, VerifierError,
+    VoucherStore,
 };
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::{bad_request, json_response, unavailable, unix_now, v1_network};
+use super::{bad_request, json_response, overloaded, unavailable, unix_now, v1_network};
 use crate::{scheme::PaychanExtra, scheme::SCHEME, v1, v2};
 
 /// Largest accepted request body.
@@ -70,10 +81,49 @@ impl<Q: SettleQueue> SettleQueue for Arc<Q> {
     }
 }
 
+/// What a facilitator serves and whom it serves.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FacilitatorConfig {
+    /// CAIP-2 network id.
+    pub network: String,
+    /// The `paychan` kind's `extra` (as the paywall offers it).
+    pub extra: PaychanExtra,
+    /// The bearer token `/verify` and `/settle` require (`Authorization:
+    /// Bearer <token>`); `None` leaves them open (loopback only).
+    pub token: Option<String>,
+    /// The least a payment may pay: the cheapest route's price.
+    pub min_price: u64,
+}
+
+impl std::fmt::Debug for FacilitatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FacilitatorConfig")
+            .field("network", &self.network)
+            .field("extra", &self.extra)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("min_price", &self.min_price)
+            .finish()
+    }
+}
+
+impl FacilitatorConfig {
+    /// A configuration without a token.
+    pub fn new(network: impl Into<String>, extra: PaychanExtra, min_price: u64) -> Self {
+        Self {
+            network: network.into(),
+            extra,
+            token: None,
+            min_price,
+        }
+    }
+}
+
 struct Facilitator<C, S, Q> {
     verifier: Arc<Verifier<C, S>>,
     network: String,
     v1_network: String,
+    token: Option<String>,
+    min_price: u64,
     queue: Q,
     supported: Bytes,
 }
@@ -112,23 +162,31 @@ pub fn supported(network: &str, extra: &PaychanExtra) -> v2::SupportedResponse {
 
 /// The facilitator's router: `POST /verify`, `POST /settle`, `GET /supported`,
 /// with request bodies bounded to [`MAX_BODY_LEN`].
-pub fn router<C, S, Q>(
-    verifier: Arc<Verifier<C, S>>,
-    network: impl Into<String>,
-    extra: PaychanExtra,
-    queue: Q,
-) -> Router
+pub fn router<C, S, Q>(verifier: Arc<Verifier<C, S>>, config: FacilitatorConfig, queue: Q) -> Router
 where
     C: ChannelSource + 'static,
     S: VoucherStore + 'static,
     Q: SettleQueue,
 {
-    let network = network.into();
+    let FacilitatorConfig {
+        network,
+        extra,
+        token,
+        min_price,
+    } = config;
+    let terms = verifier.terms();
+    let extra = PaychanExtra {
+        grace_period_seconds: terms.min_grace_period,
+        minimum_deposit: terms.min_deposit.to_string(),
+        ..extra
+    };
     let supported = serde_json::to_vec(&supported(&network, &extra)).unwrap_or_default();
     let state = Arc::new(Facilitator {
         verifier,
         v1_network: v1_network(&network).to_owned(),
         network,
+        token,
+        min_price: min_price.max(1),
         queue,
         supported: Bytes::from(supported),
     });
@@ -166,8 +224,39 @@ struct Payment {
 enum Invalid {
     /// 400: not a facilitator request.
     BadRequest(String),
-    /// The payment is not acceptable: `isValid: false` / `success: false`.
-    Reason(&'static str),
+    /// The payment is not acceptable: `isValid: false` / `success: false`,
+    /// the x402 reason and the field at fault.
+    Reason(&'static str, Detail),
+}
+
+/// What exactly is wrong with a payment (`extensions.paychan` of the answer).
+#[derive(Clone, Debug)]
+struct Detail {
+    code: &'static str,
+    field: Option<String>,
+    message: String,
+}
+
+impl Detail {
+    fn new(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
+    }
+
+    fn of(r: &Rejection) -> Self {
+        Self {
+            code: r.code(),
+            field: Some(payload_field(r.field()).to_owned()),
+            message: r.to_string(),
+        }
+    }
+
+    fn extensions(&self) -> Value {
+        json!({ "paychan": { "code": self.code, "field": self.field, "message": self.message } })
+    }
 }
 
 impl<C, S, Q> Facilitator<C, S, Q>
@@ -235,28 +324,115 @@ where
         let price = parse_amount(&amount).ok_or_else(|| {
             Invalid::BadRequest("paymentRequirements amount is not a decimal u64".into())
         })?;
-        if req_scheme != SCHEME || pay_scheme != SCHEME {
-            return Err(Invalid::Reason("unsupported_scheme"));
+        let reason = |reason, code, field, message: String| {
+            Err(Invalid::Reason(reason, Detail::new(code, field, message)))
+        };
+        if req_scheme != SCHEME {
+            return reason(
+                "unsupported_scheme",
+                "unsupported_scheme",
+                "paymentRequirements.scheme",
+                format!("scheme {req_scheme:?} is not served; use \"{SCHEME}\""),
+            );
+        }
+        if pay_scheme != SCHEME {
+            return reason(
+                "unsupported_scheme",
+                "unsupported_scheme",
+                "paymentPayload.accepted.scheme",
+                format!("scheme {pay_scheme:?} is not served; use \"{SCHEME}\""),
+            );
         }
         let ours = |n: &str| n == self.network || n == self.v1_network;
-        if !ours(&req_network) || !ours(&pay_network) {
-            return Err(Invalid::Reason("invalid_network"));
+        for (network, field) in [
+            (&req_network, "paymentRequirements.network"),
+            (&pay_network, "paymentPayload.accepted.network"),
+        ] {
+            if !ours(network) {
+                return reason(
+                    "invalid_network",
+                    "wrong_network",
+                    field,
+                    format!("network must be {}", self.network),
+                );
+            }
         }
         let terms = self.verifier.terms();
         if Pubkey::from_str(&pay_to).ok() != Some(terms.payee) {
-            return Err(Invalid::Reason("invalid_scheme"));
+            return reason(
+                "invalid_scheme",
+                "wrong_payee",
+                "paymentRequirements.payTo",
+                format!("this facilitator settles for {} only", terms.payee),
+            );
         }
         if Pubkey::from_str(&asset).ok() != Some(terms.mint) {
-            return Err(Invalid::Reason("invalid_scheme"));
+            return reason(
+                "invalid_scheme",
+                "wrong_mint",
+                "paymentRequirements.asset",
+                format!("this facilitator settles {} only", terms.mint),
+            );
         }
-        let voucher =
-            SignedVoucher::deserialize(&payload).map_err(|_| Invalid::Reason("invalid_payload"))?;
+        if price < self.min_price {
+            return reason(
+                "invalid_payment_requirements",
+                "price_below_minimum",
+                "paymentRequirements.amount",
+                format!(
+                    "amount {price} is below the least this payee charges, {}",
+                    self.min_price
+                ),
+            );
+        }
+        let voucher = crate::payment::decode_payload_value(&payload).map_err(|e| {
+            Invalid::Reason(
+                "invalid_payload",
+                Detail {
+                    code: "malformed",
+                    field: e.field().map(str::to_owned),
+                    message: e.to_string(),
+                },
+            )
+        })?;
         Ok(Payment {
             network,
             voucher,
             price,
         })
     }
+
+    /// Whether the request carries the configured bearer token (compared in
+    /// constant time); always true without one.
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        let presented = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let (a, b) = (presented.as_bytes(), token.as_bytes());
+        let diff = a
+            .iter()
+            .zip(b)
+            .fold(a.len() ^ b.len(), |acc, (x, y)| acc | usize::from(x ^ y));
+        diff == 0
+    }
+}
+
+/// 401 for `/verify` and `/settle` without the facilitator's token.
+fn unauthorized() -> Response {
+    let mut res = json_response(
+        StatusCode::UNAUTHORIZED,
+        &json!({ "error": "unauthorized", "message": "this facilitator needs `Authorization: Bearer <token>`" }),
+    );
+    res.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer"),
+    );
+    res
 }
 
 /// A canonical decimal `u64` (no sign, no leading zeros).
@@ -270,8 +446,10 @@ fn parse_amount(s: &str) -> Option<u64> {
 enum Checked {
     /// It pays.
     Valid(Receipt),
-    /// The x402 reason it does not.
-    Invalid(&'static str),
+    /// The x402 reason it does not, and what exactly is wrong.
+    Invalid(&'static str, Detail),
+    /// Too many channel loads in flight (503 with `Retry-After`).
+    Overloaded,
     /// The verifier could not decide (503).
     Fault,
 }
@@ -280,12 +458,20 @@ fn classify(result: Result<Receipt, CheckError>) -> Checked {
     match result {
         // A voucher accepted before pays nothing new: like a resubmitted
         // transaction, it does not verify or settle twice.
-        Ok(r) if r.duplicate => Checked::Invalid("invalid_payment_amount"),
+        Ok(r) if r.duplicate => Checked::Invalid(
+            "invalid_payment_amount",
+            Detail::new(
+                "already_accepted",
+                "paymentPayload.payload.voucher.cumulativeAmount",
+                "this voucher was accepted before; sign the next cumulative amount",
+            ),
+        ),
         Ok(r) => Checked::Valid(r),
         Err(CheckError::Rejected(r)) => {
             tracing::debug!(reason = r.reason(), "facilitator: payment rejected: {r}");
-            Checked::Invalid(r.reason())
+            Checked::Invalid(r.reason(), Detail::of(&r))
         }
+        Err(CheckError::Fault(VerifierError::Overloaded)) => Checked::Overloaded,
         Err(CheckError::Fault(e)) => {
             tracing::warn!("facilitator: verifier unavailable: {e}");
             Checked::Fault
@@ -293,21 +479,45 @@ fn classify(result: Result<Receipt, CheckError>) -> Checked {
     }
 }
 
-async fn verify<C, S, Q>(State(f): State<Arc<Facilitator<C, S, Q>>>, body: Bytes) -> Response
+/// A [`Rejection::field`] as a path in the facilitator request.
+fn payload_field(field: &'static str) -> &'static str {
+    match field {
+        "voucher.channelId" => "paymentPayload.payload.voucher.channelId",
+        "voucher.expiresAt" => "paymentPayload.payload.voucher.expiresAt",
+        "voucher.cumulativeAmount" => "paymentPayload.payload.voucher.cumulativeAmount",
+        "signer" => "paymentPayload.payload.signer",
+        "signature" => "paymentPayload.payload.signature",
+        // The channel's on-chain state (`channel.deposit`, …).
+        other => other,
+    }
+}
+
+async fn verify<C, S, Q>(
+    State(f): State<Arc<Facilitator<C, S, Q>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response
 where
     C: ChannelSource + 'static,
     S: VoucherStore + 'static,
     Q: SettleQueue,
 {
-    let invalid = |reason: &str| v2::VerifyResponse {
+    if !f.authorized(&headers) {
+        return unauthorized();
+    }
+    let invalid = |reason: &str, detail: &Detail| v2::VerifyResponse {
         is_valid: false,
         invalid_reason: Some(reason.to_owned()),
+        invalid_message: Some(detail.message.clone()),
         payer: None,
+        extensions: Some(detail.extensions()),
     };
     let payment = match f.parse(&body) {
         Ok(p) => p,
         Err(Invalid::BadRequest(m)) => return bad_request(&m),
-        Err(Invalid::Reason(reason)) => return json_response(StatusCode::OK, &invalid(reason)),
+        Err(Invalid::Reason(reason, detail)) => {
+            return json_response(StatusCode::OK, &invalid(reason, &detail));
+        }
     };
     let result = f
         .verifier
@@ -319,33 +529,47 @@ where
             &v2::VerifyResponse {
                 is_valid: true,
                 invalid_reason: None,
+                invalid_message: None,
                 payer: Some(r.payer.to_string()),
+                extensions: None,
             },
         ),
-        Checked::Invalid(reason) => json_response(StatusCode::OK, &invalid(reason)),
+        Checked::Invalid(reason, detail) => {
+            json_response(StatusCode::OK, &invalid(reason, &detail))
+        }
+        Checked::Overloaded => overloaded(),
         Checked::Fault => unavailable(),
     }
 }
 
-async fn settle<C, S, Q>(State(f): State<Arc<Facilitator<C, S, Q>>>, body: Bytes) -> Response
+async fn settle<C, S, Q>(
+    State(f): State<Arc<Facilitator<C, S, Q>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response
 where
     C: ChannelSource + 'static,
     S: VoucherStore + 'static,
     Q: SettleQueue,
 {
-    let failed = |reason: &str, network: String| v2::SettleResponse {
+    if !f.authorized(&headers) {
+        return unauthorized();
+    }
+    let failed = |reason: &str, detail: &Detail, network: String| v2::SettleResponse {
         success: false,
         error_reason: Some(reason.to_owned()),
+        error_message: Some(detail.message.clone()),
         payer: None,
         transaction: String::new(),
         network,
         amount: None,
+        extensions: Some(detail.extensions()),
     };
     let payment = match f.parse(&body) {
         Ok(p) => p,
         Err(Invalid::BadRequest(m)) => return bad_request(&m),
-        Err(Invalid::Reason(reason)) => {
-            return json_response(StatusCode::OK, &failed(reason, f.network.clone()));
+        Err(Invalid::Reason(reason, detail)) => {
+            return json_response(StatusCode::OK, &failed(reason, &detail, f.network.clone()));
         }
     };
     let result = f
@@ -360,14 +584,19 @@ where
                 &v2::SettleResponse {
                     success: true,
                     error_reason: None,
+                    error_message: None,
                     payer: Some(r.payer.to_string()),
                     transaction: String::new(),
                     network: payment.network,
                     amount: Some(r.charged.to_string()),
+                    extensions: None,
                 },
             )
         }
-        Checked::Invalid(reason) => json_response(StatusCode::OK, &failed(reason, payment.network)),
+        Checked::Invalid(reason, detail) => {
+            json_response(StatusCode::OK, &failed(reason, &detail, payment.network))
+        }
+        Checked::Overloaded => overloaded(),
         Checked::Fault => unavailable(),
     }
 }

@@ -1,40 +1,108 @@
 //! The layer's per-channel memory of the last voucher it accepted and how
-//! that request ended (docs/004, "Not charged on failure; retries").
+//! the requests it paid ended (docs/004, "Paid once, served once").
+//!
+//! - A voucher pays **one** successful handler run. A retry carrying the
+//!   same voucher, the same `Idempotency-Key` and the same request (method,
+//!   path and query, body digest) gets the stored response of that run, or
+//!   waits for it while it is in flight; the handler never runs again.
+//! - A run that did not end with an answer below 500 — the handler failed,
+//!   or the request was dropped (the client went away) — leaves the voucher a
+//!   *credit*: the same voucher pays another run, up to [`MAX_RUNS`] runs in
+//!   all. A request dropped while the store was accepting the voucher leaves
+//!   a credit too ([`Pending`]), so the client's retry is served, not refused.
 //!
 //! Two generations of at most `half` channels each: inserting into a full
 //! young generation turns it into the old one (dropping the previous old
-//! one), so memory stays below `2 · half` entries with O(1) work per request.
-use std::{collections::HashMap, hash::BuildHasher};
+//! one), so memory stays below `2 · half` entries with O(1) work per request;
+//! stored response bodies together stay below [`Memo::new`]'s byte budget.
+use std::{
+    collections::HashMap,
+    hash::BuildHasher,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
+use axum::body::Bytes;
+use http::{HeaderMap, StatusCode};
 use parking_lot::Mutex;
 use paychan_verifier::{Pubkey, SignedVoucher};
+use tokio::sync::watch;
 
-/// How the request paid by a voucher ended.
+/// Handler runs one voucher pays for at most: the first, and two more after
+/// failures (5xx, or a request dropped before its answer).
+pub const MAX_RUNS: u8 = 3;
+
+/// What a replay must match: the `Idempotency-Key` (hashed) and the request
+/// it came with (SHA-256 of method, path and query, and body).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    /// The handler is running (or its future was dropped): treated as spent.
-    InFlight,
-    /// The handler answered 5xx: the same voucher pays one more request.
-    Credit,
-    /// The handler answered < 500.
-    Spent,
+pub(crate) struct RequestKey {
+    pub(crate) key: u64,
+    pub(crate) request: [u8; 32],
 }
 
-#[derive(Clone, Copy, Debug)]
+/// A response kept for replays. Its body counts against the memo's budget
+/// until it is dropped.
+#[derive(Debug)]
+pub(crate) struct StoredResponse {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    budget: Arc<AtomicUsize>,
+}
+
+impl Drop for StoredResponse {
+    fn drop(&mut self) {
+        self.budget.fetch_sub(self.body.len(), Ordering::Relaxed);
+    }
+}
+
+/// How the runs paid by a voucher stand.
+#[derive(Clone, Debug)]
+enum State {
+    /// A run is under way; `done` turns true when it ends.
+    InFlight(watch::Receiver<bool>),
+    /// No run ended with an answer: the voucher pays another run.
+    Credit,
+    /// A run answered (< 500); its response, when it could be kept.
+    Spent(Option<Arc<StoredResponse>>),
+}
+
+#[derive(Debug)]
 struct Entry {
     cumulative: u64,
     signature: [u8; 64],
     charged: u64,
-    /// Hash of the `Idempotency-Key` of the request the voucher last paid.
-    key: Option<u64>,
+    /// The request of the run in flight or done, for replays.
+    key: Option<RequestKey>,
     state: State,
-    /// Idempotent replays served so far.
+    /// Tells waiters the run in flight ended.
+    done: Option<watch::Sender<bool>>,
+    /// Handler runs started with this voucher.
+    runs: u8,
+    /// Stored responses replayed so far.
     replays: u8,
 }
 
 impl Entry {
     fn is(&self, voucher: &SignedVoucher) -> bool {
         self.cumulative == voucher.voucher.cumulative_amount && self.signature == voucher.signature
+    }
+
+    fn start_run(&mut self, key: Option<RequestKey>) {
+        let (tx, rx) = watch::channel(false);
+        self.key = key;
+        self.state = State::InFlight(rx);
+        self.done = Some(tx);
+        self.runs = self.runs.saturating_add(1);
+    }
+
+    fn end_run(&mut self, state: State) {
+        self.state = state;
+        if let Some(done) = self.done.take() {
+            let _ = done.send(true);
+        }
     }
 }
 
@@ -62,6 +130,19 @@ impl Generations {
     }
 }
 
+/// What a retry of an accepted voucher gets.
+#[derive(Debug)]
+pub(crate) enum Claim<'a> {
+    /// Run the handler (a credit); the run ends through the ticket.
+    Run(Ticket<'a>),
+    /// The response of the run it paid, again.
+    Replay(Arc<StoredResponse>),
+    /// Its run is in flight: wait for `done`, then claim again.
+    Wait(watch::Receiver<bool>),
+    /// Nothing: it paid a request already.
+    Refused,
+}
+
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct Memo {
@@ -69,16 +150,25 @@ pub(crate) struct Memo {
     half: usize,
     max_replays: u8,
     hasher: std::hash::RandomState,
+    /// Bytes of stored response bodies, and the most they may take.
+    stored: Arc<AtomicUsize>,
+    budget: usize,
+    /// Largest response body kept for replays.
+    max_body: usize,
 }
 
 impl Memo {
-    /// Remembers at most `capacity` channels (at least 2).
-    pub(crate) fn new(capacity: usize, max_replays: u8) -> Self {
+    /// Remembers at most `capacity` channels (at least 2) and keeps response
+    /// bodies of at most `max_body` bytes, `budget` bytes in all.
+    pub(crate) fn new(capacity: usize, max_replays: u8, max_body: usize, budget: usize) -> Self {
         Self {
             generations: Mutex::default(),
             half: (capacity / 2).max(1),
             max_replays,
             hasher: std::hash::RandomState::new(),
+            stored: Arc::new(AtomicUsize::new(0)),
+            budget,
+            max_body,
         }
     }
 
@@ -88,66 +178,129 @@ impl Memo {
         self.hasher.hash_one(key)
     }
 
-    /// A fresh voucher was accepted for a request about to run.
-    pub(crate) fn record(
+    /// The largest response body kept for replays.
+    pub(crate) fn max_body(&self) -> usize {
+        self.max_body
+    }
+
+    /// Before the store is asked to accept `voucher` for a request costing
+    /// `price`: if the request is dropped before [`Pending::accepted`] or
+    /// [`Pending::disarm`], the voucher is remembered as a credit (the
+    /// store may have accepted it; if it did not, the credit is never
+    /// claimed, since only a voucher the store holds is claimed).
+    pub(crate) fn pending(
+        &self,
+        channel: Pubkey,
+        voucher: &SignedVoucher,
+        price: u64,
+    ) -> Pending<'_> {
+        Pending {
+            memo: self,
+            channel,
+            voucher: *voucher,
+            price,
+            armed: true,
+        }
+    }
+
+    /// The entry of `voucher` (charged `charged`) before any run: a credit.
+    fn new_entry(voucher: &SignedVoucher, charged: u64) -> Entry {
+        Entry {
+            cumulative: voucher.voucher.cumulative_amount,
+            signature: voucher.signature,
+            charged,
+            key: None,
+            state: State::Credit,
+            done: None,
+            runs: 0,
+            replays: 0,
+        }
+    }
+
+    fn start(
         &self,
         channel: Pubkey,
         voucher: &SignedVoucher,
         charged: u64,
-        key: Option<u64>,
-    ) {
-        let entry = Entry {
-            cumulative: voucher.voucher.cumulative_amount,
-            signature: voucher.signature,
-            charged,
-            key,
-            state: State::InFlight,
-            replays: 0,
-        };
+        key: Option<RequestKey>,
+    ) -> Ticket<'_> {
+        let mut entry = Self::new_entry(voucher, charged);
+        entry.start_run(key);
         self.generations.lock().insert(self.half, channel, entry);
+        Ticket {
+            memo: self,
+            channel,
+            voucher: *voucher,
+            ended: false,
+        }
     }
 
-    /// The store says `voucher` was accepted before: whether it may pay for
-    /// this request (a credit, or an idempotent retry with the same key).
-    /// Returns what it was charged.
+    /// The store says `voucher` was accepted before: what this request gets.
     pub(crate) fn claim(
         &self,
         channel: &Pubkey,
         voucher: &SignedVoucher,
-        key: Option<u64>,
+        key: Option<RequestKey>,
         price: u64,
-    ) -> Option<u64> {
+    ) -> Claim<'_> {
         let mut generations = self.generations.lock();
-        let entry = generations.get_mut(self.half, channel)?;
-        if !entry.is(voucher) || entry.charged < price {
-            return None;
+        let Some(entry) = generations.get_mut(self.half, channel) else {
+            return Claim::Refused;
+        };
+        if !entry.is(voucher) {
+            return Claim::Refused;
         }
-        match entry.state {
-            State::Credit => {
-                entry.state = State::InFlight;
-                entry.key = key;
-                entry.replays = 0;
-                Some(entry.charged)
+        let same_request = key.is_some() && key == entry.key;
+        match &entry.state {
+            State::Credit if entry.charged >= price && entry.runs < MAX_RUNS => {
+                entry.start_run(key);
+                Claim::Run(Ticket {
+                    memo: self,
+                    channel: *channel,
+                    voucher: *voucher,
+                    ended: false,
+                })
             }
-            State::InFlight | State::Spent => {
-                if key.is_some() && key == entry.key && entry.replays < self.max_replays {
-                    entry.replays += 1;
-                    entry.state = State::InFlight;
-                    Some(entry.charged)
-                } else {
-                    None
-                }
+            State::InFlight(done) if same_request => Claim::Wait(done.clone()),
+            State::Spent(Some(response)) if same_request && entry.replays < self.max_replays => {
+                entry.replays += 1;
+                Claim::Replay(response.clone())
             }
+            _ => Claim::Refused,
         }
     }
 
-    /// The request paid by `voucher` ended; `failed` when the handler answered 5xx.
-    pub(crate) fn finish(&self, channel: &Pubkey, voucher: &SignedVoucher, failed: bool) {
+    /// Keeps `response` for replays when it fits the budget.
+    pub(crate) fn store_response(
+        &self,
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Option<Arc<StoredResponse>> {
+        let len = body.len();
+        if len > self.max_body {
+            return None;
+        }
+        let reserved = self
+            .stored
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(len).filter(|total| *total <= self.budget)
+            });
+        reserved.ok()?;
+        Some(Arc::new(StoredResponse {
+            status,
+            headers,
+            body,
+            budget: self.stored.clone(),
+        }))
+    }
+
+    fn end(&self, channel: &Pubkey, voucher: &SignedVoucher, state: State) {
         let mut generations = self.generations.lock();
         if let Some(entry) = generations.get_mut(self.half, channel)
             && entry.is(voucher)
         {
-            entry.state = if failed { State::Credit } else { State::Spent };
+            entry.end_run(state);
         }
     }
 
@@ -159,8 +312,82 @@ impl Memo {
     }
 }
 
+/// A voucher on its way into the store; see [`Memo::pending`].
+#[derive(Debug)]
+pub(crate) struct Pending<'a> {
+    memo: &'a Memo,
+    channel: Pubkey,
+    voucher: SignedVoucher,
+    price: u64,
+    armed: bool,
+}
+
+impl<'a> Pending<'a> {
+    /// The store accepted the voucher, charging `charged`: a run starts.
+    pub(crate) fn accepted(mut self, charged: u64, key: Option<RequestKey>) -> Ticket<'a> {
+        self.armed = false;
+        self.memo.start(self.channel, &self.voucher, charged, key)
+    }
+
+    /// The store answered otherwise.
+    pub(crate) fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            // The request went away while the store was deciding: if the
+            // voucher was accepted, it paid for nothing yet.
+            let entry = Memo::new_entry(&self.voucher, self.price);
+            self.memo
+                .generations
+                .lock()
+                .insert(self.memo.half, self.channel, entry);
+        }
+    }
+}
+
+/// A handler run paid by a voucher. Dropped without [`Ticket::served`] or
+/// [`Ticket::failed`] (the request went away), the run counts as failed.
+#[derive(Debug)]
+pub(crate) struct Ticket<'a> {
+    memo: &'a Memo,
+    channel: Pubkey,
+    voucher: SignedVoucher,
+    ended: bool,
+}
+
+impl Ticket<'_> {
+    fn end(&mut self, state: State) {
+        self.ended = true;
+        self.memo.end(&self.channel, &self.voucher, state);
+    }
+
+    /// The handler answered below 500: the voucher is spent; `response` is
+    /// what replays get (when it could be kept).
+    pub(crate) fn served(mut self, response: Option<Arc<StoredResponse>>) {
+        self.end(State::Spent(response));
+    }
+
+    /// The handler answered 5xx: the voucher pays another run while it has
+    /// runs left, else it is spent.
+    pub(crate) fn failed(mut self) {
+        self.end(State::Credit);
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.end(State::Credit);
+        }
+    }
+}
+
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use paychan_voucher::VoucherV1;
 
@@ -178,47 +405,140 @@ mod tests {
         }
     }
 
+    fn memo() -> Memo {
+        Memo::new(16, 2, 1_024, 4_096)
+    }
+
+    fn key(memo: &Memo, k: &[u8], request: u8) -> Option<RequestKey> {
+        Some(RequestKey {
+            key: memo.key_hash(k),
+            request: [request; 32],
+        })
+    }
+
+    fn response(memo: &Memo, body: &'static [u8]) -> Option<Arc<StoredResponse>> {
+        memo.store_response(StatusCode::OK, HeaderMap::new(), Bytes::from_static(body))
+    }
+
     #[test]
-    fn a_credit_pays_once_and_a_spent_voucher_only_replays_with_its_key() {
-        let memo = Memo::new(16, 2);
+    fn a_replay_gets_the_stored_response_only_for_the_same_key_and_request() {
+        let memo = memo();
         let c = Pubkey::new_unique();
         let v = voucher(&c, 10);
-        let k = Some(memo.key_hash(b"k"));
-        memo.record(c, &v, 10, None);
-        assert_eq!(memo.claim(&c, &v, None, 10), None, "in flight, no key");
-        memo.finish(&c, &v, true);
-        assert_eq!(memo.claim(&c, &v, None, 11), None, "credit below the price");
-        assert_eq!(memo.claim(&c, &v, k, 10), Some(10), "credit");
-        memo.finish(&c, &v, false);
-        assert_eq!(memo.claim(&c, &v, None, 10), None, "spent");
-        assert_eq!(memo.claim(&c, &v, Some(memo.key_hash(b"x")), 10), None);
-        assert_eq!(memo.claim(&c, &v, k, 10), Some(10), "replay 1");
-        assert_eq!(memo.claim(&c, &v, k, 10), Some(10), "replay 2");
-        assert_eq!(memo.claim(&c, &v, k, 10), None, "replays are bounded");
-        assert_eq!(
+        let k = key(&memo, b"k", 1);
+        let ticket = memo.pending(c, &v, 10).accepted(10, k);
+        assert!(
+            matches!(memo.claim(&c, &v, k, 10), Claim::Wait(_)),
+            "in flight"
+        );
+        assert!(matches!(memo.claim(&c, &v, None, 10), Claim::Refused));
+        ticket.served(response(&memo, b"body"));
+        match memo.claim(&c, &v, k, 10) {
+            Claim::Replay(r) => assert_eq!(&r.body[..], b"body"),
+            other => panic!("{other:?}"),
+        }
+        // Another key, another request under the same key, no key: refused.
+        assert!(matches!(
+            memo.claim(&c, &v, key(&memo, b"x", 1), 10),
+            Claim::Refused
+        ));
+        assert!(matches!(
+            memo.claim(&c, &v, key(&memo, b"k", 2), 10),
+            Claim::Refused
+        ));
+        assert!(matches!(memo.claim(&c, &v, None, 10), Claim::Refused));
+        assert!(
+            matches!(memo.claim(&c, &v, k, 10), Claim::Replay(_)),
+            "replay 2"
+        );
+        assert!(
+            matches!(memo.claim(&c, &v, k, 10), Claim::Refused),
+            "replays are bounded"
+        );
+        assert!(matches!(
             memo.claim(&c, &voucher(&c, 11), k, 1),
-            None,
-            "another voucher"
+            Claim::Refused
+        ));
+    }
+
+    #[test]
+    fn failed_or_abandoned_runs_leave_a_bounded_credit() {
+        let memo = memo();
+        let c = Pubkey::new_unique();
+        let v = voucher(&c, 10);
+        memo.pending(c, &v, 10).accepted(10, None).failed();
+        assert!(
+            matches!(memo.claim(&c, &v, None, 11), Claim::Refused),
+            "below the price"
+        );
+        let Claim::Run(ticket) = memo.claim(&c, &v, None, 10) else {
+            panic!("a credit pays a second run")
+        };
+        drop(ticket); // the client went away mid-run
+        let Claim::Run(ticket) = memo.claim(&c, &v, None, 10) else {
+            panic!("an abandoned run leaves a credit")
+        };
+        ticket.failed();
+        assert!(
+            matches!(memo.claim(&c, &v, None, 10), Claim::Refused),
+            "{MAX_RUNS} runs at most"
+        );
+    }
+
+    #[test]
+    fn a_request_dropped_while_the_store_decides_leaves_a_credit() {
+        let memo = memo();
+        let c = Pubkey::new_unique();
+        let v = voucher(&c, 10);
+        drop(memo.pending(c, &v, 10));
+        assert!(matches!(memo.claim(&c, &v, None, 10), Claim::Run(_)));
+        // A refused voucher leaves nothing.
+        let w = voucher(&c, 20);
+        memo.pending(c, &w, 10).disarm();
+        assert!(matches!(memo.claim(&c, &w, None, 10), Claim::Refused));
+    }
+
+    #[test]
+    fn stored_bodies_stay_within_their_budget() {
+        let memo = Memo::new(16, 2, 8, 16);
+        assert!(
+            memo.store_response(StatusCode::OK, HeaderMap::new(), Bytes::from(vec![0; 9]))
+                .is_none()
+        );
+        let a = memo.store_response(StatusCode::OK, HeaderMap::new(), Bytes::from(vec![0; 8]));
+        let b = memo.store_response(StatusCode::OK, HeaderMap::new(), Bytes::from(vec![0; 8]));
+        assert!(a.is_some() && b.is_some());
+        assert!(
+            memo.store_response(StatusCode::OK, HeaderMap::new(), Bytes::from(vec![0; 1]))
+                .is_none()
+        );
+        drop(a);
+        assert!(
+            memo.store_response(StatusCode::OK, HeaderMap::new(), Bytes::from(vec![0; 8]))
+                .is_some()
         );
     }
 
     #[test]
     fn memory_is_bounded_and_recent_channels_survive() {
-        let memo = Memo::new(8, 1);
+        let memo = Memo::new(8, 1, 16, 64);
         let first = Pubkey::new_unique();
         let v = voucher(&first, 1);
-        memo.record(first, &v, 1, None);
-        memo.finish(&first, &v, true);
+        memo.pending(first, &v, 1).accepted(1, None).failed();
         for i in 0..100u64 {
             let c = Pubkey::new_unique();
-            memo.record(c, &voucher(&c, i), 1, None);
+            memo.pending(c, &voucher(&c, i), 1)
+                .accepted(1, None)
+                .served(None);
             assert!(memo.len() <= 8);
         }
-        assert_eq!(memo.claim(&first, &v, None, 1), None, "evicted");
+        assert!(
+            matches!(memo.claim(&first, &v, None, 1), Claim::Refused),
+            "evicted"
+        );
         let last = Pubkey::new_unique();
         let v = voucher(&last, 5);
-        memo.record(last, &v, 5, None);
-        memo.finish(&last, &v, true);
-        assert_eq!(memo.claim(&last, &v, None, 5), Some(5));
+        memo.pending(last, &v, 5).accepted(5, None).failed();
+        assert!(matches!(memo.claim(&last, &v, None, 5), Claim::Run(_)));
     }
 }

@@ -44,17 +44,23 @@ use axum::{
 use base64::Engine;
 use http::{HeaderValue, Request, StatusCode, header::CONTENT_TYPE, request::Parts};
 use paychan_verifier::{
-    ChannelSource, CheckError, MAX_HEADER_LEN, Pubkey, Rejection, SignedVoucher, Terms, Verifier,
+    ChannelSource, CheckError, Pubkey, Rejection, SignedVoucher, Terms, Verifier, VerifierError,
     VoucherStore,
 };
-use paychan_voucher::json::SignedVoucherJson;
-use serde::Deserialize;
 use serde_json::json;
 use tower::{Layer, Service};
 
-use crate::{network::Network, scheme::PaychanExtra, scheme::SCHEME, v1, v2};
+use crate::{
+    network::Network,
+    payment::{HeaderVersion, PaymentError},
+    scheme::PaychanExtra,
+    scheme::SCHEME,
+    v1, v2,
+};
 
 pub mod facilitator;
+pub mod limits;
+pub use limits::{Limits, serve};
 mod memo;
 
 pub use paychan_verifier::Receipt;
@@ -72,6 +78,8 @@ const PAYMENT_RESPONSE: http::HeaderName = http::HeaderName::from_static("paymen
 const X_PAYMENT: http::HeaderName = http::HeaderName::from_static("x-payment");
 const X_PAYMENT_RESPONSE: http::HeaderName = http::HeaderName::from_static("x-payment-response");
 const IDEMPOTENCY_KEY: http::HeaderName = http::HeaderName::from_static("idempotency-key");
+/// Marks a response sent again to a retry (the handler did not run).
+const IDEMPOTENT_REPLAYED: http::HeaderName = http::HeaderName::from_static("idempotent-replayed");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Offers kept per route for computed prices (with a fixed resource URL).
@@ -82,7 +90,9 @@ const OFFER_CACHE: usize = 256;
 pub struct PaywallConfig {
     /// CAIP-2 network id (`solana:<genesis hash prefix>`).
     pub network: String,
-    /// The offer's `extra`.
+    /// The offer's `extra`. Its `gracePeriodSeconds` and `minimumDeposit`
+    /// are replaced by the verifier's [`Terms`] (`min_grace_period`,
+    /// `min_deposit`): an offer advertises exactly what is enforced.
     pub extra: PaychanExtra,
     /// `resource.description` (a route may override it).
     pub description: Option<String>,
@@ -99,9 +109,19 @@ pub struct PaywallConfig {
     /// Channels whose last voucher the layer remembers for credits and
     /// idempotent retries (default 100 000; older ones are forgotten).
     pub memory_channels: usize,
-    /// How many times a spent voucher is served again with its
-    /// `Idempotency-Key` (default 3).
+    /// How many times the stored response of a paid request is sent again
+    /// to a retry with the same voucher, `Idempotency-Key` and request
+    /// (default 3). The handler never runs again for it.
     pub max_replays: u8,
+    /// Largest response body kept for such retries (default 256 KiB); a
+    /// larger answer is sent once and a retry of it is refused.
+    pub max_replay_body: usize,
+    /// Bytes of response bodies kept for retries in all (default 64 MiB).
+    pub replay_budget: usize,
+    /// Largest request body a paid request with an `Idempotency-Key` may
+    /// carry (default 1 MiB): the body is read to bind the key to it.
+    /// Larger bodies are answered 413.
+    pub max_idempotent_body: usize,
 }
 
 impl PaywallConfig {
@@ -116,6 +136,9 @@ impl PaywallConfig {
             public_url: None,
             memory_channels: 100_000,
             max_replays: 3,
+            max_replay_body: 256 * 1024,
+            replay_budget: 64 << 20,
+            max_idempotent_body: 1 << 20,
         }
     }
 }
@@ -140,7 +163,9 @@ pub fn v1_network(caip2: &str) -> &str {
     }
 }
 
-/// The one `paychan` requirement of an offer costing `price`.
+/// The one `paychan` requirement of an offer costing `price`; its
+/// `gracePeriodSeconds` and `minimumDeposit` are the terms' (what the
+/// verifier enforces).
 #[must_use]
 pub fn requirements(
     terms: &Terms,
@@ -148,6 +173,11 @@ pub fn requirements(
     extra: &PaychanExtra,
     price: u64,
 ) -> v2::PaymentRequirements {
+    let extra = PaychanExtra {
+        grace_period_seconds: terms.min_grace_period,
+        minimum_deposit: terms.min_deposit.to_string(),
+        ..extra.clone()
+    };
     v2::PaymentRequirements {
         scheme: SCHEME.to_owned(),
         network: network.to_owned(),
@@ -155,7 +185,7 @@ pub fn requirements(
         asset: terms.mint.to_string(),
         pay_to: terms.payee.to_string(),
         max_timeout_seconds: MAX_TIMEOUT_SECONDS,
-        extra: serde_json::to_value(extra).ok(),
+        extra: serde_json::to_value(&extra).ok(),
     }
 }
 
@@ -285,7 +315,12 @@ impl<C: ChannelSource + 'static, S: VoucherStore + 'static> Paywall<C, S> {
     /// offer's `payTo` and `asset`).
     pub fn new(verifier: Arc<Verifier<C, S>>, config: PaywallConfig) -> Self {
         let v1_network = v1_network(&config.network).to_owned();
-        let memo = memo::Memo::new(config.memory_channels, config.max_replays);
+        let memo = memo::Memo::new(
+            config.memory_channels,
+            config.max_replays,
+            config.max_replay_body,
+            config.replay_budget,
+        );
         Self {
             shared: Arc::new(Shared {
                 verifier,
@@ -484,6 +519,10 @@ impl<C: ChannelSource + 'static, S: VoucherStore + 'static> Route<C, S> {
         required.error = Some(refusal.reason.to_owned());
         let mut paychan = serde_json::Map::new();
         paychan.insert("reason".into(), refusal.reason.into());
+        paychan.insert("code".into(), refusal.code.into());
+        if let Some(field) = refusal.field {
+            paychan.insert("field".into(), field.into());
+        }
         paychan.insert("message".into(), refusal.message.clone().into());
         if let Some(channel) = &refusal.channel {
             paychan.insert("channel".into(), channel.to_string().into());
@@ -511,7 +550,12 @@ impl<C: ChannelSource + 'static, S: VoucherStore + 'static> Route<C, S> {
 
 /// Why a payment did not pay (402).
 struct Refusal {
+    /// The x402 reason.
     reason: &'static str,
+    /// What exactly is wrong ([`Rejection::code`]).
+    code: &'static str,
+    /// The wrong field, a JSON path ([`Rejection::field`]).
+    field: Option<&'static str>,
     message: String,
     channel: Option<Pubkey>,
     last_accepted: Option<u64>,
@@ -526,6 +570,8 @@ impl Refusal {
         };
         Self {
             reason: r.reason(),
+            code: r.code(),
+            field: Some(r.field()),
             message: r.to_string(),
             channel: Some(channel),
             last_accepted: r.last_accepted(),
@@ -614,13 +660,6 @@ where
     }
 }
 
-/// Which header carried the payment.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Version {
-    V2,
-    V1,
-}
-
 async fn handle<C, S, I>(route: &Route<C, S>, mut inner: I, req: Request<Body>) -> Response
 where
     C: ChannelSource + 'static,
@@ -632,75 +671,108 @@ where
         return call(&mut inner, Request::from_parts(parts, body)).await;
     };
     let (header, version) = if let Some(h) = parts.headers.get(PAYMENT_SIGNATURE) {
-        (h, Version::V2)
+        (h, HeaderVersion::V2)
     } else if let Some(h) = parts.headers.get(X_PAYMENT) {
-        (h, Version::V1)
+        (h, HeaderVersion::V1)
     } else {
         return route.offer(price, &parts);
     };
     let shared = &route.shared;
-    let v1 = version == Version::V1;
+    let v1 = version == HeaderVersion::V1;
     let voucher = match decode_payment(header.as_bytes(), version, shared) {
         Ok(v) => v,
-        Err(Bad::Malformed(message)) => return bad_request(message),
+        Err(Bad::Malformed(e)) => return bad_payment(&e),
         Err(Bad::Refused(refusal)) => return route.refusal(price, &parts, v1, &refusal),
     };
-    let key = match parts.headers.get(IDEMPOTENCY_KEY) {
-        None => None,
-        Some(k) => match idempotency_key(k.as_bytes()) {
-            Some(k) => Some(shared.memo.key_hash(k)),
-            None => return bad_request("Idempotency-Key must be 1 to 128 visible ASCII bytes"),
-        },
+    // An Idempotency-Key is bound to its request: method, path and query,
+    // and the body, read here (bounded) and hashed.
+    let (body, request_key) = match parts.headers.get(IDEMPOTENCY_KEY) {
+        None => (body, None),
+        Some(k) => {
+            let Some(k) = idempotency_key(k.as_bytes()) else {
+                return bad_request("Idempotency-Key must be 1 to 128 visible ASCII bytes");
+            };
+            let key = shared.memo.key_hash(k);
+            let limit = shared.config.max_idempotent_body;
+            let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+                return json_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &json!({
+                        "error": "payload_too_large",
+                        "message": format!("a paid request with an Idempotency-Key carries at most {limit} bytes of body"),
+                    }),
+                );
+            };
+            let request = request_fingerprint(&parts, &bytes);
+            (Body::from(bytes), Some(memo::RequestKey { key, request }))
+        }
     };
     let channel = Pubkey::new_from_array(voucher.voucher.channel_id);
-    let receipt = match shared
+    // Armed until the store answers: a request dropped meanwhile leaves
+    // the voucher a credit for its retry.
+    let pending = shared.memo.pending(channel, &voucher, price);
+    let checked = shared
         .verifier
         .check_priced(&voucher, price, unix_now())
-        .await
-    {
-        Ok(r) if !r.duplicate => {
-            shared.memo.record(channel, &voucher, r.charged, key);
-            r
-        }
+        .await;
+    let (receipt, ticket) = match checked {
+        Ok(r) if !r.duplicate => (r, pending.accepted(r.charged, request_key)),
         Ok(r) => {
-            if shared.memo.claim(&channel, &voucher, key, price).is_none() {
-                let cumulative = voucher.voucher.cumulative_amount;
-                let rejection = Rejection::InsufficientIncrement {
-                    cumulative,
-                    required: cumulative.saturating_add(price),
-                    last_accepted: cumulative,
-                };
-                tracing::debug!(%channel, cumulative, "voucher already spent");
-                return route.refusal(price, &parts, v1, &Refusal::rejected(channel, &rejection));
+            pending.disarm();
+            match claim(&shared.memo, &channel, &voucher, request_key, price).await {
+                Ok(memo::Claim::Run(ticket)) => (r, ticket),
+                Ok(memo::Claim::Replay(stored)) => return replay(&stored),
+                Ok(_) => {
+                    let cumulative = voucher.voucher.cumulative_amount;
+                    let rejection = Rejection::InsufficientIncrement {
+                        cumulative,
+                        required: cumulative.saturating_add(price),
+                        last_accepted: cumulative,
+                    };
+                    tracing::debug!(%channel, cumulative, "voucher already spent");
+                    return route.refusal(
+                        price,
+                        &parts,
+                        v1,
+                        &Refusal::rejected(channel, &rejection),
+                    );
+                }
+                Err(InFlight) => return in_flight(),
             }
-            r
         }
-        Err(CheckError::Rejected(r)) if r.is_malformed() => return bad_request(&r.to_string()),
-        Err(CheckError::Rejected(r)) => {
-            tracing::debug!(%channel, reason = r.reason(), "voucher rejected: {r}");
-            return route.refusal(price, &parts, v1, &Refusal::rejected(channel, &r));
-        }
-        Err(CheckError::Fault(e)) => {
-            tracing::warn!(%channel, "payment verifier unavailable: {e}");
-            return unavailable();
+        Err(e) => {
+            pending.disarm();
+            return match e {
+                CheckError::Rejected(r) => {
+                    tracing::debug!(%channel, reason = r.reason(), "voucher rejected: {r}");
+                    route.refusal(price, &parts, v1, &Refusal::rejected(channel, &r))
+                }
+                CheckError::Fault(VerifierError::Overloaded) => overloaded(),
+                CheckError::Fault(e) => {
+                    tracing::warn!(%channel, "payment verifier unavailable: {e}");
+                    unavailable()
+                }
+            };
         }
     };
     let mut req = Request::from_parts(parts, body);
     req.extensions_mut().insert(receipt);
+    // The ticket lives across the handler: dropped with this future (the
+    // client went away), the run counts as failed and the voucher stays a credit.
     let mut res = call(&mut inner, req).await;
-    let failed = res.status().is_server_error();
-    shared.memo.finish(&channel, &voucher, failed);
-    if failed {
-        // Not charged: the voucher is a credit for the retry.
-        return res;
+    if res.status().is_server_error() {
+        ticket.failed();
+        return handler_failed(&res);
     }
     let settle = v2::SettleResponse {
         success: true,
         error_reason: None,
+        error_message: None,
         payer: Some(receipt.payer.to_string()),
         transaction: String::new(),
         network: shared.config.network.clone(),
         amount: Some(receipt.charged.to_string()),
+        extensions: None,
     };
     match crate::codec::encode(&settle)
         .ok()
@@ -715,6 +787,125 @@ where
         }
         None => tracing::error!("PAYMENT-RESPONSE could not be encoded"),
     }
+    if request_key.is_none() {
+        ticket.served(None);
+        return res;
+    }
+    // Kept for a retry of this request (same voucher, key and request).
+    let (head, body) = res.into_parts();
+    let exact = http_body::Body::size_hint(&body)
+        .exact()
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| *n <= shared.memo.max_body());
+    let Some(len) = exact else {
+        ticket.served(None);
+        return Response::from_parts(head, body);
+    };
+    match axum::body::to_bytes(body, len).await {
+        Ok(bytes) => {
+            ticket.served(shared.memo.store_response(
+                head.status,
+                head.headers.clone(),
+                bytes.clone(),
+            ));
+            Response::from_parts(head, Body::from(bytes))
+        }
+        Err(e) => {
+            tracing::error!("the paid handler's response body failed: {e}");
+            ticket.failed();
+            internal_error()
+        }
+    }
+}
+
+/// How long a retry waits for the run its voucher paid, when that run is
+/// still in flight, before it is answered 409.
+pub const REPLAY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The run a retry waits for did not end within [`REPLAY_WAIT`].
+struct InFlight;
+
+/// A retry of an accepted voucher: a credit's run, the stored response, or
+/// (after waiting for a run in flight) one of those; `Refused` otherwise.
+async fn claim<'a>(
+    memo: &'a memo::Memo,
+    channel: &Pubkey,
+    voucher: &SignedVoucher,
+    key: Option<memo::RequestKey>,
+    price: u64,
+) -> Result<memo::Claim<'a>, InFlight> {
+    loop {
+        match memo.claim(channel, voucher, key, price) {
+            memo::Claim::Wait(mut done) => {
+                let ended = tokio::time::timeout(REPLAY_WAIT, done.wait_for(|d| *d)).await;
+                if !matches!(ended, Ok(Ok(_))) {
+                    return Err(InFlight);
+                }
+            }
+            other => return Ok(other),
+        }
+    }
+}
+
+/// SHA-256 of the method, the path and query, and the body.
+fn request_fingerprint(parts: &Parts, body: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(parts.method.as_str().as_bytes());
+    h.update([0]);
+    h.update(
+        parts
+            .uri
+            .path_and_query()
+            .map_or("", |p| p.as_str())
+            .as_bytes(),
+    );
+    h.update([0]);
+    h.update(body);
+    h.finalize().into()
+}
+
+/// The stored response of the run a voucher paid, sent again.
+fn replay(stored: &memo::StoredResponse) -> Response {
+    let mut res = Response::new(Body::from(stored.body.clone()));
+    *res.status_mut() = stored.status;
+    *res.headers_mut() = stored.headers.clone();
+    res.headers_mut()
+        .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    res
+}
+
+/// A paid handler's 5xx, without its body and headers (a failed run is not
+/// charged, so it must not deliver content); `Retry-After` is kept.
+fn handler_failed(res: &Response) -> Response {
+    let mut out = json_response(
+        res.status(),
+        &json!({
+            "error": "handler_failed",
+            "message": format!(
+                "the paid handler failed; the voucher was not charged for it and pays a retry \
+                 (up to {} runs in all)", memo::MAX_RUNS
+            ),
+        }),
+    );
+    if let Some(retry) = res.headers().get(http::header::RETRY_AFTER) {
+        out.headers_mut()
+            .insert(http::header::RETRY_AFTER, retry.clone());
+    }
+    out
+}
+
+/// 409: the request paid by this voucher is still running.
+fn in_flight() -> Response {
+    let mut res = json_response(
+        StatusCode::CONFLICT,
+        &json!({
+            "error": "in_flight",
+            "message": "the request this voucher paid is still running; retry it later with the same Idempotency-Key",
+        }),
+    );
+    res.headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
     res
 }
 
@@ -730,101 +921,53 @@ where
 
 /// A payment header that is not a payment.
 enum Bad {
-    /// 400.
-    Malformed(&'static str),
+    /// 400, naming the field at fault.
+    Malformed(PaymentError),
     /// 402: well-formed but not for this scheme or network.
-    Refused(Refusal),
+    Refused(Box<Refusal>),
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AcceptedRef<'a> {
-    #[serde(borrow)]
-    scheme: Cow<'a, str>,
-    #[serde(borrow)]
-    network: Cow<'a, str>,
-}
-
-/// `v2::PaymentPayload` with the `paychan` payload typed (and the fields the
-/// layer does not need skipped), so decoding builds no `serde_json::Value`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct V2Envelope<'a> {
-    x402_version: u32,
-    #[serde(borrow)]
-    accepted: AcceptedRef<'a>,
-    payload: SignedVoucherJson,
-}
-
-/// `v1::PaymentPayload`, typed likewise.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct V1Envelope<'a> {
-    x402_version: u32,
-    #[serde(borrow)]
-    scheme: Cow<'a, str>,
-    #[serde(borrow)]
-    network: Cow<'a, str>,
-    payload: SignedVoucherJson,
-}
-
-/// Decodes a payment header: bounded, base64 into a stack buffer, the
-/// envelope, the voucher; then the scheme and network must be ours.
+/// Decodes a payment header ([`crate::payment::decode_payment`]); then the
+/// scheme and network must be ours.
 fn decode_payment<C, S>(
     value: &[u8],
-    version: Version,
+    version: HeaderVersion,
     shared: &Shared<C, S>,
 ) -> Result<SignedVoucher, Bad> {
-    if value.len() > MAX_HEADER_LEN {
-        return Err(Bad::Malformed("payment header exceeds 4096 bytes"));
-    }
-    let mut buf = [0u8; MAX_HEADER_LEN / 4 * 3];
-    let len = base64::engine::general_purpose::STANDARD
-        .decode_slice(value, &mut buf)
-        .map_err(|_| Bad::Malformed("payment header is not standard base64"))?;
-    let json = buf.get(..len).unwrap_or_default();
-    let (scheme, ours, payload) = match version {
-        Version::V2 => {
-            let e: V2Envelope<'_> = serde_json::from_slice(json)
-                .map_err(|_| Bad::Malformed("PAYMENT-SIGNATURE is not a v2 PaymentPayload"))?;
-            if e.x402_version != 2 {
-                return Err(Bad::Malformed("PAYMENT-SIGNATURE needs x402Version 2"));
-            }
-            let ours = e.accepted.network == shared.config.network;
-            (e.accepted.scheme, ours, e.payload)
-        }
-        Version::V1 => {
-            let e: V1Envelope<'_> = serde_json::from_slice(json)
-                .map_err(|_| Bad::Malformed("X-PAYMENT is not a v1 PaymentPayload"))?;
-            if e.x402_version != 1 {
-                return Err(Bad::Malformed("X-PAYMENT needs x402Version 1"));
-            }
-            let ours = e.network == shared.v1_network || e.network == shared.config.network;
-            (e.scheme, ours, e.payload)
-        }
+    let payment = crate::payment::decode_payment(value, version).map_err(Bad::Malformed)?;
+    let channel = Some(Pubkey::new_from_array(payment.voucher.voucher.channel_id));
+    let (scheme_field, network_field) = match version {
+        HeaderVersion::V2 => ("accepted.scheme", "accepted.network"),
+        HeaderVersion::V1 => ("scheme", "network"),
     };
-    let voucher = SignedVoucher::try_from(&payload)
-        .map_err(|_| Bad::Malformed("payload is not a valid signed voucher"))?;
-    let channel = Some(Pubkey::new_from_array(voucher.voucher.channel_id));
-    if scheme != SCHEME {
-        return Err(Bad::Refused(Refusal {
+    if payment.scheme != SCHEME {
+        return Err(Bad::Refused(Box::new(Refusal {
             reason: "unsupported_scheme",
-            message: format!("scheme {scheme:?} is not offered; use \"{SCHEME}\""),
+            code: "unsupported_scheme",
+            field: Some(scheme_field),
+            message: format!(
+                "scheme {:?} is not offered; use \"{SCHEME}\"",
+                payment.scheme
+            ),
             channel,
             last_accepted: None,
             required: None,
-        }));
+        })));
     }
+    let ours = payment.network == shared.config.network
+        || (version == HeaderVersion::V1 && payment.network == shared.v1_network);
     if !ours {
-        return Err(Bad::Refused(Refusal {
+        return Err(Bad::Refused(Box::new(Refusal {
             reason: "invalid_network",
+            code: "wrong_network",
+            field: Some(network_field),
             message: format!("network must be {}", shared.config.network),
             channel,
             last_accepted: None,
             required: None,
-        }));
+        })));
     }
-    Ok(voucher)
+    Ok(payment.voucher)
 }
 
 /// A valid `Idempotency-Key`: 1 to 128 bytes of visible ASCII.
@@ -859,6 +1002,27 @@ pub(super) fn bad_request(message: &str) -> Response {
         StatusCode::BAD_REQUEST,
         &json!({ "error": "invalid_payload", "message": message }),
     )
+}
+
+/// 400 for a payment header that does not decode, naming the field at fault:
+/// `{"error": "invalid_payload", "field": "payload.signature", "message": …}`.
+fn bad_payment(e: &PaymentError) -> Response {
+    json_response(
+        StatusCode::BAD_REQUEST,
+        &json!({ "error": "invalid_payload", "field": e.field(), "message": e.to_string() }),
+    )
+}
+
+/// 503 `{"error": "overloaded", …}` with `Retry-After`: too many channel
+/// loads are in flight.
+pub(super) fn overloaded() -> Response {
+    let mut res = json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &json!({ "error": "overloaded", "message": "too many channels are being looked up; retry shortly" }),
+    );
+    res.headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    res
 }
 
 /// 503 `{"error": "unavailable", …}`: the verifier could not decide.
