@@ -100,7 +100,7 @@ pub struct Chain {
 impl std::fmt::Debug for Chain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Chain")
-            .field("url", &self.url)
+            .field("url", &paychan_verifier::redact::url(&self.url))
             .field("program_id", &self.program_id)
             .finish_non_exhaustive()
     }

@@ -197,9 +197,10 @@ impl CliError {
             ClientErrorKind::Reqwest(e) => format!("HTTP: {e}"),
             _ => err.to_string(),
         };
+        // RPC URLs often carry an API key: only scheme, host and port are shown.
         Self::Rpc {
-            url: url.to_string(),
-            reason,
+            url: paychan_verifier::redact::url(url),
+            reason: paychan_verifier::redact::text(&reason),
         }
     }
 

@@ -17,7 +17,7 @@ use anchor_lang::prelude::Pubkey;
 use axum::{Router, http::StatusCode, routing::get};
 use paychan_client::{ClientConfig, ClientError, PaychanClient, Phase};
 use paychan_localnet::{LocalChain, LocalChainConfig};
-use paychan_verifier::{MemoryStore, Terms, Verifier, VoucherStore, rpc::RpcChannels};
+use paychan_verifier::{MemoryStore, Verifier, VoucherStore, rpc::RpcChannels};
 use paychan_x402::{
     codec,
     server::{Paywall, PaywallConfig},
@@ -94,7 +94,7 @@ async fn pays_a_real_paywall_within_budget() {
     let verifier = Arc::new(Verifier::new(
         channels.clone(),
         store.clone(),
-        Terms::new(paychan::ID, payee, mint, PRICE),
+        common::terms(payee, mint, PRICE),
     ));
     let extra = extra(&payee);
     let paywall = Paywall::new(verifier, PaywallConfig::new(network.clone(), extra.clone()));

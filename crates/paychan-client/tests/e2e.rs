@@ -36,7 +36,7 @@ use paychan_client::{ClientConfig, PaychanClient, Phase, StateDir};
 use paychan_localnet::{LocalChain, LocalChainConfig, RpcClient};
 use paychan_settler::{MintAccounts, RunMode, Settler, SettlerConfig};
 use paychan_verifier::{
-    Receipt, Terms, Verifier, VoucherStore,
+    Receipt, Verifier, VoucherStore,
     rpc::RpcChannels,
     store::{Durability, RedbStore},
 };
@@ -191,10 +191,12 @@ async fn paid_get(http: &ClientWithMiddleware, url: &str, network: &str, payer: 
         v2::SettleResponse {
             success: true,
             error_reason: None,
+            error_message: None,
             payer: Some(payer.to_string()),
             transaction: String::new(),
             network: network.to_owned(),
             amount: Some(PRICE.to_string()),
+            extensions: None,
         }
     );
     assert_eq!(res.text().await.unwrap(), format!("charged {PRICE}"));
@@ -279,7 +281,7 @@ async fn pays_settles_and_never_double_charges() {
     let verifier = Arc::new(Verifier::new(
         channels.clone(),
         store.clone(),
-        Terms::new(paychan::ID, payee.pubkey(), chain.mint(), PRICE),
+        common::terms(payee.pubkey(), chain.mint(), PRICE),
     ));
     let paywall = Paywall::new(
         verifier,

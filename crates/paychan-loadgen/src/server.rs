@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use axum::{Router, routing::get};
 use paychan_verifier::{
-    MemoryChannels, MemoryStore, Terms, Verifier, VoucherStore,
+    MemoryChannels, MemoryStore, Verifier, VoucherStore,
     store::{Durability, RedbStore},
 };
 
@@ -53,12 +53,7 @@ async fn serve<S: VoucherStore + 'static>(
     source: MemoryChannels,
     store: S,
 ) -> Result<(), String> {
-    let terms = Terms::new(
-        paychan::ID,
-        workload::payee(),
-        workload::mint(),
-        workload::PRICE,
-    );
+    let terms = workload::terms();
     let verifier = Arc::new(Verifier::new(source, store, terms));
     let config = PaywallConfig::new(workload::NETWORK, workload::extra());
     let paywall = Paywall::new(verifier, config);
@@ -73,5 +68,13 @@ async fn serve<S: VoucherStore + 'static>(
         .map_err(|e| e.to_string())?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     println!("READY {port}");
-    axum::serve(listener, app).await.map_err(|e| e.to_string())
+    // The production stack: the same limits `paychan serve` runs with.
+    paychan_x402::server::serve(
+        listener,
+        app,
+        paychan_x402::server::Limits::default(),
+        std::future::pending(),
+    )
+    .await
+    .map_err(|e| e.to_string())
 }

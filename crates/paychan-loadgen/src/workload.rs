@@ -67,10 +67,17 @@ pub fn extra() -> scheme::PaychanExtra {
     }
 }
 
+/// The benchmark server's terms: what `extra()` advertises.
+pub fn terms() -> paychan_verifier::Terms {
+    let mut terms = paychan_verifier::Terms::new(paychan::ID, payee(), mint(), PRICE);
+    terms.min_grace_period = 86_400;
+    terms.min_deposit = 1_000_000;
+    terms
+}
+
 /// The `paychan` requirement the benchmark server offers (the paywall's own builder).
 pub fn requirements() -> v2::PaymentRequirements {
-    let terms = paychan_verifier::Terms::new(paychan::ID, payee(), mint(), PRICE);
-    paychan_x402::server::requirements(&terms, NETWORK, &extra(), PRICE)
+    paychan_x402::server::requirements(&terms(), NETWORK, &extra(), PRICE)
 }
 
 /// `PAYMENT-SIGNATURE` values for channel `i`, cumulative `PRICE × (1..=n)`.

@@ -296,8 +296,11 @@ pub async fn run(ctx: &Context, args: &DemoArgs) -> Result<Report, CliError> {
     ));
     let updater =
         channels.spawn_updater(Some(chain.ws_url().to_string()), Duration::from_millis(100));
-    let terms = Terms::new(paychan::ID, payee.pubkey(), mint, args.price);
+    let mut terms = Terms::new(paychan::ID, payee.pubkey(), mint, args.price);
+    terms.min_grace_period = GRACE_PERIOD_SECS;
+    terms.min_deposit = args.price.saturating_mul(10);
     let verifier = Arc::new(Verifier::new(channels.clone(), store.clone(), terms));
+    // Its grace period and minimum deposit are the terms' (what is enforced).
     let extra = PaychanExtra {
         program_id: paychan::ID.to_string(),
         token_program: token_program.to_string(),
@@ -346,11 +349,15 @@ pub async fn run(ctx: &Context, args: &DemoArgs) -> Result<Report, CliError> {
     );
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
+        paychan_x402::server::serve(
+            listener,
+            app,
+            paychan_x402::server::Limits::default(),
+            async {
                 let _ = api_stopped.await;
-            })
-            .await
+            },
+        )
+        .await
     });
 
     // 4. The settler, in the background while the agent works.

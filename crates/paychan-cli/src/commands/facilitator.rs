@@ -2,18 +2,26 @@
 //! (`POST /verify`, `POST /settle`, `GET /supported`) for one payee and
 //! mint, with the same store and settler options as `paychan serve`;
 //! `/settle` hands channels to the in-process settler's urgent queue.
+//!
+//! `/verify` and `/settle` require `Authorization: Bearer <token>` when a
+//! token is configured (`facilitator_token`, or `PAYCHAN_FACILITATOR_TOKEN`);
+//! without one the facilitator refuses to listen beyond loopback. A payment
+//! for less than the cheapest route (or `facilitator_min_price`) is refused.
 use clap::Args;
-use paychan_x402::server::facilitator;
+use paychan_x402::server::facilitator::{self, FacilitatorConfig};
 use serde_json::json;
 
 use super::{
     Context,
     server_common::{
-        DEFAULT_FACILITATOR_LISTEN, ServerArgs, bind, resolve_server, shutdown_signal,
+        DEFAULT_FACILITATOR_LISTEN, PricedRoute, ServerArgs, bind, resolve_server, shutdown_signal,
         start_backend,
     },
 };
 use crate::{error::CliError, output::Report};
+
+/// The environment variable holding the facilitator's bearer token.
+pub const TOKEN_ENV: &str = "PAYCHAN_FACILITATOR_TOKEN";
 
 /// Arguments of `paychan facilitator`.
 #[derive(Debug, Args)]
@@ -25,33 +33,54 @@ pub struct FacilitatorArgs {
 
 /// Runs `paychan facilitator` until Ctrl-C / SIGTERM.
 pub async fn run(ctx: &Context, args: &FacilitatorArgs) -> Result<Report, CliError> {
-    let keypair = ctx.keypair()?;
+    // Only the settler signs: with --no-settler the payee's key is not read.
+    let keypair = if args.server.no_settler {
+        None
+    } else {
+        Some(ctx.keypair()?)
+    };
     let chain = args.server.chain(ctx)?;
     let setup = resolve_server(
         ctx,
         &chain,
         &args.server,
         DEFAULT_FACILITATOR_LISTEN,
-        &keypair,
+        keypair.as_ref(),
     )
     .await?;
-    let backend = start_backend(ctx, &chain, &setup, &keypair, &args.server, 1, 1).await?;
+    let token = setup
+        .file
+        .facilitator_token
+        .clone()
+        .or_else(|| std::env::var(TOKEN_ENV).ok())
+        .filter(|t| !t.is_empty());
+    let min_price = min_price(&setup)?;
+    let (listener, addr) = bind(&setup.listen).await?;
+    if token.is_none() && !addr.ip().is_loopback() {
+        return Err(CliError::Usage(format!(
+            "{addr} is reachable beyond this host: set facilitator_token in the server config \
+             (or {TOKEN_ENV}) so /verify and /settle require it"
+        )));
+    }
+    let backend = start_backend(
+        ctx,
+        &chain,
+        &setup,
+        keypair.as_ref(),
+        &args.server,
+        min_price,
+        min_price,
+    )
+    .await?;
+    let config = FacilitatorConfig {
+        token,
+        ..FacilitatorConfig::new(setup.network.clone(), backend.extra.clone(), min_price)
+    };
     let app = match backend.settle_handle() {
-        Some(queue) => facilitator::router(
-            backend.verifier.clone(),
-            setup.network.clone(),
-            backend.extra.clone(),
-            queue,
-        ),
-        None => facilitator::router(
-            backend.verifier.clone(),
-            setup.network.clone(),
-            backend.extra.clone(),
-            (),
-        ),
+        Some(queue) => facilitator::router(backend.verifier.clone(), config, queue),
+        None => facilitator::router(backend.verifier.clone(), config, ()),
     }
     .route("/health", axum::routing::get(|| async { "ok" }));
-    let (listener, addr) = bind(&setup.listen).await?;
     eprintln!(
         "paychan facilitator: listening on http://{addr} (network {}, payee {}, mint {}, settler {})",
         setup.network,
@@ -66,9 +95,9 @@ pub async fn run(ctx: &Context, args: &FacilitatorArgs) -> Result<Report, CliErr
     if let Some(m) = backend.metrics_addr {
         eprintln!("paychan facilitator: metrics on http://{m}/metrics");
     }
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let served =
+        paychan_x402::server::serve(listener, app, setup.file.limits.http(), shutdown_signal())
+            .await;
     backend.shutdown().await;
     served.map_err(|source| CliError::Io {
         what: format!("serving on {addr}"),
@@ -83,5 +112,38 @@ pub async fn run(ctx: &Context, args: &FacilitatorArgs) -> Result<Report, CliErr
             "payee": setup.payee.to_string(),
             "mint": setup.mint.to_string(),
         }),
+    })
+}
+
+/// The least a payment may pay: `facilitator_min_price`, else the cheapest
+/// priced route; one of them must be configured.
+fn min_price(setup: &super::server_common::ServerSetup) -> Result<u64, CliError> {
+    let decimals = setup.mint_info.decimals;
+    if let Some(price) = &setup.file.facilitator_min_price {
+        let units =
+            crate::amount::parse_amount(price, decimals).map_err(|source| CliError::Amount {
+                input: price.clone(),
+                source,
+            })?;
+        if units == 0 {
+            return Err(CliError::Usage(
+                "facilitator_min_price must be above 0".into(),
+            ));
+        }
+        return Ok(units);
+    }
+    let mut cheapest: Option<u64> = None;
+    for route in &setup.file.routes {
+        let price = PricedRoute::from_config(route, decimals)?.price;
+        if price > 0 {
+            cheapest = Some(cheapest.map_or(price, |c| c.min(price)));
+        }
+    }
+    cheapest.ok_or_else(|| {
+        CliError::Usage(
+            "no price: set facilitator_min_price or priced [[routes]] in the server config \
+             (a facilitator refuses payments below it)"
+                .into(),
+        )
     })
 }

@@ -30,9 +30,21 @@ pub struct ServeArgs {
 
 /// Runs `paychan serve` until Ctrl-C / SIGTERM.
 pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<Report, CliError> {
-    let keypair = ctx.keypair()?;
+    // Only the settler signs: with --no-settler the payee's key is not read.
+    let keypair = if args.server.no_settler {
+        None
+    } else {
+        Some(ctx.keypair()?)
+    };
     let chain = args.server.chain(ctx)?;
-    let setup = resolve_server(ctx, &chain, &args.server, DEFAULT_SERVE_LISTEN, &keypair).await?;
+    let setup = resolve_server(
+        ctx,
+        &chain,
+        &args.server,
+        DEFAULT_SERVE_LISTEN,
+        keypair.as_ref(),
+    )
+    .await?;
     if setup.file.routes.is_empty() {
         return Err(CliError::Usage(
             "no routes: pass --routes FILE or add [[serve.routes]] to the config (see serve.example.toml)"
@@ -57,7 +69,7 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<Report, CliError> {
         ctx,
         &chain,
         &setup,
-        &keypair,
+        keypair.as_ref(),
         &args.server,
         min_price,
         max_price,
@@ -85,9 +97,9 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<Report, CliError> {
         eprintln!("paychan serve: metrics on http://{m}/metrics");
     }
     tracing::info!(%addr, network = %setup.network, "serving");
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let served =
+        paychan_x402::server::serve(listener, app, setup.file.limits.http(), shutdown_signal())
+            .await;
     backend.shutdown().await;
     served.map_err(|source| CliError::Io {
         what: format!("serving on {addr}"),

@@ -117,9 +117,61 @@ pub struct ServeConfig {
     /// Where clients reach the server (`https://api.example.com`); offers
     /// then carry absolute `resource.url`s [default: the request path].
     pub public_url: Option<String>,
+    /// The bearer token `paychan facilitator` requires on `/verify` and
+    /// `/settle` [default: the `PAYCHAN_FACILITATOR_TOKEN` environment
+    /// variable; without either it listens on loopback only].
+    pub facilitator_token: Option<String>,
+    /// The least a facilitator payment may pay (amount) [default: the
+    /// cheapest route's price].
+    pub facilitator_min_price: Option<String>,
+    /// Timeouts and limits of the HTTP server.
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// The example API.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+}
+
+/// `[limits]` of the server config: what one client may take of the server.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Time a client has to send a request's head, milliseconds [default: 5000].
+    pub header_read_timeout_ms: Option<u64>,
+    /// Time a request has from its head to its answer, milliseconds [default: 30000].
+    pub request_timeout_ms: Option<u64>,
+    /// Largest request body, bytes [default: 1048576].
+    pub max_body_bytes: Option<usize>,
+    /// Connections open at once [default: 1024].
+    pub max_connections: Option<usize>,
+    /// Requests in flight at once; more get 503 [default: 256].
+    pub max_in_flight: Option<usize>,
+    /// Channel look-ups over RPC in flight at once; more get 503 [default: 64].
+    pub max_channel_loads: Option<usize>,
+}
+
+impl LimitsConfig {
+    /// The HTTP limits, defaults filled in.
+    pub fn http(&self) -> paychan_x402::server::Limits {
+        let d = paychan_x402::server::Limits::default();
+        let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);
+        paychan_x402::server::Limits {
+            header_read_timeout: ms(self.header_read_timeout_ms, d.header_read_timeout),
+            request_timeout: ms(self.request_timeout_ms, d.request_timeout),
+            max_body: self.max_body_bytes.unwrap_or(d.max_body),
+            max_connections: self.max_connections.unwrap_or(d.max_connections),
+            max_in_flight: self.max_in_flight.unwrap_or(d.max_in_flight),
+            shutdown_grace: d.shutdown_grace,
+        }
+    }
+
+    /// The RPC look-up limits, defaults filled in.
+    pub fn rpc(&self) -> paychan_verifier::rpc::RpcLimits {
+        let d = paychan_verifier::rpc::RpcLimits::default();
+        paychan_verifier::rpc::RpcLimits {
+            max_loads_in_flight: self.max_channel_loads.unwrap_or(d.max_loads_in_flight),
+        }
+    }
 }
 
 impl ServeConfig {
@@ -162,12 +214,25 @@ impl ServeConfig {
 }
 
 /// Where accepted vouchers live.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreSpec {
     /// An embedded redb file (one process at a time).
     Redb(PathBuf),
     /// A Redis server shared by replicas.
     Redis(String),
+}
+
+/// A Redis URL may carry a password: only its scheme, host and port are shown.
+impl std::fmt::Debug for StoreSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Redb(path) => f.debug_tuple("Redb").field(path).finish(),
+            Self::Redis(url) => f
+                .debug_tuple("Redis")
+                .field(&paychan_verifier::redact::url(url))
+                .finish(),
+        }
+    }
 }
 
 impl FromStr for StoreSpec {
@@ -185,7 +250,8 @@ impl FromStr for StoreSpec {
             return Ok(Self::Redis(s.to_string()));
         }
         Err(format!(
-            "store {s:?} must be redb:<path> or redis://host:port/db"
+            "store {:?} must be redb:<path> or redis://host:port/db",
+            paychan_verifier::redact::text(s)
         ))
     }
 }
@@ -210,6 +276,8 @@ pub fn parse_durability(s: &str) -> Result<Durability, String> {
 }
 
 /// The store behind `--store`: redb or Redis.
+// One per process, behind an `Arc`: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyStore {
     /// redb.
     Redb(RedbStore),
@@ -246,6 +314,16 @@ impl VoucherStore for AnyStore {
         }
     }
 
+    fn fetch_latest(
+        &self,
+        channel: &Pubkey,
+    ) -> impl Future<Output = Result<Option<Accepted>, StoreError>> + Send {
+        match self {
+            Self::Redb(s) => Either::Left(s.fetch_latest(channel)),
+            Self::Redis(s) => Either::Right(s.fetch_latest(channel)),
+        }
+    }
+
     fn cached(&self, channel: &Pubkey) -> Option<paychan_verifier::Latest> {
         match self {
             Self::Redb(s) => s.cached(channel),
@@ -276,9 +354,10 @@ pub fn open_store(spec: &StoreSpec, durability: Durability) -> Result<AnyStore, 
                 }
                 _ => connect(),
             };
-            store
-                .map(AnyStore::Redis)
-                .map_err(|e| fail(format!("connecting to the Redis store {url}"), e))
+            store.map(AnyStore::Redis).map_err(|e| {
+                let url = paychan_verifier::redact::url(url);
+                fail(format!("connecting to the Redis store {url}"), e)
+            })
         }
     }
 }
@@ -618,7 +697,7 @@ pub async fn resolve_server(
     chain: &Chain,
     args: &ServerArgs,
     default_listen: &str,
-    keypair: &Keypair,
+    keypair: Option<&Keypair>,
 ) -> Result<ServerSetup, CliError> {
     let file = ServeConfig::resolve(ctx, args.file.as_deref())?;
     let pubkey = |what: &str, v: &Option<String>| -> Result<Option<Pubkey>, CliError> {
@@ -634,7 +713,17 @@ pub async fn resolve_server(
     };
     let payee = match args.payee {
         Some(p) => p,
-        None => pubkey("payee", &file.payee)?.unwrap_or_else(|| keypair.pubkey()),
+        None => match (pubkey("payee", &file.payee)?, keypair) {
+            (Some(p), _) => p,
+            (None, Some(k)) => k.pubkey(),
+            (None, None) => {
+                return Err(CliError::Usage(
+                    "no payee: pass --payee or set payee in the server config (with --no-settler \
+                     the payee's keypair is not read)"
+                        .into(),
+                ));
+            }
+        },
     };
     let network = network_for(chain, file.network.as_deref()).await?;
     let mint_info = chain.mint(&mint).await?;
@@ -760,25 +849,31 @@ impl Backend {
 }
 
 /// Opens the store, starts the channel updater, builds the verifier and
-/// `extra`, and (unless `no_settler`) starts the settler of the payee
-/// (which must then be the keypair) and its metrics endpoint.
+/// `extra`, and (with `keypair`, the payee's) starts the settler of the
+/// payee and its metrics endpoint; without a keypair (`--no-settler`) no
+/// settler runs and nothing needs the payee's key.
 pub async fn start_backend(
     ctx: &Context,
     chain: &Chain,
     setup: &ServerSetup,
-    keypair: &Keypair,
+    keypair: Option<&Keypair>,
     args: &ServerArgs,
     min_price: u64,
     max_price: u64,
 ) -> Result<Backend, CliError> {
-    let run_settler = !args.no_settler;
-    if run_settler && setup.payee != keypair.pubkey() {
-        return Err(CliError::Usage(format!(
-            "the settler signs as the payee {}, but the keypair is {}: use the payee's keypair or --no-settler",
-            setup.payee,
-            keypair.pubkey()
-        )));
-    }
+    let settler_key = match keypair {
+        Some(k) if !args.no_settler => {
+            if setup.payee != k.pubkey() {
+                return Err(CliError::Usage(format!(
+                    "the settler signs as the payee {}, but the keypair is {}: use the payee's keypair or --no-settler",
+                    setup.payee,
+                    k.pubkey()
+                )));
+            }
+            Some(k)
+        }
+        _ => None,
+    };
     let minimum_deposit = match &setup.file.minimum_deposit {
         Some(s) => crate::amount::parse_amount(s, setup.mint_info.decimals).map_err(|source| {
             CliError::Amount {
@@ -790,9 +885,17 @@ pub async fn start_backend(
     };
     let store = Arc::new(open_store(&setup.store, setup.durability)?);
     let program_id = ctx.settings.program_id.value;
-    let channels = Arc::new(RpcChannels::new(chain.url(), program_id, setup.payee));
+    let channels = Arc::new(RpcChannels::with_limits(
+        chain.url(),
+        program_id,
+        setup.payee,
+        setup.file.limits.rpc(),
+    ));
     let updater = channels.spawn_updater(setup.ws_url.clone(), setup.poll_interval);
-    let terms = Terms::new(program_id, setup.payee, setup.mint, min_price.max(1));
+    // What the offers advertise is what the verifier enforces.
+    let mut terms = Terms::new(program_id, setup.payee, setup.mint, min_price.max(1));
+    terms.min_grace_period = setup.grace_period;
+    terms.min_deposit = minimum_deposit;
     let verifier = Arc::new(Verifier::new(channels.clone(), store.clone(), terms));
     let extra = PaychanExtra {
         program_id: program_id.to_string(),
@@ -806,7 +909,7 @@ pub async fn start_backend(
     let mut tasks = Vec::new();
     let mut settler = None;
     let mut metrics_addr = None;
-    if run_settler {
+    if let Some(keypair) = settler_key {
         ensure_payee_tokens(chain, keypair, &setup.mint, &setup.mint_info).await?;
         let s = Arc::new(build_settler(
             chain.url(),

@@ -31,6 +31,15 @@ pub async fn network(chain: &LocalChain) -> String {
     )
 }
 
+/// The terms of a paywall paid to `payee` in `mint`, with the grace period
+/// and minimum deposit its offers advertise (`extra`).
+pub fn terms(payee: Pubkey, mint: Pubkey, price: u64) -> paychan_verifier::Terms {
+    let mut terms = paychan_verifier::Terms::new(paychan::ID, payee, mint, price);
+    terms.min_grace_period = 900;
+    terms.min_deposit = 5_000;
+    terms
+}
+
 /// The offer's `extra` of a paywall paid to `payee`.
 pub fn extra(payee: &Pubkey) -> PaychanExtra {
     PaychanExtra {
