@@ -21,8 +21,9 @@
 //!   up when its headroom runs low;
 //! * the next cumulative voucher is signed, **the channel state is written
 //!   atomically before the voucher leaves**, and the request is retried once
-//!   with `PAYMENT-SIGNATURE` and an `Idempotency-Key`; later requests to the
-//!   same resource pre-pay with the remembered offer;
+//!   with `PAYMENT-SIGNATURE` and an `Idempotency-Key`; later requests with
+//!   the same method and the same full URL (scheme, host, port, path and
+//!   query) pre-pay with the remembered offer;
 //! * a 5xx keeps the voucher as a credit (re-sent as is); a `lastAccepted`
 //!   hint is followed only between what the server confirmed and what this
 //!   client signed, so a server can never make it sign more than it budgeted.

@@ -1,5 +1,5 @@
 //! The reqwest middleware: pays `paychan` x402 offers (docs/004).
-use http::{Extensions, HeaderName, HeaderValue, StatusCode};
+use http::{Extensions, HeaderName, HeaderValue, Method, StatusCode};
 use paychan_voucher::{SignedVoucher, SignedVoucherJson};
 use paychan_x402::{
     HEADER_PAYMENT_REQUIRED, HEADER_PAYMENT_SIGNATURE, HEADER_X_PAYMENT, codec, v2,
@@ -16,13 +16,17 @@ use crate::{
 /// `Idempotency-Key`.
 pub const HEADER_IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
+/// Longest key (method and URL) under which an offer is remembered for
+/// pre-payment; requests to longer URLs are paid after their 402 each time.
+pub const MAX_RESOURCE_KEY_LEN: usize = 2048;
+
 /// Pays `paychan` offers of 402 answers, then retries once (plus once more
 /// when the paid retry is refused with a trusted `lastAccepted` hint);
-/// pre-pays resources whose offer it has seen. Requests that already carry a payment
-/// header pass through untouched; a 402 it cannot pay (no acceptable offer,
-/// a body that cannot be cloned, an untrusted resync hint) is returned as
-/// is. Chain and state failures are `reqwest_middleware::Error::Middleware`
-/// wrapping a [`ClientError`].
+/// pre-pays requests (same method, same full URL) whose offer it has seen.
+/// Requests that already carry a payment header pass through untouched; a
+/// 402 it cannot pay (no acceptable offer, a body that cannot be cloned, an
+/// untrusted resync hint) is returned as is. Chain and state failures are
+/// `reqwest_middleware::Error::Middleware` wrapping a [`ClientError`].
 #[derive(Clone, Debug)]
 pub struct PaychanMiddleware {
     client: PaychanClient,
@@ -53,15 +57,18 @@ fn outcome(response: &Response) -> Outcome {
     }
 }
 
-fn resource_key(url: &Url) -> String {
-    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    format!(
-        "{}://{}{}{}",
-        url.scheme(),
-        url.host_str().unwrap_or_default(),
-        port,
-        url.path()
-    )
+/// The key an offer is remembered under: the method and the full URL
+/// (scheme, host, port, path and query; not the credentials nor the
+/// fragment). `None` (not remembered) above [`MAX_RESOURCE_KEY_LEN`].
+fn resource_key(method: &Method, url: &Url) -> Option<String> {
+    let host = url.host_str()?;
+    let port = url.port_or_known_default()?;
+    let mut key = format!("{method} {}://{host}:{port}{}", url.scheme(), url.path());
+    if let Some(query) = url.query() {
+        key.push('?');
+        key.push_str(query);
+    }
+    (key.len() <= MAX_RESOURCE_KEY_LEN).then_some(key)
 }
 
 fn idempotency_key() -> String {
@@ -146,12 +153,15 @@ impl Middleware for PaychanMiddleware {
             req.headers_mut()
                 .insert(HeaderName::from_static("idempotency-key"), key);
         }
-        let resource = resource_key(req.url());
+        let resource = resource_key(req.method(), req.url());
         let spare = req.try_clone();
 
-        // Pre-pay with the offer seen last time for this resource.
+        // Pre-pay with the offer seen last time for this method and URL.
         let mut paid: Option<(Lease, SignedVoucher)> = None;
-        if let Some(offer) = self.client.cached_offer(&resource) {
+        if let Some(offer) = resource
+            .as_deref()
+            .and_then(|key| self.client.cached_offer(key))
+        {
             let mut lease = self.client.lease(&offer).await.map_err(mw)?;
             let voucher = lease.voucher(offer.price).await.map_err(mw)?;
             attach(&mut req, &offer, &voucher).map_err(mw)?;
@@ -212,7 +222,9 @@ impl Middleware for PaychanMiddleware {
                 Err(ClientError::NoAcceptableOffer(_)) => return Ok(response),
                 Err(e) => return Err(mw(e)),
             };
-            self.client.cache_offer(resource.clone(), offer.clone());
+            if let Some(key) = &resource {
+                self.client.cache_offer(key.clone(), offer.clone());
+            }
             let mut lease = match paid.take() {
                 Some((lease, _))
                     if lease.state().payee == offer.payee && lease.state().can_pay(offer.price) =>
@@ -236,5 +248,43 @@ impl Middleware for PaychanMiddleware {
             }
             paid = Some((lease, voucher));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn offers_are_keyed_by_method_and_full_url() {
+        let get = |u: &str| resource_key(&Method::GET, &url(u)).unwrap();
+        assert_eq!(
+            get("https://api.example:8443/units?n=1#frag"),
+            "GET https://api.example:8443/units?n=1"
+        );
+        // The query, the method, the port and the scheme tell requests apart.
+        assert_ne!(
+            get("https://a.example/units?n=1"),
+            get("https://a.example/units?n=100")
+        );
+        assert_ne!(get("https://a.example/p"), get("https://a.example/p?"));
+        assert_ne!(
+            get("https://a.example/p"),
+            resource_key(&Method::POST, &url("https://a.example/p")).unwrap()
+        );
+        assert_ne!(get("https://a.example/p"), get("https://a.example:444/p"));
+        assert_ne!(get("https://a.example/p"), get("http://a.example/p"));
+        // Default ports and credentials do not.
+        assert_eq!(get("https://a.example/p"), get("https://a.example:443/p"));
+        assert_eq!(get("https://a.example/p"), get("https://u:pw@a.example/p"));
+        // Too long to remember.
+        let long = format!("https://a.example/{}", "x".repeat(MAX_RESOURCE_KEY_LEN));
+        assert_eq!(resource_key(&Method::GET, &url(&long)), None);
     }
 }

@@ -1,0 +1,316 @@
+//! The paying middleware against scripted servers on the embedded chain:
+//!
+//! * offers are remembered per method and full URL (a cheap `?n=1` is never
+//!   pre-paid at the price of `?n=100`, nor the reverse, and a POST never
+//!   with a GET's offer).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use anchor_lang::prelude::Pubkey;
+use axum::{
+    Router,
+    extract::State,
+    http::{HeaderMap, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+};
+use paychan_client::{ClientConfig, PaychanClient};
+use paychan_localnet::{LocalChain, LocalChainConfig};
+use paychan_voucher::{SignedVoucher, SignedVoucherJson};
+use paychan_x402::{codec, scheme::PaychanExtra, v2};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+use common::{SOL, extra, network, serve};
+
+const PRICE: u64 = 1_000;
+
+/// One request as the scripted server saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Seen {
+    method: Method,
+    /// Path and query.
+    target: String,
+    /// The voucher's cumulative amount, if the request was paid.
+    paid: Option<u64>,
+}
+
+#[derive(Default)]
+struct Ledger {
+    /// Per channel, the last cumulative amount accepted.
+    accepted: HashMap<[u8; 32], u64>,
+    seen: Vec<Seen>,
+}
+
+/// A paywall stand-in: prices `unit × n` (`?n=`, default 1), accepts a
+/// verified voucher paying at least the price over the channel's last
+/// accepted amount with a `PAYMENT-RESPONSE`, and refuses others with a
+/// `lastAccepted` hint.
+struct Fake {
+    network: String,
+    mint: Pubkey,
+    payee: Pubkey,
+    extra: PaychanExtra,
+    unit: u64,
+    ledger: Mutex<Ledger>,
+}
+
+impl Fake {
+    fn seen(&self) -> Vec<Seen> {
+        self.ledger.lock().unwrap().seen.clone()
+    }
+
+    /// What the server holds as accepted, summed over channels.
+    fn accepted(&self) -> u64 {
+        self.ledger.lock().unwrap().accepted.values().sum()
+    }
+
+    fn required(&self, uri: &Uri, price: u64, extensions: Option<serde_json::Value>) -> Response {
+        offer_402(
+            &self.network,
+            &self.mint,
+            &self.payee,
+            &self.extra,
+            uri,
+            price,
+            extensions,
+        )
+    }
+}
+
+fn offer_402(
+    network: &str,
+    mint: &Pubkey,
+    payee: &Pubkey,
+    extra: &PaychanExtra,
+    uri: &Uri,
+    price: u64,
+    extensions: Option<serde_json::Value>,
+) -> Response {
+    let required = v2::PaymentRequired {
+        x402_version: 2,
+        error: extensions
+            .as_ref()
+            .map(|_| "invalid_payment_amount".to_owned()),
+        resource: v2::Resource {
+            url: uri.to_string(),
+            description: None,
+            mime_type: None,
+        },
+        accepts: vec![v2::PaymentRequirements {
+            scheme: "paychan".into(),
+            network: network.to_owned(),
+            amount: price.to_string(),
+            asset: mint.to_string(),
+            pay_to: payee.to_string(),
+            max_timeout_seconds: 60,
+            extra: Some(serde_json::to_value(extra).unwrap()),
+        }],
+        extensions,
+    };
+    (
+        StatusCode::PAYMENT_REQUIRED,
+        [("payment-required", codec::encode(&required).unwrap())],
+        "",
+    )
+        .into_response()
+}
+
+fn voucher_of(headers: &HeaderMap) -> Option<SignedVoucher> {
+    let header = headers.get("payment-signature")?;
+    let payment: v2::PaymentPayload = codec::decode(header.as_bytes()).unwrap();
+    let json: SignedVoucherJson = serde_json::from_value(payment.payload).unwrap();
+    let voucher = SignedVoucher::try_from(&json).unwrap();
+    voucher.verify_strict().unwrap();
+    Some(voucher)
+}
+
+fn receipt(network: &str, success: bool, amount: Option<u64>) -> String {
+    codec::encode(&v2::SettleResponse {
+        success,
+        error_reason: (!success).then(|| "settle_failed".to_owned()),
+        payer: None,
+        transaction: String::new(),
+        network: network.to_owned(),
+        amount: amount.map(|a| a.to_string()),
+    })
+    .unwrap()
+}
+
+fn price_of(unit: u64, uri: &Uri) -> u64 {
+    let n = uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("n=")))
+        .map_or(1, |n| n.parse::<u64>().unwrap());
+    unit * n
+}
+
+async fn fake(
+    State(fake): State<Arc<Fake>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let price = price_of(fake.unit, &uri);
+    let voucher = voucher_of(&headers);
+    let mut ledger = fake.ledger.lock().unwrap();
+    ledger.seen.push(Seen {
+        method,
+        target: uri.path_and_query().unwrap().to_string(),
+        paid: voucher.as_ref().map(|v| v.voucher.cumulative_amount),
+    });
+    let Some(voucher) = voucher else {
+        drop(ledger);
+        return fake.required(&uri, price, None);
+    };
+    let channel = voucher.voucher.channel_id;
+    let cumulative = voucher.voucher.cumulative_amount;
+    let last = ledger.accepted.get(&channel).copied().unwrap_or(0);
+    if cumulative < last + price {
+        drop(ledger);
+        let hint = serde_json::json!({"paychan": {
+            "reason": "invalid_payment_amount",
+            "channel": Pubkey::new_from_array(channel).to_string(),
+            "lastAccepted": last.to_string(),
+            "required": (last + price).to_string(),
+        }});
+        return fake.required(&uri, price, Some(hint));
+    }
+    ledger.accepted.insert(channel, cumulative);
+    drop(ledger);
+    (
+        [(
+            "payment-response",
+            receipt(&fake.network, true, Some(cumulative - last)),
+        )],
+        "ok",
+    )
+        .into_response()
+}
+
+/// A chain, a funded payer with its client (one channel per payee), and a
+/// scripted server.
+struct Setup {
+    _chain: LocalChain,
+    client: PaychanClient,
+    _dir: tempfile::TempDir,
+    fake: Arc<Fake>,
+    base: String,
+}
+
+async fn setup(unit: u64) -> Setup {
+    let chain = LocalChain::start(LocalChainConfig::default())
+        .await
+        .unwrap();
+    let network = network(&chain).await;
+    let payer = Keypair::new();
+    chain.fund_sol(&payer.pubkey(), 10 * SOL).await.unwrap();
+    let tokens = chain
+        .create_token_account(&payer.pubkey(), 1_000_000)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ClientConfig::new(
+        chain.rpc_url(),
+        payer.insecure_clone(),
+        network.clone(),
+        chain.mint(),
+        dir.path(),
+    );
+    config.payer_tokens = Some(tokens);
+    config.deposit = 100_000;
+    config.budget = 500_000;
+    config.top_up_threshold = PRICE;
+    config.max_channels_per_payee = 1;
+    let client = PaychanClient::new(config).await.unwrap();
+    let payee = Keypair::new().pubkey();
+    let fake = Arc::new(Fake {
+        network,
+        mint: chain.mint(),
+        payee,
+        extra: extra(&payee),
+        unit,
+        ledger: Mutex::default(),
+    });
+    let base = serve(Router::new().fallback(self::fake).with_state(fake.clone())).await;
+    Setup {
+        _chain: chain,
+        client,
+        _dir: dir,
+        fake,
+        base,
+    }
+}
+
+impl Setup {
+    /// (accepted, signed, credit) of the client's state in memory.
+    async fn book(&self) -> (u64, u64, bool) {
+        let infos = self.client.channels().await.unwrap();
+        assert_eq!(infos.len(), 1, "one channel");
+        let s = &infos[0].state;
+        (s.accepted, s.signed, s.credit)
+    }
+}
+
+fn seen(method: Method, target: &str, paid: Option<u64>) -> Seen {
+    Seen {
+        method,
+        target: target.to_owned(),
+        paid,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offers_are_remembered_per_method_and_full_url() {
+    const UNIT: u64 = 10;
+    let s = setup(UNIT).await;
+    let http = common::http(&s.client);
+    let url = |n: u32| format!("{}/units?n={n}", s.base);
+    let get = |n: u32| {
+        let http = http.clone();
+        let url = url(n);
+        async move {
+            let res = http.get(url).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+    };
+
+    // The cheap query: discovered, then paid at its price.
+    get(1).await;
+    // The expensive one is another resource: discovered, not pre-paid at
+    // the cheap price.
+    get(100).await;
+    // The cheap one again: pre-paid at its own price, not at ?n=100's.
+    get(1).await;
+    // A POST to the same URL does not use the GET's offer.
+    let res = http.post(url(1)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // The POST's offer is remembered for POSTs.
+    let res = http.post(url(1)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // The expensive one again: pre-paid at its own price.
+    get(100).await;
+
+    let (get_, post) = (Method::GET, Method::POST);
+    assert_eq!(
+        s.fake.seen(),
+        vec![
+            seen(get_.clone(), "/units?n=1", None),
+            seen(get_.clone(), "/units?n=1", Some(UNIT)),
+            seen(get_.clone(), "/units?n=100", None),
+            seen(get_.clone(), "/units?n=100", Some(101 * UNIT)),
+            seen(get_.clone(), "/units?n=1", Some(102 * UNIT)),
+            seen(post.clone(), "/units?n=1", None),
+            seen(post.clone(), "/units?n=1", Some(103 * UNIT)),
+            seen(post, "/units?n=1", Some(104 * UNIT)),
+            seen(get_, "/units?n=100", Some(204 * UNIT)),
+        ]
+    );
+    assert_eq!(s.fake.accepted(), 204 * UNIT);
+    assert_eq!(s.book().await, (204 * UNIT, 204 * UNIT, false));
+}
