@@ -140,6 +140,14 @@ impl Lease {
 
     /// The request paid by the last voucher got a 5xx: keep it as a credit.
     pub async fn server_error(&mut self) -> Result<(), ClientError> {
+        self.unconfirmed().await
+    }
+
+    /// The request paid by the last voucher was not confirmed as paid (a
+    /// 5xx, an answer without a confirming `PAYMENT-RESPONSE`): keep the
+    /// voucher as a credit, re-sent as is by the next request on this
+    /// channel, and persist that.
+    pub async fn unconfirmed(&mut self) -> Result<(), ClientError> {
         self.guard.state.on_server_error();
         self.persist().await
     }

@@ -24,9 +24,13 @@
 //!   with `PAYMENT-SIGNATURE` and an `Idempotency-Key`; later requests with
 //!   the same method and the same full URL (scheme, host, port, path and
 //!   query) pre-pay with the remembered offer;
-//! * a 5xx keeps the voucher as a credit (re-sent as is); a `lastAccepted`
-//!   hint is followed only between what the server confirmed and what this
-//!   client signed, so a server can never make it sign more than it budgeted.
+//! * a payment counts as made only when the answer carries a
+//!   `PAYMENT-RESPONSE` (or `X-PAYMENT-RESPONSE`) that decodes, says
+//!   `success: true` and charged at most what the voucher adds
+//!   ([`PaymentReceipt`]); otherwise (a 5xx included) the voucher is kept as
+//!   a credit and re-sent as is; a `lastAccepted` hint is followed only
+//!   between what the server confirmed and what this client signed, so a
+//!   server can never make it sign more than it budgeted.
 //!
 //! State (`<state_dir>/channels/*.json`, session keys in `keys/*.key`, mode
 //! 0600) survives restarts: a new client continues from the persisted
@@ -45,6 +49,6 @@ pub use chain::associated_token_address;
 pub use client::{ChannelInfo, Lease, PaychanClient};
 pub use config::ClientConfig;
 pub use error::ClientError;
-pub use middleware::{HEADER_IDEMPOTENCY_KEY, PaychanMiddleware, payment_header};
+pub use middleware::{HEADER_IDEMPOTENCY_KEY, PaychanMiddleware, PaymentReceipt, payment_header};
 pub use offer::{Offer, OfferFilter, ResyncHint};
 pub use state::{Budget, ChannelState, Phase, StateDir};

@@ -1,8 +1,9 @@
 //! The reqwest middleware: pays `paychan` x402 offers (docs/004).
-use http::{Extensions, HeaderName, HeaderValue, Method, StatusCode};
+use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use paychan_voucher::{SignedVoucher, SignedVoucherJson};
 use paychan_x402::{
-    HEADER_PAYMENT_REQUIRED, HEADER_PAYMENT_SIGNATURE, HEADER_X_PAYMENT, codec, v2,
+    HEADER_PAYMENT_REQUIRED, HEADER_PAYMENT_RESPONSE, HEADER_PAYMENT_SIGNATURE, HEADER_X_PAYMENT,
+    HEADER_X_PAYMENT_RESPONSE, codec, v2,
 };
 use reqwest::{Request, Response, Url};
 use reqwest_middleware::{Middleware, Next};
@@ -10,7 +11,7 @@ use reqwest_middleware::{Middleware, Next};
 use crate::{
     client::{Lease, PaychanClient},
     error::ClientError,
-    offer::{Offer, decode_required, resync_hint},
+    offer::{Offer, decode_required, parse_amount, resync_hint},
 };
 
 /// `Idempotency-Key`.
@@ -25,35 +26,107 @@ pub const MAX_RESOURCE_KEY_LEN: usize = 2048;
 /// pre-pays requests (same method, same full URL) whose offer it has seen.
 /// Requests that already carry a payment header pass through untouched; a
 /// 402 it cannot pay (no acceptable offer, a body that cannot be cloned, an
-/// untrusted resync hint) is returned as is. Chain and state failures are
-/// `reqwest_middleware::Error::Middleware` wrapping a [`ClientError`].
+/// untrusted resync hint) is returned as is. A payment counts as made only when the answer
+/// confirms it (see [`PaymentReceipt`]); otherwise the voucher is kept as a
+/// credit and re-sent by the next request on its channel. Chain and state
+/// failures are `reqwest_middleware::Error::Middleware` wrapping a
+/// [`ClientError`].
 #[derive(Clone, Debug)]
 pub struct PaychanMiddleware {
     client: PaychanClient,
 }
 
-/// How the server answered a paid request.
-enum Outcome {
-    Paid,
-    ServerError,
-    Rejected,
+/// What the payment headers of an answer to a paid request say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PaymentReceipt {
+    /// `PAYMENT-RESPONSE` (or the v1 `X-PAYMENT-RESPONSE`) decodes, says
+    /// `success: true` and charged at most the voucher's increment (an
+    /// `amount` left out is taken as the increment).
+    Confirmed {
+        /// The amount charged, as the server says.
+        charged: u64,
+    },
+    /// No `PAYMENT-RESPONSE` nor `X-PAYMENT-RESPONSE`.
+    Missing,
+    /// The header does not decode.
+    Malformed(String),
+    /// `success: false`.
+    Failed(Option<String>),
+    /// `amount` is not a decimal amount.
+    BadAmount(String),
+    /// `amount` is more than the voucher adds to what the server confirmed
+    /// before.
+    Overcharged {
+        /// The amount the server says it charged.
+        charged: u64,
+        /// What the voucher adds.
+        increment: u64,
+    },
 }
 
-fn outcome(response: &Response) -> Outcome {
+impl PaymentReceipt {
+    /// Reads the receipt of an answer to a voucher adding `increment` to
+    /// what the server confirmed before. The v2 header wins over the v1 one.
+    #[must_use]
+    pub fn read(headers: &HeaderMap, increment: u64) -> Self {
+        let Some(header) = headers
+            .get(HEADER_PAYMENT_RESPONSE)
+            .or_else(|| headers.get(HEADER_X_PAYMENT_RESPONSE))
+        else {
+            return Self::Missing;
+        };
+        let settle: v2::SettleResponse = match codec::decode(header.as_bytes()) {
+            Ok(s) => s,
+            Err(e) => return Self::Malformed(e.to_string()),
+        };
+        if !settle.success {
+            return Self::Failed(settle.error_reason.map(|r| r.chars().take(64).collect()));
+        }
+        let charged = match settle.amount.as_deref() {
+            None => increment,
+            Some(a) => match parse_amount(a) {
+                Some(charged) => charged,
+                None => return Self::BadAmount(a.chars().take(32).collect()),
+            },
+        };
+        if charged > increment {
+            return Self::Overcharged { charged, increment };
+        }
+        Self::Confirmed { charged }
+    }
+}
+
+/// How the server answered a paid request.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Confirmed by its receipt: the voucher was accepted.
+    Paid,
+    /// Refused (402, or a 400 without a receipt: the payment header itself).
+    Rejected,
+    /// A 5xx: kept as a credit.
+    ServerError(StatusCode),
+    /// Served without a confirming receipt: kept as a credit.
+    Unconfirmed(PaymentReceipt),
+}
+
+fn outcome(response: &Response, increment: u64) -> Outcome {
     let status = response.status();
+    let headers = response.headers();
     if status == StatusCode::PAYMENT_REQUIRED {
         Outcome::Rejected
     } else if status.is_server_error() {
-        Outcome::ServerError
+        Outcome::ServerError(status)
     } else if status == StatusCode::BAD_REQUEST
-        && !response
-            .headers()
-            .contains_key(paychan_x402::HEADER_PAYMENT_RESPONSE)
+        && !headers.contains_key(HEADER_PAYMENT_RESPONSE)
+        && !headers.contains_key(HEADER_X_PAYMENT_RESPONSE)
     {
         // The payment header itself was refused (invalid_payload).
         Outcome::Rejected
     } else {
-        Outcome::Paid
+        match PaymentReceipt::read(headers, increment) {
+            PaymentReceipt::Confirmed { .. } => Outcome::Paid,
+            other => Outcome::Unconfirmed(other),
+        }
     }
 }
 
@@ -114,23 +187,36 @@ impl PaychanMiddleware {
         &self.client
     }
 
-    /// Records how a paid request ended; returns whether it was refused.
+    /// Records how a paid request ended; returns whether it was refused (a
+    /// 402 to read, or a refused header).
     async fn record(
         lease: &mut Lease,
         voucher: &SignedVoucher,
         response: &Response,
     ) -> Result<bool, ClientError> {
-        match outcome(response) {
+        let increment = voucher
+            .voucher
+            .cumulative_amount
+            .saturating_sub(lease.state().accepted);
+        let outcome = outcome(response, increment);
+        match &outcome {
             Outcome::Paid => {
                 lease.paid(voucher);
-                Ok(false)
+                return Ok(false);
             }
-            Outcome::ServerError => {
-                lease.server_error().await?;
-                Ok(false)
-            }
-            Outcome::Rejected => Ok(true),
+            Outcome::Rejected => return Ok(true),
+            Outcome::ServerError(_) => {}
+            Outcome::Unconfirmed(receipt) => tracing::warn!(
+                channel = %lease.channel(),
+                cumulative = voucher.voucher.cumulative_amount,
+                status = %response.status(),
+                ?receipt,
+                "a paid request was answered without a confirming PAYMENT-RESPONSE: the \
+                 voucher is kept as a credit, not counted as paid"
+            ),
         }
+        lease.unconfirmed().await?;
+        Ok(false)
     }
 }
 
@@ -255,10 +341,35 @@ impl Middleware for PaychanMiddleware {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+    use reqwest::ResponseBuilderExt;
+
     use super::*;
 
     fn url(s: &str) -> Url {
         Url::parse(s).unwrap()
+    }
+
+    fn settle(success: bool, amount: Option<&str>) -> HeaderValue {
+        HeaderValue::from_str(
+            &codec::encode(&v2::SettleResponse {
+                success,
+                error_reason: (!success).then(|| "nope".to_owned()),
+                payer: None,
+                transaction: String::new(),
+                network: "solana:test".into(),
+                amount: amount.map(str::to_owned),
+            })
+            .unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn headers(pairs: &[(&'static str, HeaderValue)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.insert(*name, value.clone());
+        }
+        h
     }
 
     #[test]
@@ -286,5 +397,117 @@ mod tests {
         // Too long to remember.
         let long = format!("https://a.example/{}", "x".repeat(MAX_RESOURCE_KEY_LEN));
         assert_eq!(resource_key(&Method::GET, &url(&long)), None);
+    }
+
+    #[test]
+    fn only_a_confirming_receipt_counts() {
+        let read = |h: &HeaderMap| PaymentReceipt::read(h, 100);
+        assert_eq!(read(&HeaderMap::new()), PaymentReceipt::Missing);
+        assert!(matches!(
+            read(&headers(&[(
+                "payment-response",
+                HeaderValue::from_static("%%%")
+            )])),
+            PaymentReceipt::Malformed(_)
+        ));
+        assert_eq!(
+            read(&headers(&[(
+                "payment-response",
+                settle(false, Some("100"))
+            )])),
+            PaymentReceipt::Failed(Some("nope".into()))
+        );
+        for bad in ["-1", "1e3", "", "100.0", "99999999999999999999999"] {
+            assert_eq!(
+                read(&headers(&[("payment-response", settle(true, Some(bad)))])),
+                PaymentReceipt::BadAmount(bad.into()),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            read(&headers(&[("payment-response", settle(true, Some("101")))])),
+            PaymentReceipt::Overcharged {
+                charged: 101,
+                increment: 100
+            }
+        );
+        assert_eq!(
+            read(&headers(&[("payment-response", settle(true, Some("100")))])),
+            PaymentReceipt::Confirmed { charged: 100 }
+        );
+        assert_eq!(
+            read(&headers(&[("payment-response", settle(true, Some("40")))])),
+            PaymentReceipt::Confirmed { charged: 40 }
+        );
+        // An amount left out is the increment.
+        assert_eq!(
+            read(&headers(&[("payment-response", settle(true, None))])),
+            PaymentReceipt::Confirmed { charged: 100 }
+        );
+        // v1 alone counts; v2 wins over v1.
+        assert_eq!(
+            read(&headers(&[(
+                "x-payment-response",
+                settle(true, Some("100"))
+            )])),
+            PaymentReceipt::Confirmed { charged: 100 }
+        );
+        assert_eq!(
+            read(&headers(&[
+                ("payment-response", settle(false, None)),
+                ("x-payment-response", settle(true, Some("100"))),
+            ])),
+            PaymentReceipt::Failed(Some("nope".into()))
+        );
+    }
+
+    fn response(status: u16, from: &str, pairs: &[(&'static str, HeaderValue)]) -> Response {
+        let mut builder = http::Response::builder().status(status).url(url(from));
+        for (name, value) in pairs {
+            builder = builder.header(*name, value.clone());
+        }
+        Response::from(builder.body("").unwrap())
+    }
+
+    #[test]
+    fn outcomes_of_a_paid_request() {
+        let ok = settle(true, Some("100"));
+        let outcome = |status, from, pairs: &[_]| outcome(&response(status, from, pairs), 100);
+        let here = "https://a.example/paid";
+        assert_eq!(
+            outcome(200, here, &[("payment-response", ok.clone())]),
+            Outcome::Paid
+        );
+        // Another path (a redirect followed).
+        assert_eq!(
+            outcome(
+                200,
+                "https://a.example/landing",
+                &[("payment-response", ok.clone())]
+            ),
+            Outcome::Paid
+        );
+        assert_eq!(
+            outcome(200, here, &[]),
+            Outcome::Unconfirmed(PaymentReceipt::Missing)
+        );
+        assert_eq!(
+            outcome(302, here, &[]),
+            Outcome::Unconfirmed(PaymentReceipt::Missing)
+        );
+        assert_eq!(
+            outcome(404, here, &[]),
+            Outcome::Unconfirmed(PaymentReceipt::Missing)
+        );
+        assert_eq!(
+            outcome(500, here, &[("payment-response", ok.clone())]),
+            Outcome::ServerError(StatusCode::INTERNAL_SERVER_ERROR)
+        );
+        assert_eq!(outcome(402, here, &[]), Outcome::Rejected);
+        assert_eq!(outcome(400, here, &[]), Outcome::Rejected);
+        assert_eq!(
+            outcome(400, here, &[("payment-response", ok.clone())]),
+            Outcome::Paid
+        );
     }
 }

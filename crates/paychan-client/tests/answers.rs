@@ -2,13 +2,17 @@
 //!
 //! * offers are remembered per method and full URL (a cheap `?n=1` is never
 //!   pre-paid at the price of `?n=100`, nor the reverse, and a POST never
-//!   with a GET's offer).
+//!   with a GET's offer);
+//! * a payment counts only when the answer carries a `PAYMENT-RESPONSE`
+//!   that confirms it (decodes, `success: true`, `amount` at most the
+//!   voucher's increment); anything else keeps the voucher as a credit and
+//!   the next voucher never pays twice.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
 };
 
@@ -19,7 +23,7 @@ use axum::{
     http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
 };
-use paychan_client::{ClientConfig, PaychanClient};
+use paychan_client::{ChannelState, ClientConfig, PaychanClient, StateDir};
 use paychan_localnet::{LocalChain, LocalChainConfig};
 use paychan_voucher::{SignedVoucher, SignedVoucherJson};
 use paychan_x402::{codec, scheme::PaychanExtra, v2};
@@ -29,6 +33,27 @@ use solana_signer::Signer;
 use common::{SOL, extra, network, serve};
 
 const PRICE: u64 = 1_000;
+
+/// How the scripted server answers the next paid request it accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Answer {
+    /// 200 with a `PAYMENT-RESPONSE` charging the increment (recorded).
+    Receipt,
+    /// 200 with only the v1 `X-PAYMENT-RESPONSE` (recorded).
+    V1Receipt,
+    /// 200 with a `PAYMENT-RESPONSE` without `amount` (recorded).
+    ReceiptWithoutAmount,
+    /// 200 without any `PAYMENT-RESPONSE` (not recorded).
+    NoReceipt,
+    /// 200 with a `PAYMENT-RESPONSE` that does not decode (not recorded).
+    MalformedReceipt,
+    /// 200 with `success: false` (not recorded).
+    FailedReceipt,
+    /// 200 with an `amount` above the increment (recorded: it kept the voucher).
+    Overcharge,
+    /// 500 (not recorded).
+    ServerError,
+}
 
 /// One request as the scripted server saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,12 +70,13 @@ struct Ledger {
     /// Per channel, the last cumulative amount accepted.
     accepted: HashMap<[u8; 32], u64>,
     seen: Vec<Seen>,
+    script: VecDeque<Answer>,
 }
 
 /// A paywall stand-in: prices `unit × n` (`?n=`, default 1), accepts a
 /// verified voucher paying at least the price over the channel's last
-/// accepted amount with a `PAYMENT-RESPONSE`, and refuses others with a
-/// `lastAccepted` hint.
+/// accepted amount, refuses others with a `lastAccepted` hint, and answers
+/// accepted ones as scripted.
 struct Fake {
     network: String,
     mint: Pubkey,
@@ -61,6 +87,10 @@ struct Fake {
 }
 
 impl Fake {
+    fn script(&self, answer: Answer) {
+        self.ledger.lock().unwrap().script.push_back(answer);
+    }
+
     fn seen(&self) -> Vec<Seen> {
         self.ledger.lock().unwrap().seen.clone()
     }
@@ -181,16 +211,48 @@ async fn fake(
         }});
         return fake.required(&uri, price, Some(hint));
     }
-    ledger.accepted.insert(channel, cumulative);
+    let answer = ledger.script.pop_front().unwrap_or(Answer::Receipt);
+    let charged = cumulative - last;
+    let recorded = matches!(
+        answer,
+        Answer::Receipt | Answer::V1Receipt | Answer::ReceiptWithoutAmount | Answer::Overcharge
+    );
+    if recorded {
+        ledger.accepted.insert(channel, cumulative);
+    }
     drop(ledger);
-    (
-        [(
-            "payment-response",
-            receipt(&fake.network, true, Some(cumulative - last)),
-        )],
-        "ok",
-    )
-        .into_response()
+    let network = &fake.network;
+    match answer {
+        Answer::Receipt => (
+            [("payment-response", receipt(network, true, Some(charged)))],
+            "ok",
+        )
+            .into_response(),
+        Answer::V1Receipt => (
+            [("x-payment-response", receipt(network, true, Some(charged)))],
+            "ok",
+        )
+            .into_response(),
+        Answer::ReceiptWithoutAmount => {
+            ([("payment-response", receipt(network, true, None))], "ok").into_response()
+        }
+        Answer::NoReceipt => "ok".into_response(),
+        Answer::MalformedReceipt => {
+            ([("payment-response", "%%% not base64 %%%")], "ok").into_response()
+        }
+        Answer::FailedReceipt => {
+            ([("payment-response", receipt(network, false, None))], "ok").into_response()
+        }
+        Answer::Overcharge => (
+            [(
+                "payment-response",
+                receipt(network, true, Some(charged + price)),
+            )],
+            "ok",
+        )
+            .into_response(),
+        Answer::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
+    }
 }
 
 /// A chain, a funded payer with its client (one channel per payee), and a
@@ -198,7 +260,7 @@ async fn fake(
 struct Setup {
     _chain: LocalChain,
     client: PaychanClient,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     fake: Arc<Fake>,
     base: String,
 }
@@ -241,13 +303,26 @@ async fn setup(unit: u64) -> Setup {
     Setup {
         _chain: chain,
         client,
-        _dir: dir,
+        dir,
         fake,
         base,
     }
 }
 
 impl Setup {
+    /// The one channel's state as written to the state directory.
+    fn persisted(&self) -> ChannelState {
+        let mut all = StateDir::open(self.dir.path()).unwrap().load().unwrap();
+        assert_eq!(all.len(), 1, "one channel");
+        all.remove(0).0
+    }
+
+    /// (accepted, signed, credit) of the persisted state.
+    fn persisted_book(&self) -> (u64, u64, bool) {
+        let s = self.persisted();
+        (s.accepted, s.signed, s.credit)
+    }
+
     /// (accepted, signed, credit) of the client's state in memory.
     async fn book(&self) -> (u64, u64, bool) {
         let infos = self.client.channels().await.unwrap();
@@ -313,4 +388,92 @@ async fn offers_are_remembered_per_method_and_full_url() {
     );
     assert_eq!(s.fake.accepted(), 204 * UNIT);
     assert_eq!(s.book().await, (204 * UNIT, 204 * UNIT, false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_confirming_payment_response_counts_as_paid() {
+    let s = setup(PRICE).await;
+    let http = common::http(&s.client);
+    let url = format!("{}/r", s.base);
+    let res = http.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(s.book().await, (PRICE, PRICE, false));
+
+    let unconfirmed = [
+        (Answer::NoReceipt, StatusCode::OK),
+        (Answer::MalformedReceipt, StatusCode::OK),
+        (Answer::FailedReceipt, StatusCode::OK),
+        (Answer::Overcharge, StatusCode::OK),
+        (Answer::ServerError, StatusCode::INTERNAL_SERVER_ERROR),
+    ];
+    for (answer, status) in unconfirmed {
+        let accepted = s.book().await.0;
+        let held = s.fake.accepted();
+        assert_eq!(held, accepted, "{answer:?}: client and server agree");
+        let voucher = accepted + PRICE;
+        let seen_before = s.fake.seen().len();
+
+        s.fake.script(answer.clone());
+        let res = http.get(&url).send().await.unwrap();
+        assert_eq!(res.status(), status, "{answer:?}");
+        assert_eq!(
+            s.fake.seen()[seen_before..],
+            [seen(Method::GET, "/r", Some(voucher))],
+            "{answer:?}: pre-paid with the next voucher"
+        );
+        // Not counted: `accepted` stays, the voucher is a credit, on disk.
+        assert_eq!(
+            s.persisted_book(),
+            (accepted, voucher, true),
+            "{answer:?}: persisted"
+        );
+        assert_eq!(s.book().await, (accepted, voucher, true), "{answer:?}");
+
+        // The next request re-sends the credit: nothing is paid twice.
+        let res = http.get(&url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{answer:?}");
+        let next = s.fake.seen()[seen_before + 1..].to_vec();
+        if answer == Answer::Overcharge {
+            // That server kept the voucher: it refuses it again with
+            // `lastAccepted` = the voucher, the client follows and pays
+            // one price more.
+            assert_eq!(
+                next,
+                [
+                    seen(Method::GET, "/r", Some(voucher)),
+                    seen(Method::GET, "/r", Some(voucher + PRICE)),
+                ],
+                "{answer:?}"
+            );
+            assert_eq!(s.fake.accepted(), voucher + PRICE);
+            assert_eq!(s.book().await, (voucher + PRICE, voucher + PRICE, false));
+        } else {
+            assert_eq!(
+                next,
+                [seen(Method::GET, "/r", Some(voucher))],
+                "{answer:?}: the credit, not a new voucher"
+            );
+            assert_eq!(s.fake.accepted(), voucher, "{answer:?}");
+            assert_eq!(s.book().await, (voucher, voucher, false), "{answer:?}");
+        }
+    }
+
+    // Confirmations: v2, v1 only, and without `amount` (taken as the
+    // voucher's increment).
+    for answer in [
+        Answer::V1Receipt,
+        Answer::ReceiptWithoutAmount,
+        Answer::Receipt,
+    ] {
+        let accepted = s.book().await.0;
+        s.fake.script(answer.clone());
+        let res = http.get(&url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{answer:?}");
+        assert_eq!(
+            s.book().await,
+            (accepted + PRICE, accepted + PRICE, false),
+            "{answer:?}: counted"
+        );
+        assert_eq!(s.fake.accepted(), accepted + PRICE, "{answer:?}");
+    }
 }
