@@ -144,9 +144,9 @@ impl Lease {
     }
 
     /// The request paid by the last voucher was not confirmed as paid (a
-    /// 5xx, an answer without a confirming `PAYMENT-RESPONSE`): keep the
-    /// voucher as a credit, re-sent as is by the next request on this
-    /// channel, and persist that.
+    /// 5xx, an answer without a confirming `PAYMENT-RESPONSE`, an answer
+    /// from another origin): keep the voucher as a credit, re-sent as is
+    /// by the next request on this channel, and persist that.
     pub async fn unconfirmed(&mut self) -> Result<(), ClientError> {
         self.guard.state.on_server_error();
         self.persist().await
@@ -873,10 +873,41 @@ impl PaychanClient {
         Ok(())
     }
 
-    /// A reqwest middleware paying with this client.
+    /// The reqwest middleware paying with this client. Prefer
+    /// [`Self::http_client`]: under a `reqwest::Client` with the default
+    /// redirect policy, a paid request redirected to another host carries
+    /// its voucher there (the middleware then does not count it as paid,
+    /// but the other host has seen it).
     #[must_use]
     pub fn middleware(&self) -> crate::middleware::PaychanMiddleware {
         crate::middleware::PaychanMiddleware::new(self.clone())
+    }
+
+    /// An HTTP client paying with this client: reqwest with
+    /// [`same_origin_redirects`](crate::middleware::same_origin_redirects)
+    /// (a redirect to another origin is returned, not followed, so payment
+    /// headers never leave the request's origin) under this client's
+    /// middleware.
+    pub fn http_client(&self) -> Result<reqwest_middleware::ClientWithMiddleware, ClientError> {
+        Ok(self
+            .http_client_builder(reqwest::Client::builder())?
+            .build())
+    }
+
+    /// [`Self::http_client`] from the caller's reqwest settings (timeouts,
+    /// proxy, TLS): their redirect policy is replaced by
+    /// [`same_origin_redirects`](crate::middleware::same_origin_redirects).
+    /// Middlewares added to the returned builder run inside this client's
+    /// (they see the payment headers).
+    pub fn http_client_builder(
+        &self,
+        reqwest: reqwest::ClientBuilder,
+    ) -> Result<reqwest_middleware::ClientBuilder, ClientError> {
+        let inner = reqwest
+            .redirect(crate::middleware::same_origin_redirects())
+            .build()
+            .map_err(ClientError::HttpClient)?;
+        Ok(reqwest_middleware::ClientBuilder::new(inner).with(self.middleware()))
     }
 }
 

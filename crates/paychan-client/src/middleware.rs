@@ -5,7 +5,7 @@ use paychan_x402::{
     HEADER_PAYMENT_REQUIRED, HEADER_PAYMENT_RESPONSE, HEADER_PAYMENT_SIGNATURE, HEADER_X_PAYMENT,
     HEADER_X_PAYMENT_RESPONSE, codec, v2,
 };
-use reqwest::{Request, Response, Url};
+use reqwest::{Request, Response, Url, redirect};
 use reqwest_middleware::{Middleware, Next};
 
 use crate::{
@@ -26,11 +26,18 @@ pub const MAX_RESOURCE_KEY_LEN: usize = 2048;
 /// pre-pays requests (same method, same full URL) whose offer it has seen.
 /// Requests that already carry a payment header pass through untouched; a
 /// 402 it cannot pay (no acceptable offer, a body that cannot be cloned, an
-/// untrusted resync hint) is returned as is. A payment counts as made only when the answer
+/// untrusted resync hint, an answer from another origin than the request's)
+/// is returned as is. A payment counts as made only when the answer
 /// confirms it (see [`PaymentReceipt`]); otherwise the voucher is kept as a
 /// credit and re-sent by the next request on its channel. Chain and state
 /// failures are `reqwest_middleware::Error::Middleware` wrapping a
 /// [`ClientError`].
+///
+/// Use it through [`PaychanClient::http_client`] (or
+/// [`PaychanClient::http_client_builder`]): reqwest follows redirects below
+/// the middleware and would carry the payment header to whatever host a
+/// server redirects to; those clients refuse redirects that leave the
+/// request's origin ([`same_origin_redirects`]).
 #[derive(Clone, Debug)]
 pub struct PaychanMiddleware {
     client: PaychanClient,
@@ -105,14 +112,27 @@ enum Outcome {
     Rejected,
     /// A 5xx: kept as a credit.
     ServerError(StatusCode),
+    /// The answer comes from another origin than the request's (a redirect
+    /// followed by a client that is not [`PaychanClient::http_client`]):
+    /// nothing it says is about our payment; kept as a credit.
+    OtherOrigin,
     /// Served without a confirming receipt: kept as a credit.
     Unconfirmed(PaymentReceipt),
 }
 
-fn outcome(response: &Response, increment: u64) -> Outcome {
+/// Whether two URLs share an origin (scheme, host, port).
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host() == b.host()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+fn outcome(response: &Response, origin: &Url, increment: u64) -> Outcome {
     let status = response.status();
     let headers = response.headers();
-    if status == StatusCode::PAYMENT_REQUIRED {
+    if !same_origin(response.url(), origin) {
+        Outcome::OtherOrigin
+    } else if status == StatusCode::PAYMENT_REQUIRED {
         Outcome::Rejected
     } else if status.is_server_error() {
         Outcome::ServerError(status)
@@ -142,6 +162,29 @@ fn resource_key(method: &Method, url: &Url) -> Option<String> {
         key.push_str(query);
     }
     (key.len() <= MAX_RESOURCE_KEY_LEN).then_some(key)
+}
+
+/// The redirect policy of [`PaychanClient::http_client`]: redirects within
+/// the origin (scheme, host and port) of the request are followed (at most
+/// 10, as reqwest's default policy); the first one leading to another
+/// origin is not followed and its 3xx answer is returned as is, so no
+/// header of the request (`PAYMENT-SIGNATURE`, `X-PAYMENT`,
+/// `Idempotency-Key`, or any other) reaches another origin. It applies to
+/// every request of that client, paid or not.
+#[must_use]
+pub fn same_origin_redirects() -> redirect::Policy {
+    let within = redirect::Policy::default();
+    redirect::Policy::custom(move |attempt| {
+        let leaves = attempt
+            .previous()
+            .first()
+            .is_none_or(|first| !same_origin(first, attempt.url()));
+        if leaves {
+            attempt.stop()
+        } else {
+            within.redirect(attempt)
+        }
+    })
 }
 
 fn idempotency_key() -> String {
@@ -187,18 +230,19 @@ impl PaychanMiddleware {
         &self.client
     }
 
-    /// Records how a paid request ended; returns whether it was refused (a
-    /// 402 to read, or a refused header).
+    /// Records how a paid request to `origin` ended; returns whether it
+    /// was refused (a 402 to read, or a refused header).
     async fn record(
         lease: &mut Lease,
         voucher: &SignedVoucher,
         response: &Response,
+        origin: &Url,
     ) -> Result<bool, ClientError> {
         let increment = voucher
             .voucher
             .cumulative_amount
             .saturating_sub(lease.state().accepted);
-        let outcome = outcome(response, increment);
+        let outcome = outcome(response, origin, increment);
         match &outcome {
             Outcome::Paid => {
                 lease.paid(voucher);
@@ -206,6 +250,15 @@ impl PaychanMiddleware {
             }
             Outcome::Rejected => return Ok(true),
             Outcome::ServerError(_) => {}
+            Outcome::OtherOrigin => tracing::error!(
+                channel = %lease.channel(),
+                cumulative = voucher.voucher.cumulative_amount,
+                request = %origin,
+                answered_by = %response.url(),
+                "a paid request was answered from another origin (a redirect followed by a \
+                 client that is not PaychanClient::http_client): the voucher is kept as a \
+                 credit, not counted as paid"
+            ),
             Outcome::Unconfirmed(receipt) => tracing::warn!(
                 channel = %lease.channel(),
                 cumulative = voucher.voucher.cumulative_amount,
@@ -239,6 +292,7 @@ impl Middleware for PaychanMiddleware {
             req.headers_mut()
                 .insert(HeaderName::from_static("idempotency-key"), key);
         }
+        let origin = req.url().clone();
         let resource = resource_key(req.method(), req.url());
         let spare = req.try_clone();
 
@@ -255,10 +309,22 @@ impl Middleware for PaychanMiddleware {
         }
         let first = next.clone().run(req, extensions).await?;
         if let Some((lease, voucher)) = paid.as_mut() {
-            if !Self::record(lease, voucher, &first).await.map_err(mw)? {
+            if !Self::record(lease, voucher, &first, &origin)
+                .await
+                .map_err(mw)?
+            {
                 return Ok(first);
             }
         } else if first.status() != StatusCode::PAYMENT_REQUIRED {
+            return Ok(first);
+        } else if !same_origin(first.url(), &origin) {
+            // A retry would go to the request's origin, paying an offer
+            // another origin made.
+            tracing::error!(
+                request = %origin,
+                answered_by = %first.url(),
+                "a 402 from another origin than the request's is not paid"
+            );
             return Ok(first);
         }
 
@@ -326,7 +392,7 @@ impl Middleware for PaychanMiddleware {
             attach(&mut retry, &offer, &voucher).map_err(mw)?;
             response = next.clone().run(retry, extensions).await?;
             retries += 1;
-            if !Self::record(&mut lease, &voucher, &response)
+            if !Self::record(&mut lease, &voucher, &response, &origin)
                 .await
                 .map_err(mw)?
             {
@@ -397,6 +463,16 @@ mod tests {
         // Too long to remember.
         let long = format!("https://a.example/{}", "x".repeat(MAX_RESOURCE_KEY_LEN));
         assert_eq!(resource_key(&Method::GET, &url(&long)), None);
+    }
+
+    #[test]
+    fn origins_are_scheme_host_and_port() {
+        let same = |a: &str, b: &str| same_origin(&url(a), &url(b));
+        assert!(same("https://a.example/x?q", "https://a.example:443/y"));
+        assert!(!same("https://a.example/", "http://a.example/"));
+        assert!(!same("https://a.example/", "https://b.example/"));
+        assert!(!same("https://a.example/", "https://a.example:8443/"));
+        assert!(!same("http://127.0.0.1:8080/", "http://localhost:8080/"));
     }
 
     #[test]
@@ -471,14 +547,16 @@ mod tests {
 
     #[test]
     fn outcomes_of_a_paid_request() {
+        let origin = url("https://a.example/paid");
         let ok = settle(true, Some("100"));
-        let outcome = |status, from, pairs: &[_]| outcome(&response(status, from, pairs), 100);
+        let outcome =
+            |status, from, pairs: &[_]| outcome(&response(status, from, pairs), &origin, 100);
         let here = "https://a.example/paid";
         assert_eq!(
             outcome(200, here, &[("payment-response", ok.clone())]),
             Outcome::Paid
         );
-        // Another path (a redirect followed).
+        // Same origin, another path (a redirect followed within the origin).
         assert_eq!(
             outcome(
                 200,
@@ -509,5 +587,16 @@ mod tests {
             outcome(400, here, &[("payment-response", ok.clone())]),
             Outcome::Paid
         );
+        // Another origin's answer is never a receipt, nor a refusal to read.
+        for status in [200, 402, 500] {
+            assert_eq!(
+                outcome(
+                    status,
+                    "https://b.example/paid",
+                    &[("payment-response", ok.clone())]
+                ),
+                Outcome::OtherOrigin
+            );
+        }
     }
 }

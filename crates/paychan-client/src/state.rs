@@ -77,7 +77,8 @@ pub struct ChannelState {
     #[serde(default)]
     pub last_voucher: Option<SignedVoucherJson>,
     /// `last_voucher` was not confirmed as paid (a 5xx, no confirming
-    /// `PAYMENT-RESPONSE`): it is a credit, re-sent as is.
+    /// `PAYMENT-RESPONSE`, an answer from another origin): it is a credit,
+    /// re-sent as is.
     #[serde(default)]
     pub credit: bool,
     /// Life-cycle phase.
@@ -280,7 +281,8 @@ impl ChannelState {
     }
 
     /// The last voucher was not confirmed as paid (a 5xx, no confirming
-    /// `PAYMENT-RESPONSE`): keep it as a credit, `accepted` unchanged.
+    /// `PAYMENT-RESPONSE`, an answer from another origin): keep it as a
+    /// credit, `accepted` unchanged.
     pub fn on_server_error(&mut self) {
         self.credit = self.last_voucher.is_some();
     }

@@ -6,7 +6,10 @@
 //! * a payment counts only when the answer carries a `PAYMENT-RESPONSE`
 //!   that confirms it (decodes, `success: true`, `amount` at most the
 //!   voucher's increment); anything else keeps the voucher as a credit and
-//!   the next voucher never pays twice.
+//!   the next voucher never pays twice;
+//! * payment headers never reach another origin through a redirect with
+//!   [`PaychanClient::http_client`], and an answer from another origin never
+//!   counts as paid, whatever client is used.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -53,6 +56,8 @@ enum Answer {
     Overcharge,
     /// 500 (not recorded).
     ServerError,
+    /// 302 to this URL, without a `PAYMENT-RESPONSE` (not recorded).
+    Redirect(String),
 }
 
 /// One request as the scripted server saw it.
@@ -252,6 +257,7 @@ async fn fake(
         )
             .into_response(),
         Answer::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
+        Answer::Redirect(to) => (StatusCode::FOUND, [("location", to)], "").into_response(),
     }
 }
 
@@ -344,7 +350,7 @@ fn seen(method: Method, target: &str, paid: Option<u64>) -> Seen {
 async fn offers_are_remembered_per_method_and_full_url() {
     const UNIT: u64 = 10;
     let s = setup(UNIT).await;
-    let http = common::http(&s.client);
+    let http = s.client.http_client().unwrap();
     let url = |n: u32| format!("{}/units?n={n}", s.base);
     let get = |n: u32| {
         let http = http.clone();
@@ -393,7 +399,7 @@ async fn offers_are_remembered_per_method_and_full_url() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_a_confirming_payment_response_counts_as_paid() {
     let s = setup(PRICE).await;
-    let http = common::http(&s.client);
+    let http = s.client.http_client().unwrap();
     let url = format!("{}/r", s.base);
     let res = http.get(&url).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
@@ -476,4 +482,111 @@ async fn only_a_confirming_payment_response_counts_as_paid() {
         );
         assert_eq!(s.fake.accepted(), accepted + PRICE, "{answer:?}");
     }
+}
+
+/// A server on another origin: records whether requests carried a payment,
+/// answers `/offer` with a 402 (the same payee as the scripted server) and
+/// anything else with a 200 and a forged `PAYMENT-RESPONSE`.
+struct Elsewhere {
+    fake: Arc<Fake>,
+    seen: Mutex<Vec<(String, bool)>>,
+}
+
+impl Elsewhere {
+    fn payments_seen(&self) -> usize {
+        self.seen.lock().unwrap().iter().filter(|(_, p)| *p).count()
+    }
+
+    fn requests_seen(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+async fn elsewhere(State(e): State<Arc<Elsewhere>>, uri: Uri, headers: HeaderMap) -> Response {
+    let paid = headers.contains_key("payment-signature") || headers.contains_key("x-payment");
+    e.seen.lock().unwrap().push((uri.path().to_owned(), paid));
+    if uri.path() == "/offer" && !paid {
+        return e.fake.required(&uri, PRICE, None);
+    }
+    (
+        [(
+            "payment-response",
+            receipt(&e.fake.network, true, Some(PRICE)),
+        )],
+        "elsewhere",
+    )
+        .into_response()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_never_cross_origins() {
+    let s = setup(PRICE).await;
+    let b = Arc::new(Elsewhere {
+        fake: s.fake.clone(),
+        seen: Mutex::default(),
+    });
+    let b_base = serve(Router::new().fallback(elsewhere).with_state(b.clone())).await;
+    let url = format!("{}/r", s.base);
+    let landing = format!("{b_base}/landing");
+
+    // The safe client: a paid request redirected to another origin stops
+    // at the 302; the other server never hears of it; nothing is counted.
+    let safe = s.client.http_client().unwrap();
+    s.fake.script(Answer::Redirect(landing.clone()));
+    let res = safe.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(res.headers()["location"], landing.as_str());
+    assert_eq!(b.requests_seen(), 0);
+    assert_eq!(s.persisted_book(), (0, PRICE, true));
+    assert_eq!(s.book().await, (0, PRICE, true));
+    // The credit pays the next request.
+    let res = safe.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(s.book().await, (PRICE, PRICE, false));
+    assert_eq!(s.fake.accepted(), PRICE);
+
+    // A plain reqwest client follows the redirect and (reqwest's doing)
+    // carries the voucher to the other origin; its answer, forged receipt
+    // and all, is not counted as paid.
+    let plain = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(s.client.middleware())
+        .build();
+    let (accepted, _, _) = s.book().await;
+    s.fake.script(Answer::Redirect(landing.clone()));
+    let res = plain.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.url().as_str(), landing);
+    assert_eq!(b.payments_seen(), 1, "what the safe client prevents");
+    assert_eq!(
+        s.persisted_book(),
+        (accepted, accepted + PRICE, true),
+        "another origin's answer is not a receipt"
+    );
+    assert_eq!(s.book().await, (accepted, accepted + PRICE, true));
+    let res = safe.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(s.fake.accepted(), accepted + PRICE, "the credit, once");
+    assert_eq!(s.book().await, (accepted + PRICE, accepted + PRICE, false));
+
+    // An unpaid request redirected to another origin's 402 is not paid
+    // (the retry would go to the first origin, and on to the other one).
+    let spent = s.client.budget().spent;
+    let to_offer = Router::new().fallback({
+        let offer = format!("{b_base}/offer");
+        move || {
+            let offer = offer.clone();
+            async move { (StatusCode::FOUND, [("location", offer)], "") }
+        }
+    });
+    let moved = format!("{}/moved", serve(to_offer).await);
+    let res = plain.get(&moved).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(b.payments_seen(), 1, "no payment for the other origin");
+    assert_eq!(s.client.budget().spent, spent, "nothing signed");
+    // The safe client does not even follow it.
+    let before = b.requests_seen();
+    let res = safe.get(&moved).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(b.requests_seen(), before);
+    assert_eq!(s.client.budget().spent, spent);
 }
