@@ -16,9 +16,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = ClientConfig::new(rpc, payer, network, mint.parse()?, "./agent-state");
     config.budget = 2_000_000; // at most 2 USDC, ever
     let agent = PaychanClient::new(config).await?;
-    let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(agent.middleware())
-        .build();
+    // reqwest under the paying middleware, refusing redirects to another
+    // origin (a voucher is a bearer payment: it must not follow a redirect
+    // to another host).
+    let http = agent.http_client()?;
     println!("{}", http.get(url).send().await?.text().await?);
     Ok(())
 }

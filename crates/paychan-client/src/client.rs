@@ -1,6 +1,6 @@
 //! The paying client: channels per payee, leases, budget, and the plain API.
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -23,8 +23,8 @@ use crate::{
     state::{Budget, ChannelState, Phase, STATE_VERSION, StateDir},
 };
 
-/// Most resources whose offer is remembered for pre-payment.
-const MAX_CACHED_OFFERS: usize = 4096;
+/// Most requests (method and URL) whose offer is remembered for pre-payment.
+pub const MAX_CACHED_OFFERS: usize = 4096;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -140,6 +140,14 @@ impl Lease {
 
     /// The request paid by the last voucher got a 5xx: keep it as a credit.
     pub async fn server_error(&mut self) -> Result<(), ClientError> {
+        self.unconfirmed().await
+    }
+
+    /// The request paid by the last voucher was not confirmed as paid (a
+    /// 5xx, an answer without a confirming `PAYMENT-RESPONSE`, an answer
+    /// from another origin): keep the voucher as a credit, re-sent as is
+    /// by the next request on this channel, and persist that.
+    pub async fn unconfirmed(&mut self) -> Result<(), ClientError> {
         self.guard.state.on_server_error();
         self.persist().await
     }
@@ -285,7 +293,43 @@ pub(crate) struct Inner {
     budget: Mutex<Budget>,
     pools: Mutex<HashMap<PoolKey, Arc<Pool>>>,
     all: Mutex<Vec<Slot>>,
-    offers: Mutex<HashMap<String, Offer>>,
+    offers: Mutex<OfferCache>,
+}
+
+/// Offers remembered per request key (method and URL), at most
+/// [`MAX_CACHED_OFFERS`]; the oldest key goes first.
+#[derive(Default)]
+struct OfferCache {
+    offers: HashMap<Arc<str>, Offer>,
+    order: VecDeque<Arc<str>>,
+}
+
+impl OfferCache {
+    fn get(&self, key: &str) -> Option<&Offer> {
+        self.offers.get(key)
+    }
+
+    fn insert(&mut self, key: String, offer: Offer) {
+        if let Some(known) = self.offers.get_mut(key.as_str()) {
+            *known = offer;
+            return;
+        }
+        while self.offers.len() >= MAX_CACHED_OFFERS {
+            match self.order.pop_front() {
+                Some(oldest) => {
+                    self.offers.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+        let key: Arc<str> = key.into();
+        self.order.push_back(key.clone());
+        self.offers.insert(key, offer);
+    }
+
+    fn len(&self) -> usize {
+        self.offers.len()
+    }
 }
 
 impl Inner {
@@ -389,7 +433,7 @@ impl PaychanClient {
             budget: Mutex::new(Budget::new(config.budget)),
             pools: Mutex::new(HashMap::new()),
             all: Mutex::new(Vec::new()),
-            offers: Mutex::new(HashMap::new()),
+            offers: Mutex::new(OfferCache::default()),
         };
         let client = Self {
             inner: Arc::new(inner),
@@ -487,16 +531,20 @@ impl PaychanClient {
         )
     }
 
-    pub(crate) fn cached_offer(&self, resource: &str) -> Option<Offer> {
-        lock(&self.inner.offers).get(resource).cloned()
+    /// The offer remembered for a request key (method and URL).
+    pub(crate) fn cached_offer(&self, key: &str) -> Option<Offer> {
+        lock(&self.inner.offers).get(key).cloned()
     }
 
-    pub(crate) fn cache_offer(&self, resource: String, offer: Offer) {
-        let mut offers = lock(&self.inner.offers);
-        if offers.len() >= MAX_CACHED_OFFERS && !offers.contains_key(&resource) {
-            offers.clear();
-        }
-        offers.insert(resource, offer);
+    /// Remembers the offer of a request key (method and URL).
+    pub(crate) fn cache_offer(&self, key: String, offer: Offer) {
+        lock(&self.inner.offers).insert(key, offer);
+    }
+
+    /// How many offers are remembered (at most [`MAX_CACHED_OFFERS`]).
+    #[must_use]
+    pub fn cached_offers(&self) -> usize {
+        lock(&self.inner.offers).len()
     }
 
     /// A channel to the offer's payee that can pay its price: a free one
@@ -825,9 +873,89 @@ impl PaychanClient {
         Ok(())
     }
 
-    /// A reqwest middleware paying with this client.
+    /// The reqwest middleware paying with this client. Prefer
+    /// [`Self::http_client`]: under a `reqwest::Client` with the default
+    /// redirect policy, a paid request redirected to another host carries
+    /// its voucher there (the middleware then does not count it as paid,
+    /// but the other host has seen it).
     #[must_use]
     pub fn middleware(&self) -> crate::middleware::PaychanMiddleware {
         crate::middleware::PaychanMiddleware::new(self.clone())
+    }
+
+    /// An HTTP client paying with this client: reqwest with
+    /// [`same_origin_redirects`](crate::middleware::same_origin_redirects)
+    /// (a redirect to another origin is returned, not followed, so payment
+    /// headers never leave the request's origin) under this client's
+    /// middleware.
+    pub fn http_client(&self) -> Result<reqwest_middleware::ClientWithMiddleware, ClientError> {
+        Ok(self
+            .http_client_builder(reqwest::Client::builder())?
+            .build())
+    }
+
+    /// [`Self::http_client`] from the caller's reqwest settings (timeouts,
+    /// proxy, TLS): their redirect policy is replaced by
+    /// [`same_origin_redirects`](crate::middleware::same_origin_redirects).
+    /// Middlewares added to the returned builder run inside this client's
+    /// (they see the payment headers).
+    pub fn http_client_builder(
+        &self,
+        reqwest: reqwest::ClientBuilder,
+    ) -> Result<reqwest_middleware::ClientBuilder, ClientError> {
+        let inner = reqwest
+            .redirect(crate::middleware::same_origin_redirects())
+            .build()
+            .map_err(ClientError::HttpClient)?;
+        Ok(reqwest_middleware::ClientBuilder::new(inner).with(self.middleware()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use paychan_x402::v2;
+
+    use super::*;
+
+    fn offer(price: u64) -> Offer {
+        Offer {
+            requirement: v2::PaymentRequirements {
+                scheme: "paychan".into(),
+                network: "solana:test".into(),
+                amount: price.to_string(),
+                asset: Pubkey::new_unique().to_string(),
+                pay_to: Pubkey::new_unique().to_string(),
+                max_timeout_seconds: 60,
+                extra: None,
+            },
+            resource: None,
+            payee: Pubkey::new_unique(),
+            price,
+            grace_period: 600,
+            minimum_deposit: 0,
+            token_program: Pubkey::new_unique(),
+        }
+    }
+
+    #[test]
+    fn the_offer_cache_is_bounded_and_forgets_the_oldest() {
+        let mut cache = OfferCache::default();
+        for i in 0..MAX_CACHED_OFFERS {
+            cache.insert(format!("GET http://a:80/{i}"), offer(1));
+        }
+        assert_eq!(cache.len(), MAX_CACHED_OFFERS);
+        // Updating a known key neither grows nor evicts.
+        cache.insert("GET http://a:80/0".into(), offer(7));
+        assert_eq!(cache.len(), MAX_CACHED_OFFERS);
+        assert_eq!(cache.get("GET http://a:80/0").map(|o| o.price), Some(7));
+        // A new key evicts the oldest one only.
+        cache.insert("GET http://a:80/new".into(), offer(2));
+        assert_eq!(cache.len(), MAX_CACHED_OFFERS);
+        assert!(cache.get("GET http://a:80/0").is_none());
+        assert!(cache.get("GET http://a:80/1").is_some());
+        assert_eq!(cache.get("GET http://a:80/new").map(|o| o.price), Some(2));
+        assert_eq!(cache.order.len(), cache.offers.len());
     }
 }

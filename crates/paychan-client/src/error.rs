@@ -94,6 +94,9 @@ pub enum ClientError {
     /// A header could not be encoded.
     #[error("header: {0}")]
     Codec(#[from] paychan_x402::codec::CodecError),
+    /// The HTTP client could not be built.
+    #[error("http client: {0}")]
+    HttpClient(#[source] reqwest::Error),
     /// A background task failed.
     #[error("task: {0}")]
     Task(String),

@@ -5,10 +5,11 @@
 //! up and signs vouchers for, within a budget it never exceeds.
 //!
 //! A paying agent is `PaychanClient::new(ClientConfig::new(rpc, payer,
-//! network, mint, state_dir))` plus `reqwest_middleware::ClientBuilder::new(
-//! reqwest::Client::new()).with(client.middleware())`; the complete program
-//! is `examples/agent.rs` (built with the crate's tests and clippy; doctests
-//! are off, see `Cargo.toml`).
+//! network, mint, state_dir))` plus `client.http_client()?`: a
+//! `reqwest_middleware::ClientWithMiddleware` whose reqwest client never
+//! follows a redirect to another origin (see [`same_origin_redirects`]), with
+//! the middleware on top. The complete program is `examples/agent.rs` (built
+//! with the crate's tests and clippy; doctests are off, see `Cargo.toml`).
 //!
 //! How it pays:
 //!
@@ -21,11 +22,16 @@
 //!   up when its headroom runs low;
 //! * the next cumulative voucher is signed, **the channel state is written
 //!   atomically before the voucher leaves**, and the request is retried once
-//!   with `PAYMENT-SIGNATURE` and an `Idempotency-Key`; later requests to the
-//!   same resource pre-pay with the remembered offer;
-//! * a 5xx keeps the voucher as a credit (re-sent as is); a `lastAccepted`
-//!   hint is followed only between what the server confirmed and what this
-//!   client signed, so a server can never make it sign more than it budgeted.
+//!   with `PAYMENT-SIGNATURE` and an `Idempotency-Key`; later requests with
+//!   the same method and the same full URL (scheme, host, port, path and
+//!   query) pre-pay with the remembered offer;
+//! * a payment counts as made only when the answer comes from the request's
+//!   origin with a `PAYMENT-RESPONSE` (or `X-PAYMENT-RESPONSE`) that decodes,
+//!   says `success: true` and charged at most what the voucher adds
+//!   ([`PaymentReceipt`]); otherwise (a 5xx included) the voucher is kept as
+//!   a credit and re-sent as is; a `lastAccepted` hint is followed only
+//!   between what the server confirmed and what this client signed, so a
+//!   server can never make it sign more than it budgeted.
 //!
 //! State (`<state_dir>/channels/*.json`, session keys in `keys/*.key`, mode
 //! 0600) survives restarts: a new client continues from the persisted
@@ -44,6 +50,9 @@ pub use chain::associated_token_address;
 pub use client::{ChannelInfo, Lease, PaychanClient};
 pub use config::ClientConfig;
 pub use error::ClientError;
-pub use middleware::{HEADER_IDEMPOTENCY_KEY, PaychanMiddleware, payment_header};
+pub use middleware::{
+    HEADER_IDEMPOTENCY_KEY, PaychanMiddleware, PaymentReceipt, payment_header,
+    same_origin_redirects,
+};
 pub use offer::{Offer, OfferFilter, ResyncHint};
 pub use state::{Budget, ChannelState, Phase, StateDir};

@@ -63,7 +63,8 @@ pub fn decode_required(header: &[u8]) -> Result<v2::PaymentRequired, ClientError
     codec::decode(header).map_err(|e| ClientError::MalformedOffer(e.to_string()))
 }
 
-fn parse_amount(s: &str) -> Option<u64> {
+/// A decimal amount of base units (digits only, fits a `u64`).
+pub(crate) fn parse_amount(s: &str) -> Option<u64> {
     if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

@@ -76,7 +76,9 @@ pub struct ChannelState {
     /// The last voucher signed (re-sent as is when its amount is due again).
     #[serde(default)]
     pub last_voucher: Option<SignedVoucherJson>,
-    /// `last_voucher` was answered with a 5xx: it is a credit, re-sent as is.
+    /// `last_voucher` was not confirmed as paid (a 5xx, no confirming
+    /// `PAYMENT-RESPONSE`, an answer from another origin): it is a credit,
+    /// re-sent as is.
     #[serde(default)]
     pub credit: bool,
     /// Life-cycle phase.
@@ -278,7 +280,9 @@ impl ChannelState {
         self.credit = false;
     }
 
-    /// The server answered 5xx to the last voucher: keep it as a credit.
+    /// The last voucher was not confirmed as paid (a 5xx, no confirming
+    /// `PAYMENT-RESPONSE`, an answer from another origin): keep it as a
+    /// credit, `accepted` unchanged.
     pub fn on_server_error(&mut self) {
         self.credit = self.last_voucher.is_some();
     }

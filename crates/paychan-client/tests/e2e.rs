@@ -124,8 +124,9 @@ impl Middleware for Counter {
 }
 
 fn agent(client: &PaychanClient, wire: &Arc<Wire>) -> ClientWithMiddleware {
-    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(client.middleware())
+    client
+        .http_client_builder(reqwest::Client::builder())
+        .unwrap()
         .with(Counter(wire.clone()))
         .build()
 }

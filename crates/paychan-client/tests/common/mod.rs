@@ -52,9 +52,8 @@ pub fn extra(payee: &Pubkey) -> PaychanExtra {
     }
 }
 
-/// A reqwest client paying with `client`.
+/// A reqwest client paying with `client` (the documented one: no redirect
+/// leaves a request's origin).
 pub fn http(client: &PaychanClient) -> ClientWithMiddleware {
-    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(client.middleware())
-        .build()
+    client.http_client().unwrap()
 }
