@@ -424,6 +424,8 @@ mod tests {
                 transaction: String::new(),
                 network: "solana:test".into(),
                 amount: amount.map(str::to_owned),
+                error_message: None,
+                extensions: None,
             })
             .unwrap(),
         )

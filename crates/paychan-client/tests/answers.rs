@@ -173,6 +173,8 @@ fn receipt(network: &str, success: bool, amount: Option<u64>) -> String {
         transaction: String::new(),
         network: network.to_owned(),
         amount: amount.map(|a| a.to_string()),
+        error_message: None,
+        extensions: None,
     })
     .unwrap()
 }
