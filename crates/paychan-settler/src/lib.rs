@@ -33,9 +33,15 @@
 //! [`SettlerConfig::close_on_request`] is on (the default), the settler
 //! closes the channel at once with the payee's `close`: the latest voucher
 //! (when it is ahead of `settled`) is settled by the same instruction and
-//! the rest refunded to the payer's associated token account (created in
-//! the same transaction when missing, the payee paying its rent), instead
-//! of waiting for the grace period. One channel per close transaction.
+//! the rest refunded to the payer's associated token account, instead of
+//! waiting for the grace period. One channel per close transaction. The
+//! account must exist and be an initialized, unfrozen token account of the
+//! channel's mint owned by the payer; the settler never creates it (the
+//! payee would pay ~2.04M lamports of rent that the payer could reclaim by
+//! closing it). Without it, the latest voucher (when ahead) is settled by a
+//! plain `settle` before the grace period ends, the channel is reported as
+//! [`SkipReason::NoRefundAccount`], and the payer's own `finalize` refunds
+//! it after the grace period.
 //!
 //! `settle_batch` (up to 8 channels per instruction) is not used: it needs
 //! v2 vouchers signed over the set of channels, which the x402 HTTP flow

@@ -46,6 +46,26 @@ async fn party(chain: &LocalChain, tokens: u64) -> Party {
     Party { key, tokens }
 }
 
+/// A payer holding `tokens` in its associated token account.
+async fn ata_party(chain: &LocalChain, tokens: u64) -> Party {
+    let key = Keypair::new();
+    chain.fund_sol(&key.pubkey(), 10 * SOL).await.unwrap();
+    let tokens = chain
+        .create_associated_token_account(&key.pubkey(), tokens)
+        .await
+        .unwrap();
+    Party { key, tokens }
+}
+
+/// `owner`'s associated token account in the chain's mint.
+fn associated_tokens(chain: &LocalChain, owner: &Pubkey) -> Pubkey {
+    spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
+        owner,
+        &chain.mint(),
+        &TOKEN_PROGRAM_ID,
+    )
+}
+
 /// A payee with its associated token account: the program pays it only there.
 async fn payee_party(chain: &LocalChain) -> Party {
     let key = Keypair::new();
@@ -445,14 +465,22 @@ async fn settles_closing_and_expiring_channels_in_time() {
     assert_eq!(last.skipped_for(reason), 1, "{last:?}");
 }
 
-/// The payer asks for its money back: the settler closes at once (no
-/// waiting for the grace period) with the final voucher when it is ahead of
-/// the chain, without one when it is not; the refund goes to the payer's
-/// associated token account, which the close transaction creates.
+/// The payer asks for its money back.
+///
+/// A payer with an associated token account in the mint: the settler
+/// closes at once (no waiting for the grace period) with the final voucher
+/// when it is ahead of the chain, without one when it is not, refunding to
+/// that account; the payee pays the close fees and nothing else.
+///
+/// A payer without one: the settler creates nothing (the payee would pay
+/// its rent and the payer keep it) — it settles the voucher ahead with a
+/// plain `settle`, the payee paying only that fee; the channels stay
+/// Closing, and after the grace period the payer's own `finalize` refunds
+/// them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closes_at_once_when_the_payer_asks() {
     let chain = start().await;
-    let payer = party(&chain, 10 * DEPOSIT).await;
+    let payer = ata_party(&chain, 10 * DEPOSIT).await;
     let payee = payee_party(&chain).await;
     let store = Arc::new(MemoryStore::default());
     let settler = make_settler(&chain, &payee, DEPOSIT, Arc::clone(&store));
@@ -480,12 +508,14 @@ async fn closes_at_once_when_the_payer_asks() {
         .await
         .unwrap()
         .closure_started_at;
-    let refund_to = spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
-        &payer.key.pubkey(),
-        &chain.mint(),
-        &TOKEN_PROGRAM_ID,
+    let refund_to = associated_tokens(&chain, &payer.key.pubkey());
+    assert_eq!(refund_to, payer.tokens, "the payer funds from its ATA");
+    assert_eq!(
+        chain.token_balance(&refund_to).await.unwrap(),
+        8 * DEPOSIT,
+        "two deposits left it"
     );
-    assert!(!chain.exists(&refund_to).await.unwrap());
+    let payee_sol = chain.lamports(&payee.key.pubkey()).await.unwrap();
 
     // A due-check (the threshold is the whole deposit) closes both at once.
     let report = settler.run_once(RunMode::Due).await.expect("run");
@@ -531,8 +561,14 @@ async fn closes_at_once_when_the_payer_asks() {
     assert_eq!(chain.token_balance(&payee.tokens).await.unwrap(), 400_000);
     assert_eq!(
         chain.token_balance(&refund_to).await.unwrap(),
-        2 * DEPOSIT - 400_000
+        8 * DEPOSIT + 2 * DEPOSIT - 400_000
     );
+    // The payee paid the two close fees (one signature each, plus the
+    // voucher's precompile signature) and no rent.
+    let spent = payee_sol - chain.lamports(&payee.key.pubkey()).await.unwrap();
+    assert_eq!(spent, report.fee_lamports());
+    assert_eq!(spent, 5_000 + 2 * 5_000);
+    println!("payee with an ATA: {spent} lamports spent on 2 closes");
     for (chan, value) in [(&ahead, 300_000), (&settled, 100_000)] {
         if chain.exists(&chan.address).await.unwrap() {
             let c = chain.channel(&chan.address).await.unwrap();
@@ -556,6 +592,115 @@ async fn closes_at_once_when_the_payer_asks() {
         again.closes.is_empty() && again.transactions.is_empty(),
         "{again:?}"
     );
+
+    // A payer without an associated token account in the mint.
+    let payer = party(&chain, 10 * DEPOSIT).await;
+    let missing = associated_tokens(&chain, &payer.key.pubkey());
+    assert!(!chain.exists(&missing).await.unwrap());
+    let ahead = open(&chain, &payer, &payee.key.pubkey(), 3).await;
+    let settled = open(&chain, &payer, &payee.key.pubkey(), 4).await;
+    accept(&store, &settled.voucher(100_000, 0));
+    let sweep = settler.run_once(RunMode::Sweep).await.expect("run");
+    assert_eq!(sweep.value_settled(), 100_000);
+    // `ahead`'s only voucher is in the store.
+    accept(&store, &ahead.voucher(200_000, 0));
+    for chan in [&ahead, &settled] {
+        chain
+            .send(
+                &[ix::request_close(&chan.address, &payer.key.pubkey())],
+                &payer.key,
+                &[],
+            )
+            .await
+            .expect("request_close");
+    }
+    let requested_at = chain
+        .channel(&ahead.address)
+        .await
+        .unwrap()
+        .closure_started_at;
+    let payee_sol = chain.lamports(&payee.key.pubkey()).await.unwrap();
+    let report = settler.run_once(RunMode::Due).await.expect("run");
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert!(
+        report.closes.is_empty(),
+        "no close without an ATA: {report:?}"
+    );
+    assert_eq!(report.transactions.len(), 1, "{report:?}");
+    assert_eq!(
+        report.transactions[0].channels,
+        vec![(ahead.address, 200_000)]
+    );
+    assert_eq!(report.skipped_for(SkipReason::NoRefundAccount), 1);
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|s| s.channel == settled.address && s.reason == SkipReason::NoRefundAccount),
+        "{report:?}"
+    );
+    assert_eq!(report.unsettled_value, 0);
+    assert!(
+        !chain.exists(&missing).await.unwrap(),
+        "the settler created no account for the payer"
+    );
+    let spent = payee_sol - chain.lamports(&payee.key.pubkey()).await.unwrap();
+    assert_eq!(spent, report.transactions[0].fee_lamports);
+    assert_eq!(spent, 2 * 5_000, "[ed25519, settle]: two signatures");
+    println!("payee, payer without an ATA: {spent} lamports spent (one settle, no rent)");
+    assert_eq!(chain.token_balance(&payee.tokens).await.unwrap(), 700_000);
+    for (chan, value) in [(&ahead, 200_000), (&settled, 100_000)] {
+        let c = chain.channel(&chan.address).await.unwrap();
+        assert_eq!(c.status().unwrap(), ChannelStatus::Closing);
+        assert_eq!((c.settled, c.refunded), (value, 0));
+    }
+    // A second look sends nothing (nothing ahead, still no refund account).
+    let payee_sol = chain.lamports(&payee.key.pubkey()).await.unwrap();
+    let idle = settler.run_once(RunMode::Due).await.expect("run");
+    assert!(
+        idle.closes.is_empty() && idle.transactions.is_empty(),
+        "{idle:?}"
+    );
+    assert_eq!(idle.skipped_for(SkipReason::NoRefundAccount), 2);
+    assert_eq!(
+        chain.lamports(&payee.key.pubkey()).await.unwrap(),
+        payee_sol
+    );
+
+    // After the grace period the payer's finalize refunds the rest.
+    chain
+        .time_travel_to(requested_at + GRACE + 1)
+        .await
+        .expect("time travel");
+    for chan in [&ahead, &settled] {
+        let finalize = ix::finalize(&ix::ChannelAccounts {
+            channel: chan.address,
+            payee: payee.key.pubkey(),
+            mint: chain.mint(),
+            token_program: TOKEN_PROGRAM_ID,
+            payer_tokens: payer.tokens,
+            rent_payer: payer.key.pubkey(),
+        });
+        chain
+            .send(&[finalize], &payer.key, &[])
+            .await
+            .expect("finalize");
+    }
+    assert_eq!(
+        chain.token_balance(&payer.tokens).await.unwrap(),
+        10 * DEPOSIT - 300_000,
+        "deposits back less what the payee was paid"
+    );
+    assert!(!chain.exists(&missing).await.unwrap());
+    assert_eq!(chain.token_balance(&payee.tokens).await.unwrap(), 700_000);
+    assert_eq!(chain.vault(&vault).await.unwrap().outstanding, 0);
+    for (chan, value) in [(&ahead, 200_000), (&settled, 100_000)] {
+        if chain.exists(&chan.address).await.unwrap() {
+            let c = chain.channel(&chan.address).await.unwrap();
+            assert_eq!(c.status().unwrap(), ChannelStatus::Closed);
+            assert_eq!((c.settled, c.refunded), (value, DEPOSIT - value));
+        }
+    }
 }
 
 /// A voucher whose signature the Ed25519 precompile refuses, packed with
