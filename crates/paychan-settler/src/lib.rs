@@ -2,14 +2,26 @@
 //!
 //! Puts the latest accepted vouchers of a payee on chain.
 //!
-//! Each run reads [`VoucherStore::all_latest`], reads the channels over
-//! JSON-RPC (decoded with the program's own [`Channel`] type) and the
-//! chain's clock, and decides per channel ([`policy::decide`]): settle when
-//! the unsettled value reaches the mint's threshold, when the payer's close
-//! request's grace period ends within a margin, when the voucher expires
-//! within a margin, when asked through the urgent queue, or — on a sweep —
-//! whenever the voucher is ahead of the chain. Closed, missing, expired or
-//! already-settled channels are skipped.
+//! A due-check or a sweep reads [`VoucherStore::all_latest`], reads the
+//! channels over JSON-RPC (decoded with the program's own [`Channel`] type)
+//! and the chain's clock, and decides per channel ([`policy::decide`]):
+//! settle when the unsettled value reaches the mint's threshold, when the
+//! payer's close request's grace period ends within a margin, when the
+//! voucher expires within a margin, or — on a sweep — whenever the voucher
+//! is ahead of the chain. Closed, missing, expired or already-settled
+//! channels are skipped.
+//!
+//! An urgent run ([`RunMode::Urgent`], fed by [`Settler::handle`]: the
+//! facilitator's `/settle` and the paywall, which anyone who pays once can
+//! call at will) reads only the channels asked for ([`VoucherStore::latest`]
+//! each, then their accounts), never the whole store, and applies the same
+//! policy to them — plus settling regardless of the threshold, but only
+//! when at least the mint's [`MintAccounts::urgent_min_value`] is ahead
+//! (default a tenth of the threshold) and at most once per channel per
+//! [`SettlerConfig::urgent_interval`] (default 60 s, bounded memory). A
+//! channel asked for too soon is not read at all; below the floor it waits
+//! for the normal schedule; deadlines (closing, expiring) are settled by
+//! the due-check whatever the queue did.
 //!
 //! Due vouchers are packed per (mint, token program) into legacy
 //! `[ed25519 (N records), settle]` transactions of at most
@@ -42,14 +54,16 @@
 //! plain `settle` before the grace period ends, the channel is reported as
 //! [`SkipReason::NoRefundAccount`], and the payer's own `finalize` refunds
 //! it after the grace period.
+
 //!
 //! `settle_batch` (up to 8 channels per instruction) is not used: it needs
 //! v2 vouchers signed over the set of channels, which the x402 HTTP flow
 //! does not produce.
 //!
 //! [`Settler::run`] is the daemon: a due-check every `interval`, a sweep
-//! every `sweep_interval`, and an urgent queue ([`Settler::handle`], an
-//! `UnboundedSender<Pubkey>`) for channels that should be settled soon.
+//! every `sweep_interval`, the urgent queue ([`Settler::handle`], an
+//! `UnboundedSender<Pubkey>`; at most [`MAX_URGENT_PER_RUN`] requests per
+//! run) for channels that should be settled soon.
 //! [`Settler::metrics_text`] renders Prometheus metrics.
 #![warn(missing_docs)]
 
@@ -60,6 +74,7 @@ mod lookup;
 mod metrics;
 pub mod policy;
 mod submit;
+mod urgent;
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -79,7 +94,7 @@ use tokio::sync::{Mutex, mpsc};
 
 pub use config::{
     LookupTableMode, MAX_VOUCHERS_PER_TX, MAX_VOUCHERS_PER_TX_WITH_TABLE, MintAccounts,
-    SettlerConfig,
+    SettlerConfig, URGENT_THROTTLE_CAPACITY,
 };
 pub use error::{SettleError, custom_code, program_error, program_error_name};
 pub use metrics::FailureKind;
@@ -92,6 +107,10 @@ pub type SettleHandle = mpsc::UnboundedSender<Pubkey>;
 
 /// Most accounts per `getMultipleAccounts` call.
 const MULTIPLE_ACCOUNTS_CHUNK: usize = 100;
+/// Most channels one urgent run reads: [`Settler::run`] takes at most this
+/// many requests from the queue per run (the rest wait for the next run);
+/// a [`RunMode::Urgent`] with more defers the rest to the normal schedule.
+pub const MAX_URGENT_PER_RUN: usize = 256;
 /// The Clock sysvar.
 const CLOCK_SYSVAR: Pubkey = Pubkey::from_str_const("SysvarC1ock11111111111111111111111111111111");
 
@@ -102,7 +121,12 @@ pub enum RunMode {
     Due,
     /// Everything ahead of the chain.
     Sweep,
-    /// Due channels, plus these regardless of the threshold.
+    /// Only these channels (their latest vouchers and accounts are read, no
+    /// others): settled when the normal due logic says so, or regardless of
+    /// the threshold when at least the mint's
+    /// [`MintAccounts::urgent_min_value`] is ahead of the chain and the
+    /// channel was not settled urgently within
+    /// [`SettlerConfig::urgent_interval`].
     Urgent(Vec<Pubkey>),
 }
 
@@ -179,8 +203,16 @@ pub struct SweepReport {
     /// Transactions that landed with an error (fees paid, nothing settled).
     pub failed_transactions: Vec<Signature>,
     /// Value still ahead of the chain in settleable channels after the run
-    /// (base units, summed over mints).
+    /// (base units, summed over mints), among the channels the run read
+    /// (every stored one, except in an urgent run).
     pub unsettled_value: u64,
+    /// Urgent requests not honoured as such: the channel was settled
+    /// urgently within [`SettlerConfig::urgent_interval`] (it was not
+    /// read), the run had read [`MAX_URGENT_PER_RUN`] channels already, or
+    /// less than [`MintAccounts::urgent_min_value`] was ahead of the chain
+    /// (or nothing could settle: [`Self::skipped`] says why). Such a
+    /// channel is still settled when the normal due logic says so.
+    pub urgent_deferred: Vec<Pubkey>,
 }
 
 impl SweepReport {
@@ -283,6 +315,8 @@ pub struct Settler<S> {
     run_lock: Mutex<()>,
     /// Lookup tables in use, per mint.
     tables: Mutex<HashMap<Pubkey, solana_message::AddressLookupTableAccount>>,
+    /// Last urgent settlement per channel.
+    throttle: std::sync::Mutex<urgent::UrgentThrottle>,
 }
 
 impl<S> std::fmt::Debug for Settler<S> {
@@ -301,7 +335,6 @@ impl<S: VoucherStore> Settler<S> {
         config.validate().map_err(SettleError::Config)?;
         let (urgent_tx, urgent_rx) = mpsc::unbounded_channel();
         Ok(Self {
-            config,
             store,
             rpc,
             metrics: metrics::Metrics::new(),
@@ -309,6 +342,11 @@ impl<S: VoucherStore> Settler<S> {
             urgent_rx: Mutex::new(urgent_rx),
             run_lock: Mutex::new(()),
             tables: Mutex::new(HashMap::new()),
+            throttle: std::sync::Mutex::new(urgent::UrgentThrottle::new(
+                config.urgent_interval,
+                URGENT_THROTTLE_CAPACITY,
+            )),
+            config,
         })
     }
 
@@ -317,8 +355,10 @@ impl<S: VoucherStore> Settler<S> {
         &self.config
     }
 
-    /// The urgent queue: channels sent here are settled by [`Self::run`]
-    /// right away, regardless of the threshold.
+    /// The urgent queue: channels sent here are looked at by [`Self::run`]
+    /// right away ([`RunMode::Urgent`]): settled regardless of the
+    /// threshold when at least [`MintAccounts::urgent_min_value`] is ahead,
+    /// at most once per channel per [`SettlerConfig::urgent_interval`].
     pub fn handle(&self) -> SettleHandle {
         self.urgent_tx.clone()
     }
@@ -338,9 +378,13 @@ impl<S: VoucherStore> Settler<S> {
         match &result {
             Ok(report) => {
                 self.metrics.runs.inc();
-                self.metrics
-                    .unsettled
-                    .set(i64::try_from(report.unsettled_value).unwrap_or(i64::MAX));
+                // An urgent run reads only its channels: the gauge keeps the
+                // last full run's figure.
+                if !matches!(mode, RunMode::Urgent(_)) {
+                    self.metrics
+                        .unsettled
+                        .set(i64::try_from(report.unsettled_value).unwrap_or(i64::MAX));
+                }
                 tracing::info!(
                     mode = ?mode_name(&mode),
                     transactions = report.transactions.len(),
@@ -349,6 +393,7 @@ impl<S: VoucherStore> Settler<S> {
                     closes = report.closes.len(),
                     fee_lamports = report.fee_lamports(),
                     skipped = report.skipped.len(),
+                    urgent_deferred = report.urgent_deferred.len(),
                     failed = report.failed.len(),
                     unsettled = report.unsettled_value,
                     elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -364,16 +409,21 @@ impl<S: VoucherStore> Settler<S> {
     }
 
     async fn run_inner(&self, mode: &RunMode) -> Result<SweepReport, SettleError> {
-        let vouchers: Vec<Accepted> = self.all_latest()?;
-        let urgent: HashSet<Pubkey> = match mode {
-            RunMode::Urgent(list) => list.iter().copied().collect(),
-            _ => HashSet::new(),
+        let mut report = SweepReport::default();
+        let (vouchers, urgent): (Vec<Accepted>, HashSet<Pubkey>) = match mode {
+            RunMode::Urgent(list) => {
+                // Only the channels asked for, and only those not settled
+                // urgently within the interval (the others wait for the
+                // normal schedule, whose deadlines a due-check honours).
+                let wanted = self.not_throttled(list, &mut report);
+                (self.latest_of(&wanted)?, wanted.into_iter().collect())
+            }
+            RunMode::Due | RunMode::Sweep => (self.all_latest()?, HashSet::new()),
         };
         let addresses: Vec<Pubkey> = vouchers.iter().map(Accepted::channel).collect();
         let chain = self.read_channels(&addresses).await?;
         let now = self.chain_now().await;
 
-        let mut report = SweepReport::default();
         let mut groups: BTreeMap<Pubkey, Vec<Item>> = BTreeMap::new();
         let mut closes: Vec<Item> = Vec::new();
         let mut unsettled: u64 = 0;
@@ -387,13 +437,17 @@ impl<S: VoucherStore> Settler<S> {
                 ChainChannel::Channel(c) => Some(c.mint),
                 _ => None,
             };
-            let policy = self.policy(
-                mint.as_ref(),
-                matches!(mode, RunMode::Sweep),
-                urgent.contains(&channel),
-            );
+            let urgent = urgent.contains(&channel) && self.urgent_worth_it(accepted, &on_chain);
+            if !urgent && matches!(mode, RunMode::Urgent(_)) {
+                self.metrics.urgent_deferred.inc();
+                report.urgent_deferred.push(channel);
+            }
+            let policy = self.policy(mint.as_ref(), matches!(mode, RunMode::Sweep), urgent);
             match policy::decide(&policy, accepted, on_chain.as_on_chain(), now) {
                 Ok(reason) => {
+                    if reason == SettleReason::Urgent {
+                        self.throttle_lock().record(channel, Instant::now());
+                    }
                     let ChainChannel::Channel(c) = on_chain else {
                         continue;
                     };
@@ -493,17 +547,82 @@ impl<S: VoucherStore> Settler<S> {
         Ok(report)
     }
 
-    /// `all_latest` may block on I/O (the Redis store scans synchronously):
-    /// on a multi-thread runtime the worker hands its other tasks off first.
-    fn all_latest(&self) -> Result<Vec<Accepted>, SettleError> {
+    /// Runs `read`, which may block on I/O (the Redis store reads
+    /// synchronously): on a multi-thread runtime the worker hands its other
+    /// tasks off first.
+    fn blocking<T>(read: impl FnOnce() -> T) -> T {
         let multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        let vouchers = if multi_thread {
-            tokio::task::block_in_place(|| self.store.all_latest())
+        if multi_thread {
+            tokio::task::block_in_place(read)
         } else {
-            self.store.all_latest()
+            read()
+        }
+    }
+
+    /// Every stored channel's latest voucher.
+    fn all_latest(&self) -> Result<Vec<Accepted>, SettleError> {
+        Ok(Self::blocking(|| self.store.all_latest())?)
+    }
+
+    /// The latest vouchers of `channels` (those with one).
+    fn latest_of(&self, channels: &[Pubkey]) -> Result<Vec<Accepted>, SettleError> {
+        Self::blocking(|| {
+            let mut out = Vec::with_capacity(channels.len());
+            for channel in channels {
+                if let Some(accepted) = self.store.latest(channel)? {
+                    out.push(accepted);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn throttle_lock(&self) -> std::sync::MutexGuard<'_, urgent::UrgentThrottle> {
+        // The throttle holds no invariant a panic could break.
+        self.throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The urgent channels not settled urgently within the interval (at
+    /// most [`MAX_URGENT_PER_RUN`], deduplicated); the others are recorded
+    /// as deferred.
+    fn not_throttled(&self, list: &[Pubkey], report: &mut SweepReport) -> Vec<Pubkey> {
+        let now = Instant::now();
+        let mut throttle = self.throttle_lock();
+        let mut seen = HashSet::new();
+        let mut wanted = Vec::new();
+        for channel in list {
+            if !seen.insert(*channel) {
+                continue;
+            }
+            if wanted.len() < MAX_URGENT_PER_RUN && throttle.allows(channel, now) {
+                wanted.push(*channel);
+            } else {
+                tracing::debug!(%channel, "urgent request deferred (throttled)");
+                self.metrics.urgent_deferred.inc();
+                report.urgent_deferred.push(*channel);
+            }
+        }
+        wanted
+    }
+
+    /// Whether an urgent request for this channel is worth a transaction:
+    /// at least the mint's `urgent_min_value` is ahead of the chain.
+    fn urgent_worth_it(&self, accepted: &Accepted, on_chain: &ChainChannel) -> bool {
+        let ChainChannel::Channel(c) = on_chain else {
+            return false;
         };
-        Ok(vouchers?)
+        let Some(mint) = self.config.mint(&c.mint) else {
+            return false;
+        };
+        let ahead = accepted
+            .voucher
+            .voucher
+            .cumulative_amount
+            .saturating_sub(c.settled);
+        ahead > 0 && ahead >= mint.urgent_min_value
     }
 
     fn policy(&self, mint: Option<&Pubkey>, sweep: bool, urgent: bool) -> Policy {
@@ -520,7 +639,8 @@ impl<S: VoucherStore> Settler<S> {
 
     /// The daemon: a due-check every `interval`, a sweep every
     /// `sweep_interval` (the first at start-up when `sweep_on_start`),
-    /// urgent channels as they come.
+    /// urgent channels as they come (at most [`MAX_URGENT_PER_RUN`] per
+    /// run; the rest stay queued for the next).
     /// A run in progress finishes before `shutdown` is honoured.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         let mut urgent = self.urgent_rx.lock().await;
@@ -545,7 +665,9 @@ impl<S: VoucherStore> Settler<S> {
                 () = &mut shutdown => break,
                 Some(first) = urgent.recv() => {
                     let mut channels = vec![first];
-                    while let Ok(more) = urgent.try_recv() {
+                    while channels.len() < MAX_URGENT_PER_RUN
+                        && let Ok(more) = urgent.try_recv()
+                    {
                         channels.push(more);
                     }
                     channels.sort_unstable();

@@ -37,6 +37,7 @@ pub(crate) struct Metrics {
     pub(crate) fees: Counter,
     pub(crate) failures: Family<FailureLabels, Counter>,
     pub(crate) unsettled: Gauge,
+    pub(crate) urgent_deferred: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -60,6 +61,7 @@ impl Metrics {
         let fees = Counter::default();
         let failures = Family::<FailureLabels, Counter>::default();
         let unsettled = Gauge::default();
+        let urgent_deferred = Counter::default();
         registry.register("runs", "Settlement runs completed", runs.clone());
         registry.register(
             "transactions",
@@ -92,6 +94,11 @@ impl Metrics {
             "Accepted value not yet settled on chain (base units, all mints) after the last run",
             unsettled.clone(),
         );
+        registry.register(
+            "urgent_deferred",
+            "Urgent requests left to the normal schedule (throttled, or too little ahead)",
+            urgent_deferred.clone(),
+        );
         Self {
             registry,
             runs,
@@ -102,6 +109,7 @@ impl Metrics {
             fees,
             failures,
             unsettled,
+            urgent_deferred,
         }
     }
 

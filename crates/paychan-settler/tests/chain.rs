@@ -19,7 +19,7 @@ use paychan_sdk::{
 use paychan_settler::{
     LookupTableMode, MintAccounts, RunMode, Settler, SettlerConfig, SkipReason, SweepReport,
 };
-use paychan_verifier::{AcceptOutcome, MemoryStore};
+use paychan_verifier::{AcceptOutcome, MemoryStore, VoucherStore};
 use paychan_voucher::{SignedVoucher, VoucherV1, sign_v1};
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
@@ -125,29 +125,25 @@ fn accept(store: &MemoryStore, voucher: &SignedVoucher) {
     );
 }
 
-fn make_settler(
+fn make_settler<S: VoucherStore>(
     chain: &LocalChain,
     payee: &Party,
     threshold: u64,
-    store: Arc<MemoryStore>,
-) -> Settler<Arc<MemoryStore>> {
+    store: S,
+) -> Settler<S> {
     make_settler_with(chain, payee, threshold, store, |_| {})
 }
 
-fn make_settler_with(
+fn make_settler_with<S: VoucherStore>(
     chain: &LocalChain,
     payee: &Party,
     threshold: u64,
-    store: Arc<MemoryStore>,
+    store: S,
     adjust: impl FnOnce(&mut SettlerConfig),
-) -> Settler<Arc<MemoryStore>> {
+) -> Settler<S> {
     let mut config = SettlerConfig::new(
         payee.key.insecure_clone(),
-        MintAccounts {
-            mint: chain.mint(),
-            token_program: TOKEN_PROGRAM_ID,
-            threshold,
-        },
+        MintAccounts::new(chain.mint(), TOKEN_PROGRAM_ID, threshold),
     );
     config.grace_margin = Duration::from_secs(300);
     config.expiry_margin = Duration::from_secs(300);
@@ -255,7 +251,9 @@ async fn settles_in_batches_of_four_idempotently() {
     let store_b = Arc::new(MemoryStore::default());
     let small = open(&chain, &payer, &payee_b.key.pubkey(), 100).await;
     accept(&store_b, &small.voucher(10_000, 0));
-    let settler_b = make_settler(&chain, &payee_b, 500_000, Arc::clone(&store_b));
+    let settler_b = make_settler_with(&chain, &payee_b, 500_000, Arc::clone(&store_b), |c| {
+        c.mints[0].urgent_min_value = 5_000;
+    });
     let due = settler_b.run_once(RunMode::Due).await.expect("run");
     assert!(due.transactions.is_empty());
     assert_eq!(due.skipped_for(SkipReason::NotDue), 1);
@@ -273,7 +271,8 @@ async fn settles_in_batches_of_four_idempotently() {
     assert_eq!(chain.token_balance(&payee_b.tokens).await.unwrap(), 10_000);
     assert_eq!(sweep.unsettled_value, 0);
 
-    // The urgent queue of the daemon: below the threshold, settled on request.
+    // The urgent queue of the daemon: below the threshold but above the
+    // urgent floor, settled on request.
     let urgent_chan = open(&chain, &payer, &payee_b.key.pubkey(), 101).await;
     accept(&store_b, &urgent_chan.voucher(7_000, 0));
     let settler_b = Arc::new(settler_b);
@@ -821,11 +820,7 @@ async fn an_unreachable_node_fails_the_run() {
     accept(&store, &voucher);
     let config = SettlerConfig::new(
         Keypair::new(),
-        MintAccounts {
-            mint: Pubkey::new_unique(),
-            token_program: TOKEN_PROGRAM_ID,
-            threshold: 1,
-        },
+        MintAccounts::new(Pubkey::new_unique(), TOKEN_PROGRAM_ID, 1),
     );
     let rpc = Arc::new(RpcClient::new(url));
     let settler = Settler::new(config, store, rpc).unwrap();
@@ -840,11 +835,7 @@ async fn an_unreachable_node_fails_the_run() {
 
 #[test]
 fn invalid_configurations_are_refused() {
-    let mint = MintAccounts {
-        mint: Pubkey::new_unique(),
-        token_program: TOKEN_PROGRAM_ID,
-        threshold: 1,
-    };
+    let mint = MintAccounts::new(Pubkey::new_unique(), TOKEN_PROGRAM_ID, 1);
     let rpc = || Arc::new(RpcClient::new("http://127.0.0.1:1".to_string()));
     let store = || Arc::new(MemoryStore::default());
     let mut five = SettlerConfig::new(Keypair::new(), mint);
@@ -1029,4 +1020,218 @@ async fn settles_five_per_v0_transaction_with_a_created_lookup_table() {
         chain.channel(&chans[1].address).await.unwrap().settled,
         amounts[1]
     );
+}
+
+/// A memory store that records the settler's reads.
+#[derive(Debug, Default)]
+struct CountingStore {
+    inner: MemoryStore,
+    /// `all_latest` calls (whole-store reads).
+    scans: std::sync::atomic::AtomicUsize,
+    /// Channels read one by one with `latest`.
+    read: std::sync::Mutex<Vec<Pubkey>>,
+}
+
+impl paychan_verifier::VoucherStore for CountingStore {
+    fn accept(
+        &self,
+        voucher: &paychan_voucher::SignedVoucher,
+        floor: u64,
+        min_increment: u64,
+    ) -> impl std::future::Future<
+        Output = Result<paychan_verifier::AcceptOutcome, paychan_verifier::StoreError>,
+    > + Send {
+        self.inner.accept(voucher, floor, min_increment)
+    }
+
+    fn latest(
+        &self,
+        channel: &Pubkey,
+    ) -> Result<Option<paychan_verifier::Accepted>, paychan_verifier::StoreError> {
+        self.read.lock().unwrap().push(*channel);
+        self.inner.latest(channel)
+    }
+
+    fn all_latest(&self) -> Result<Vec<paychan_verifier::Accepted>, paychan_verifier::StoreError> {
+        self.scans.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.all_latest()
+    }
+}
+
+/// `name`'s value in the settler's metrics text (0 when absent).
+fn metric(settler: &Settler<Arc<CountingStore>>, name: &str) -> u64 {
+    settler
+        .metrics_text()
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The urgent queue flooded through the daemon: 50 requests for one
+/// channel, each with a newer voucher ahead of the chain, and 50 for a
+/// channel whose increment is tiny. Exactly one settle transaction for the
+/// first (at most one per channel per `urgent_interval`), none for the
+/// tiny one (below `urgent_min_value`); urgent runs read only the channels
+/// asked for — never the whole store, never an unrelated channel — while
+/// a due-check reads them all and still settles a deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urgent_requests_are_throttled_and_read_only_their_channels() {
+    let chain = start().await;
+    let payer = party(&chain, 10 * DEPOSIT).await;
+    let payee = payee_party(&chain).await;
+    let store = Arc::new(CountingStore::default());
+    let busy = open(&chain, &payer, &payee.key.pubkey(), 1).await;
+    let tiny = open(&chain, &payer, &payee.key.pubkey(), 2).await;
+    let unrelated = open(&chain, &payer, &payee.key.pubkey(), 3).await;
+    // Unrelated: a voucher above the urgent floor nobody asked for, and a
+    // stored voucher of a channel that does not exist.
+    accept(&store.inner, &unrelated.voucher(400_000, 0));
+    let ghost_signer = SigningKey::from_bytes(&[42; 32]);
+    let ghost = Pubkey::new_unique();
+    accept(
+        &store.inner,
+        &sign_v1(
+            &ghost_signer,
+            &VoucherV1 {
+                channel_id: ghost.to_bytes(),
+                cumulative_amount: 5_000,
+                expires_at: 0,
+            },
+        ),
+    );
+    // Threshold: the whole deposit; urgent floor: a tenth of it (the default).
+    let settler = Arc::new(make_settler(&chain, &payee, DEPOSIT, Arc::clone(&store)));
+    assert_eq!(settler.config().mints[0].urgent_min_value, DEPOSIT / 10);
+    assert_eq!(settler.config().urgent_interval, Duration::from_secs(60));
+    let payee_sol = chain.lamports(&payee.key.pubkey()).await.unwrap();
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn({
+        let settler = Arc::clone(&settler);
+        async move {
+            settler
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        }
+    });
+    let handle = settler.handle();
+    let tiny_reads = || {
+        store
+            .read
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| **c == tiny.address)
+            .count()
+    };
+    let progress = || tiny_reads() + store.scans.load(std::sync::atomic::Ordering::SeqCst);
+    for i in 0..50u64 {
+        // Each round a newer voucher is ahead of the chain: the busy one by
+        // at least the urgent floor at first, the tiny one by a few units.
+        accept(&store.inner, &busy.voucher(150_000 + i * 1_000, 0));
+        accept(&store.inner, &tiny.voucher(1_000 + i, 0));
+        let before = progress();
+        handle.send(busy.address).unwrap();
+        handle.send(tiny.address).unwrap();
+        // Both requests of this round were taken by a run (the queue is
+        // FIFO and the tiny channel is never throttled, so it is read once
+        // per request) before the next round's vouchers. (A settler that
+        // scanned the whole store would show it in `scans` instead.)
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while progress() == before {
+            assert!(tokio::time::Instant::now() < deadline, "round {i} ran");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    // The run in progress finishes before the daemon stops.
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), daemon)
+        .await
+        .expect("the daemon stops")
+        .unwrap();
+
+    let runs = metric(&settler, "paychan_settler_runs_total");
+    println!(
+        "urgent flood: {runs} runs, {} transactions, {} deferred",
+        metric(&settler, "paychan_settler_transactions_total"),
+        metric(&settler, "paychan_settler_urgent_deferred_total")
+    );
+    assert!(runs >= 50, "{runs} urgent runs");
+    // Exactly one settle transaction: the busy channel's first voucher.
+    assert_eq!(metric(&settler, "paychan_settler_transactions_total"), 1);
+    assert_eq!(chain.channel(&busy.address).await.unwrap().settled, 150_000);
+    assert_eq!(chain.channel(&tiny.address).await.unwrap().settled, 0);
+    assert_eq!(
+        payee_sol - chain.lamports(&payee.key.pubkey()).await.unwrap(),
+        2 * 5_000,
+        "the payee paid one [ed25519, settle] fee"
+    );
+    assert_eq!(chain.token_balance(&payee.tokens).await.unwrap(), 150_000);
+    // 49 throttled requests for the busy channel, 50 too small for the tiny one.
+    assert_eq!(
+        metric(&settler, "paychan_settler_urgent_deferred_total"),
+        99
+    );
+    // Urgent runs read only what was asked for: no scan of the store, no
+    // unrelated channel; the throttled busy channel is not even read.
+    assert_eq!(store.scans.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let read = store.read.lock().unwrap().clone();
+    assert!(
+        read.iter()
+            .all(|c| *c == busy.address || *c == tiny.address),
+        "{read:?}"
+    );
+    assert_eq!(read.iter().filter(|c| **c == busy.address).count(), 1);
+    assert_eq!(read.iter().filter(|c| **c == tiny.address).count(), 50);
+
+    // One more urgent run, by hand: what it reports.
+    accept(&store.inner, &busy.voucher(300_000, 0));
+    let report = settler
+        .run_once(RunMode::Urgent(vec![
+            busy.address,
+            tiny.address,
+            busy.address,
+        ]))
+        .await
+        .expect("run");
+    assert!(report.transactions.is_empty(), "{report:?}");
+    let mut deferred = report.urgent_deferred.clone();
+    deferred.sort();
+    let mut expected = vec![busy.address, tiny.address];
+    expected.sort();
+    assert_eq!(deferred, expected);
+    assert_eq!(
+        report.skipped.len(),
+        1,
+        "only the tiny channel was read: {report:?}"
+    );
+    assert_eq!(report.skipped[0].channel, tiny.address);
+    assert_eq!(report.skipped[0].reason, SkipReason::NotDue);
+    assert_eq!(report.unsettled_value, 1_049, "the tiny channel's, only");
+    assert_eq!(store.scans.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // A due-check reads the whole store (the unrelated and missing channels
+    // included) and settles a deadline on the throttled channel: its
+    // voucher now expires within the margin.
+    let now = chain.unix_timestamp().await.unwrap();
+    accept(&store.inner, &busy.voucher(310_000, now + 120));
+    let due = settler.run_once(RunMode::Due).await.expect("run");
+    assert_eq!(store.scans.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(due.transactions.len(), 1, "{due:?}");
+    assert_eq!(due.transactions[0].channels, vec![(busy.address, 160_000)]);
+    assert_eq!(due.skipped_for(SkipReason::Gone), 1, "{due:?}");
+    assert!(
+        due.skipped
+            .iter()
+            .any(|s| s.channel == ghost && s.reason == SkipReason::Gone)
+    );
+    assert!(
+        due.skipped
+            .iter()
+            .any(|s| s.channel == unrelated.address && s.reason == SkipReason::NotDue)
+    );
+    assert_eq!(chain.channel(&busy.address).await.unwrap().settled, 310_000);
+    assert_eq!(chain.channel(&unrelated.address).await.unwrap().settled, 0);
 }

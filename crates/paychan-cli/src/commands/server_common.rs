@@ -812,11 +812,11 @@ pub async fn start_backend(
             chain.url(),
             ctx.settings.commitment.value.config(),
             keypair.insecure_clone(),
-            MintAccounts {
-                mint: setup.mint,
-                token_program: setup.mint_info.token_program,
-                threshold: setup.settler.threshold,
-            },
+            MintAccounts::new(
+                setup.mint,
+                setup.mint_info.token_program,
+                setup.settler.threshold,
+            ),
             &setup.settler,
             store.clone(),
         )?);

@@ -140,11 +140,7 @@ pub async fn run(ctx: &Context, args: &SettleArgs) -> Result<Report, CliError> {
         chain.url(),
         ctx.settings.commitment.value.config(),
         keypair.insecure_clone(),
-        MintAccounts {
-            mint,
-            token_program: mint_info.token_program,
-            threshold,
-        },
+        MintAccounts::new(mint, mint_info.token_program, threshold),
         &options,
         store.clone(),
     )?);
