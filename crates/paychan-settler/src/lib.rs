@@ -54,7 +54,13 @@
 //! plain `settle` before the grace period ends, the channel is reported as
 //! [`SkipReason::NoRefundAccount`], and the payer's own `finalize` refunds
 //! it after the grace period.
-
+//!
+//! Several server replicas sharing a Redis store each run a settler: with
+//! a [`SettleLease`] ([`Settler::with_lease`], [`RedisLease`] with the
+//! `redis` feature, on by default) only the holder of
+//! `paychan:v1:settler-lease:<payee>` runs; the others skip their runs
+//! ([`SweepReport::standby`]) and take over when it releases the lease (on
+//! shutdown) or lets it expire.
 //!
 //! `settle_batch` (up to 8 channels per instruction) is not used: it needs
 //! v2 vouchers signed over the set of channels, which the x402 HTTP flow
@@ -63,13 +69,15 @@
 //! [`Settler::run`] is the daemon: a due-check every `interval`, a sweep
 //! every `sweep_interval`, the urgent queue ([`Settler::handle`], an
 //! `UnboundedSender<Pubkey>`; at most [`MAX_URGENT_PER_RUN`] requests per
-//! run) for channels that should be settled soon.
+//! run) for channels that should be settled soon, and the lease renewed
+//! every third of its time to live.
 //! [`Settler::metrics_text`] renders Prometheus metrics.
 #![warn(missing_docs)]
 
 mod close;
 mod config;
 mod error;
+mod lease;
 mod lookup;
 mod metrics;
 pub mod policy;
@@ -80,7 +88,7 @@ use std::{
     collections::{BTreeMap, HashMap, HashSet},
     future::Future,
     sync::Arc,
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use anchor_lang::{Discriminator, prelude::Pubkey};
@@ -97,6 +105,9 @@ pub use config::{
     SettlerConfig, URGENT_THROTTLE_CAPACITY,
 };
 pub use error::{SettleError, custom_code, program_error, program_error_name};
+#[cfg(feature = "redis")]
+pub use lease::RedisLease;
+pub use lease::{LeaseError, SettleLease};
 pub use metrics::FailureKind;
 use policy::{OnChain, Policy};
 pub use policy::{SettleReason, SkipReason};
@@ -213,6 +224,9 @@ pub struct SweepReport {
     /// (or nothing could settle: [`Self::skipped`] says why). Such a
     /// channel is still settled when the normal due logic says so.
     pub urgent_deferred: Vec<Pubkey>,
+    /// Another settler holds the lease ([`SettleLease`]): this run read and
+    /// sent nothing.
+    pub standby: bool,
 }
 
 impl SweepReport {
@@ -317,6 +331,10 @@ pub struct Settler<S> {
     tables: Mutex<HashMap<Pubkey, solana_message::AddressLookupTableAccount>>,
     /// Last urgent settlement per channel.
     throttle: std::sync::Mutex<urgent::UrgentThrottle>,
+    /// Who may run among the settlers of this store.
+    lease: SettleLease,
+    /// Whether the last look at the lease found it held (for logging changes).
+    lease_held: std::sync::atomic::AtomicBool,
 }
 
 impl<S> std::fmt::Debug for Settler<S> {
@@ -347,7 +365,90 @@ impl<S: VoucherStore> Settler<S> {
                 URGENT_THROTTLE_CAPACITY,
             )),
             config,
+            lease: SettleLease::None,
+            lease_held: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// This settler runs only while it holds `lease` (several server
+    /// replicas sharing a Redis store: one settler per payee). The default
+    /// is [`SettleLease::None`].
+    #[must_use]
+    pub fn with_lease(mut self, lease: SettleLease) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The lease this settler must hold to run.
+    pub fn lease(&self) -> &SettleLease {
+        &self.lease
+    }
+
+    /// Releases the lease, if this settler holds it, so another settler
+    /// takes over at once. [`Self::run`] does it on shutdown; call it after
+    /// a last [`Self::run_once`].
+    pub async fn release_lease(&self) {
+        if !self.lease.is_some() {
+            return;
+        }
+        match self.lease.release().await {
+            Ok(()) => {
+                if self
+                    .lease_held
+                    .swap(false, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::info!(payee = %self.config.payee.pubkey(), "settler lease released");
+                }
+            }
+            Err(e) => {
+                self.metrics.fail(FailureKind::Lease);
+                tracing::warn!(error = %e, "cannot release the settler lease; it expires by itself");
+            }
+        }
+    }
+
+    /// Takes or renews the lease: whether this settler may run now.
+    async fn hold_lease(&self) -> bool {
+        if !self.lease.is_some() {
+            return true;
+        }
+        let held = match self.lease.hold().await {
+            Ok(held) => held,
+            Err(e) => {
+                self.metrics.fail(FailureKind::Lease);
+                tracing::warn!(error = %e, "cannot reach the settler lease; not running");
+                false
+            }
+        };
+        let was = self
+            .lease_held
+            .swap(held, std::sync::atomic::Ordering::Relaxed);
+        if held && !was {
+            tracing::info!(payee = %self.config.payee.pubkey(), "settler lease acquired: this settler runs");
+        } else if !held && was {
+            tracing::warn!(payee = %self.config.payee.pubkey(), "settler lease lost: another settler runs");
+        }
+        held
+    }
+
+    /// Runs `work`, renewing the lease meanwhile (a run can outlast the
+    /// lease's time to live while it waits for confirmations).
+    async fn renewing<T>(&self, work: impl Future<Output = T>) -> T {
+        let Some(every) = self.lease.renew_every() else {
+            return work.await;
+        };
+        tokio::pin!(work);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = tick.tick() => {
+                    // A run in progress finishes: what it sends is idempotent.
+                    let _ = self.hold_lease().await;
+                }
+            }
+        }
     }
 
     /// The configuration.
@@ -369,12 +470,22 @@ impl<S: VoucherStore> Settler<S> {
     }
 
     /// One run: decide, pack, send, confirm. Runs never overlap (a second
-    /// caller waits). Fails only when the store or the initial chain reads
-    /// fail; per-channel failures are in the report.
+    /// caller waits). With a lease, a settler that cannot hold it reads and
+    /// sends nothing (the report says [`SweepReport::standby`]). Fails only
+    /// when the store or the initial chain reads fail; per-channel failures
+    /// are in the report.
     pub async fn run_once(&self, mode: RunMode) -> Result<SweepReport, SettleError> {
         let _guard = self.run_lock.lock().await;
+        if !self.hold_lease().await {
+            self.metrics.lease_skipped.inc();
+            tracing::debug!(mode = ?mode_name(&mode), "another settler holds the lease; run skipped");
+            return Ok(SweepReport {
+                standby: true,
+                ..SweepReport::default()
+            });
+        }
         let started = Instant::now();
-        let result = self.run_inner(&mode).await;
+        let result = self.renewing(self.run_inner(&mode)).await;
         match &result {
             Ok(report) => {
                 self.metrics.runs.inc();
@@ -640,7 +751,10 @@ impl<S: VoucherStore> Settler<S> {
     /// The daemon: a due-check every `interval`, a sweep every
     /// `sweep_interval` (the first at start-up when `sweep_on_start`),
     /// urgent channels as they come (at most [`MAX_URGENT_PER_RUN`] per
-    /// run; the rest stay queued for the next).
+    /// run; the rest stay queued for the next). With a lease, the lease is
+    /// renewed (or, by a standby settler, tried) every third of its time to
+    /// live, a standby settler's runs are skipped, its first run after
+    /// taking over is a sweep, and the lease is released on shutdown.
     /// A run in progress finishes before `shutdown` is honoured.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         let mut urgent = self.urgent_rx.lock().await;
@@ -657,12 +771,21 @@ impl<S: VoucherStore> Settler<S> {
         } else {
             Some(Instant::now())
         };
+        // Without a lease this timer never fires (an hour apart, disabled).
+        let lease_every = self.lease.renew_every();
+        let mut lease_tick =
+            tokio::time::interval(lease_every.unwrap_or(Duration::from_secs(3600)));
+        lease_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
-        tracing::info!(payee = %self.config.payee.pubkey(), "settler started");
+        tracing::info!(payee = %self.config.payee.pubkey(), lease = self.lease.is_some(), "settler started");
         loop {
             let mode = tokio::select! {
                 biased;
                 () = &mut shutdown => break,
+                _ = lease_tick.tick(), if lease_every.is_some() => {
+                    let _ = self.hold_lease().await;
+                    continue;
+                }
                 Some(first) = urgent.recv() => {
                     let mut channels = vec![first];
                     while channels.len() < MAX_URGENT_PER_RUN
@@ -684,8 +807,14 @@ impl<S: VoucherStore> Settler<S> {
                 }
             };
             // Errors are logged and counted by run_once; the next tick retries.
-            let _ = self.run_once(mode).await;
+            if let Ok(report) = self.run_once(mode).await
+                && report.standby
+            {
+                // Another settler runs; once this one takes over, it sweeps first.
+                last_sweep = None;
+            }
         }
+        self.release_lease().await;
         tracing::info!("settler stopped");
     }
 

@@ -20,6 +20,8 @@ pub enum FailureKind {
     Channel,
     /// A whole run failed (store or RPC reads).
     Run,
+    /// The settler lease could not be read, renewed or released.
+    Lease,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -38,6 +40,7 @@ pub(crate) struct Metrics {
     pub(crate) failures: Family<FailureLabels, Counter>,
     pub(crate) unsettled: Gauge,
     pub(crate) urgent_deferred: Counter,
+    pub(crate) lease_skipped: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -62,6 +65,7 @@ impl Metrics {
         let failures = Family::<FailureLabels, Counter>::default();
         let unsettled = Gauge::default();
         let urgent_deferred = Counter::default();
+        let lease_skipped = Counter::default();
         registry.register("runs", "Settlement runs completed", runs.clone());
         registry.register(
             "transactions",
@@ -99,6 +103,11 @@ impl Metrics {
             "Urgent requests left to the normal schedule (throttled, or too little ahead)",
             urgent_deferred.clone(),
         );
+        registry.register(
+            "lease_skipped_runs",
+            "Runs skipped because another settler holds the lease",
+            lease_skipped.clone(),
+        );
         Self {
             registry,
             runs,
@@ -110,6 +119,7 @@ impl Metrics {
             failures,
             unsettled,
             urgent_deferred,
+            lease_skipped,
         }
     }
 
