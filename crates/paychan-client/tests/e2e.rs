@@ -444,11 +444,7 @@ async fn pays_settles_and_never_double_charges() {
     let phase = Instant::now();
     let mut config = SettlerConfig::new(
         payee.insecure_clone(),
-        MintAccounts {
-            mint: chain.mint(),
-            token_program: paychan_sdk::TOKEN_PROGRAM_ID,
-            threshold: u64::MAX,
-        },
+        MintAccounts::new(chain.mint(), paychan_sdk::TOKEN_PROGRAM_ID, u64::MAX),
     );
     config.confirm_poll = Duration::from_millis(10);
     config.backoff = Duration::from_millis(20);

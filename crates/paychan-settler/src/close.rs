@@ -1,5 +1,11 @@
 //! Closing a channel at once when its payer asked for its money back:
-//! `[create the payer's ATA (idempotent, when missing)], [ed25519 (1 record)], close`.
+//! `[ed25519 (1 record)], close`, refunding the payer's associated token
+//! account — only when that account exists and is a token account of the
+//! channel's mint owned by the payer. The settler never creates it: the
+//! payee would pay its rent (~2.04M lamports) and the payer could empty and
+//! close it and keep that rent, once per channel. Without it the latest
+//! voucher is settled with a plain `settle` and the refund is left to the
+//! payer's own `finalize` after the grace period.
 use std::time::Instant;
 
 use anchor_lang::prelude::Pubkey;
@@ -26,6 +32,96 @@ pub(crate) fn payer_refund_account(channel: &Channel, token_program: &Pubkey) ->
     )
 }
 
+/// Size of an SPL Token account (the base of a Token-2022 one).
+const TOKEN_ACCOUNT_LEN: usize = 165;
+/// Token-2022's `AccountType::Account`, after the base of an account with extensions.
+const TOKEN_2022_ACCOUNT_TYPE: u8 = 2;
+/// `AccountState::Initialized` (not frozen) at this offset of a token account.
+const TOKEN_ACCOUNT_STATE_AT: usize = 108;
+const TOKEN_ACCOUNT_INITIALIZED: u8 = 1;
+
+/// Why the payer's refund account cannot take a close's refund.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unusable {
+    /// No account at the address.
+    Missing,
+    /// Not owned by the mint's token program.
+    NotTokenProgram,
+    /// Not a token account (size, account type) or not initialized.
+    NotTokenAccount,
+    /// A token account of another mint.
+    OtherMint,
+    /// A token account of another owner.
+    OtherOwner,
+    /// Frozen: the refund's transfer would fail.
+    Frozen,
+}
+
+impl Unusable {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::NotTokenProgram => "not owned by the mint's token program",
+            Self::NotTokenAccount => "not a token account",
+            Self::OtherMint => "a token account of another mint",
+            Self::OtherOwner => "a token account of another owner",
+            Self::Frozen => "frozen",
+        }
+    }
+}
+
+/// Whether an account (its program owner and data; `None` when missing)
+/// is an initialized, unfrozen token account of `mint` owned by `payer`
+/// under `token_program`: what a close's refund may go to.
+pub(crate) fn check_refund_account(
+    account: Option<(&Pubkey, &[u8])>,
+    payer: &Pubkey,
+    mint: &Pubkey,
+    token_program: &Pubkey,
+) -> Result<(), Unusable> {
+    let Some((program, data)) = account else {
+        return Err(Unusable::Missing);
+    };
+    if program != token_program {
+        return Err(Unusable::NotTokenProgram);
+    }
+    let base = match data.len() {
+        TOKEN_ACCOUNT_LEN => data,
+        len if len > TOKEN_ACCOUNT_LEN
+            && data.get(TOKEN_ACCOUNT_LEN) == Some(&TOKEN_2022_ACCOUNT_TYPE) =>
+        {
+            data.get(..TOKEN_ACCOUNT_LEN)
+                .ok_or(Unusable::NotTokenAccount)?
+        }
+        _ => return Err(Unusable::NotTokenAccount),
+    };
+    let (account_mint, rest) = base.split_at(32);
+    let account_owner = rest.get(..32).ok_or(Unusable::NotTokenAccount)?;
+    match base.get(TOKEN_ACCOUNT_STATE_AT) {
+        Some(&TOKEN_ACCOUNT_INITIALIZED) => {}
+        Some(2) => return Err(Unusable::Frozen),
+        _ => return Err(Unusable::NotTokenAccount),
+    }
+    if account_mint != mint.as_ref() {
+        return Err(Unusable::OtherMint);
+    }
+    if account_owner != payer.as_ref() {
+        return Err(Unusable::OtherOwner);
+    }
+    Ok(())
+}
+
+/// What to do with a channel whose payer requested a close.
+enum CloseStep {
+    /// Close it (the refund account is usable).
+    Close(Box<Plan>),
+    /// No usable refund account: settle the voucher that is ahead with a
+    /// plain `settle`; the payer's `finalize` refunds the rest.
+    Settle,
+    /// Nothing to do (recorded in the report).
+    Done,
+}
+
 /// What a close is expected to move, from the channel state it is built on.
 struct Plan {
     instructions: Vec<Instruction>,
@@ -50,8 +146,10 @@ impl<S: VoucherStore> Settler<S> {
         while attempt < self.config.max_attempts {
             attempt = attempt.saturating_add(1);
             let plan = match self.plan_close(&mut item, mint, report).await {
-                Ok(Some(plan)) => plan,
-                Ok(None) => return ChunkEnd::Done,
+                Ok(CloseStep::Close(plan)) => plan,
+                // One item: never split.
+                Ok(CloseStep::Settle) => return self.settle_chunk(vec![item], mint, report).await,
+                Ok(CloseStep::Done) => return ChunkEnd::Done,
                 Err(e) => {
                     last_error = e.to_string();
                     tokio::time::sleep(self.config.backoff_for(attempt)).await;
@@ -89,14 +187,16 @@ impl<S: VoucherStore> Settler<S> {
         ChunkEnd::Unavailable
     }
 
-    /// Re-reads the channel and builds the close; `None` (recorded as
-    /// skipped) when it can no longer be closed on request.
+    /// Re-reads the channel and the payer's refund account and decides:
+    /// close, settle the voucher only (no usable refund account), or
+    /// nothing (recorded as skipped). A refund account that cannot be read
+    /// is an error (retried): nothing is created in its stead.
     async fn plan_close(
         &self,
         item: &mut Item,
         mint: &MintAccounts,
         report: &mut crate::SweepReport,
-    ) -> Result<Option<Plan>, SettleError> {
+    ) -> Result<CloseStep, SettleError> {
         let chain = self.read_channels(&[item.channel]).await?;
         let now = self.chain_now().await;
         let on_chain = chain
@@ -114,7 +214,7 @@ impl<S: VoucherStore> Settler<S> {
             (Ok(_), _) => {
                 // Not closing any more (cannot happen: Closing only moves to Closed).
                 report.unsettled_value = report.unsettled_value.saturating_sub(item.ahead());
-                return Ok(None);
+                return Ok(CloseStep::Done);
             }
             (Err(reason), _) => {
                 report.unsettled_value = report.unsettled_value.saturating_sub(item.ahead());
@@ -123,7 +223,7 @@ impl<S: VoucherStore> Settler<S> {
                     channel: item.channel,
                     reason,
                 });
-                return Ok(None);
+                return Ok(CloseStep::Done);
             }
         };
         if channel.settled > item.settled {
@@ -134,26 +234,43 @@ impl<S: VoucherStore> Settler<S> {
         }
         let payee = self.config.payee.pubkey();
         let payer_tokens = payer_refund_account(&channel, &mint.token_program);
-        let mut instructions = Vec::with_capacity(3);
-        let exists = match self
+        // A failed read is retried by the caller: never guessed at.
+        let account = self
             .rpc
             .get_account_with_commitment(&payer_tokens, self.config.commitment)
             .await
-        {
-            Ok(response) => response.value.is_some(),
-            // Unknown: the idempotent create is harmless.
-            Err(_) => false,
-        };
-        if !exists {
-            instructions.push(
-                spl_associated_token_account_interface::instruction::create_associated_token_account_idempotent(
-                    &payee,
-                    &channel.payer,
-                    &channel.mint,
-                    &mint.token_program,
-                ),
+            .inspect_err(|_| self.metrics.fail(crate::FailureKind::Rpc))?
+            .value;
+        let usable = check_refund_account(
+            account.as_ref().map(|a| (&a.owner, a.data.as_slice())),
+            &channel.payer,
+            &channel.mint,
+            &mint.token_program,
+        );
+        if let Err(why) = usable {
+            if item.ahead() > 0 {
+                tracing::info!(
+                    channel = %item.channel,
+                    %payer_tokens,
+                    refund_account = why.as_str(),
+                    "the payer asked for a close but has no usable associated token account: \
+                     settling the voucher; the payer's finalize refunds the rest"
+                );
+                return Ok(CloseStep::Settle);
+            }
+            tracing::debug!(
+                channel = %item.channel,
+                %payer_tokens,
+                refund_account = why.as_str(),
+                "not closed: no usable refund account; the payer's finalize refunds it"
             );
+            report.skipped.push(Skipped {
+                channel: item.channel,
+                reason: crate::SkipReason::NoRefundAccount,
+            });
+            return Ok(CloseStep::Done);
         }
+        let mut instructions = Vec::with_capacity(2);
         let with_voucher = item.ahead() > 0;
         if with_voucher {
             instructions.push(ix::ed25519_for_vouchers(&[item.voucher])?);
@@ -173,14 +290,14 @@ impl<S: VoucherStore> Settler<S> {
             .deposit
             .saturating_sub(settled_after)
             .saturating_sub(channel.refunded);
-        Ok(Some(Plan {
+        Ok(CloseStep::Close(Box::new(Plan {
             instructions,
             with_voucher,
             paid,
             refunded,
             payer_tokens,
             before: channel,
-        }))
+        })))
     }
 
     /// Accounts a confirmed close. The channel is re-read when it still
@@ -232,5 +349,80 @@ impl<S: VoucherStore> Settler<S> {
             fee_lamports: fee,
             compute_units,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: Pubkey = paychan_sdk::TOKEN_PROGRAM_ID;
+    const PAYER: Pubkey = Pubkey::new_from_array([1; 32]);
+    const MINT: Pubkey = Pubkey::new_from_array([2; 32]);
+
+    /// An SPL Token account (165 bytes) of `mint` owned by `owner` in `state`.
+    fn token_account(mint: &Pubkey, owner: &Pubkey, state: u8) -> Vec<u8> {
+        let mut data = vec![0u8; TOKEN_ACCOUNT_LEN];
+        data[..32].copy_from_slice(mint.as_ref());
+        data[32..64].copy_from_slice(owner.as_ref());
+        data[64..72].copy_from_slice(&500u64.to_le_bytes());
+        data[TOKEN_ACCOUNT_STATE_AT] = state;
+        data
+    }
+
+    fn check(program: &Pubkey, data: &[u8]) -> Result<(), Unusable> {
+        check_refund_account(Some((program, data)), &PAYER, &MINT, &TOKEN)
+    }
+
+    #[test]
+    fn only_the_payers_token_account_of_the_mint_takes_a_refund() {
+        assert_eq!(check(&TOKEN, &token_account(&MINT, &PAYER, 1)), Ok(()));
+        assert_eq!(
+            check_refund_account(None, &PAYER, &MINT, &TOKEN),
+            Err(Unusable::Missing)
+        );
+        let other = Pubkey::new_from_array([3; 32]);
+        assert_eq!(
+            check(&other, &token_account(&MINT, &PAYER, 1)),
+            Err(Unusable::NotTokenProgram)
+        );
+        assert_eq!(
+            check(&TOKEN, &token_account(&other, &PAYER, 1)),
+            Err(Unusable::OtherMint)
+        );
+        assert_eq!(
+            check(&TOKEN, &token_account(&MINT, &other, 1)),
+            Err(Unusable::OtherOwner)
+        );
+        assert_eq!(
+            check(&TOKEN, &token_account(&MINT, &PAYER, 2)),
+            Err(Unusable::Frozen)
+        );
+        assert_eq!(
+            check(&TOKEN, &token_account(&MINT, &PAYER, 0)),
+            Err(Unusable::NotTokenAccount)
+        );
+        // Wrong sizes: empty, a mint (82 bytes), a truncated account.
+        for len in [0, 82, 164] {
+            assert_eq!(
+                check(&TOKEN, &vec![1u8; len]),
+                Err(Unusable::NotTokenAccount),
+                "{len} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn token_2022_accounts_with_extensions_are_read_by_their_account_type() {
+        let mut with_extensions = token_account(&MINT, &PAYER, 1);
+        with_extensions.push(TOKEN_2022_ACCOUNT_TYPE);
+        with_extensions.extend_from_slice(&[0; 12]);
+        assert_eq!(check(&TOKEN, &with_extensions), Ok(()));
+        // A mint with extensions is padded to the same size, type 1.
+        with_extensions[TOKEN_ACCOUNT_LEN] = 1;
+        assert_eq!(
+            check(&TOKEN, &with_extensions),
+            Err(Unusable::NotTokenAccount)
+        );
     }
 }

@@ -17,6 +17,11 @@ pub const MAX_VOUCHERS_PER_TX: usize = 4;
 /// `MAX_SETTLE_VOUCHERS`, which its capacity test ties to the same figure.
 pub const MAX_VOUCHERS_PER_TX_WITH_TABLE: usize = paychan::constants::MAX_SETTLE_VOUCHERS as usize;
 
+/// Most channels the urgent throttle remembers at once (each for
+/// [`SettlerConfig::urgent_interval`]); while it is full, channels it does
+/// not remember are not settled urgently.
+pub const URGENT_THROTTLE_CAPACITY: usize = 16_384;
+
 /// Whether settle transactions load the accounts every settle of a
 /// (payee, mint) shares from an address lookup table (v0 transactions),
 /// which fits [`MAX_VOUCHERS_PER_TX_WITH_TABLE`] vouchers instead of
@@ -47,6 +52,40 @@ pub struct MintAccounts {
     /// Settle a channel once `voucher cumulative − on-chain settled` reaches
     /// this (base units); smaller amounts wait for a sweep, a close or an expiry.
     pub threshold: u64,
+    /// The urgent queue ([`crate::Settler::handle`]) settles a channel ahead
+    /// of its threshold only when `voucher cumulative − on-chain settled`
+    /// is at least this (base units); below it the channel waits for the
+    /// threshold, a sweep, a close or an expiry like any other. Anyone who
+    /// can reach the facilitator's `/settle` or the paywall can enqueue a
+    /// channel, and each urgent settlement costs the payee a transaction
+    /// fee: this floor (with [`SettlerConfig::urgent_interval`]) bounds
+    /// what they can make the payee spend per unit of value settled.
+    /// [`MintAccounts::new`] sets it to a tenth of the threshold
+    /// ([`MintAccounts::default_urgent_min_value`]).
+    pub urgent_min_value: u64,
+}
+
+impl MintAccounts {
+    /// A mint settled from `threshold` (base units), urgently from a tenth
+    /// of it.
+    pub fn new(mint: Pubkey, token_program: Pubkey, threshold: u64) -> Self {
+        Self {
+            mint,
+            token_program,
+            threshold,
+            urgent_min_value: Self::default_urgent_min_value(threshold),
+        }
+    }
+
+    /// The default [`MintAccounts::urgent_min_value`]: `threshold / 10`
+    /// (rounded down, at least 1). At the CLI's default threshold of one
+    /// token this is 0.1 token per urgent settlement, so a flood of
+    /// urgent requests costs the payee at most one fee (10,000 lamports
+    /// for `[ed25519, settle]`) per 0.1 token it is paid, and per channel
+    /// at most one fee per [`SettlerConfig::urgent_interval`].
+    pub fn default_urgent_min_value(threshold: u64) -> u64 {
+        (threshold / 10).max(1)
+    }
 }
 
 /// How the settler works.
@@ -82,6 +121,12 @@ pub struct SettlerConfig {
     pub sweep_interval: Duration,
     /// [`crate::Settler::run`]: sweep at start-up (catching up after a restart).
     pub sweep_on_start: bool,
+    /// At most one urgent settlement per channel per this interval: a
+    /// channel asked for again sooner waits for the normal schedule
+    /// (threshold, sweep, close, expiry — deadlines are never throttled).
+    /// Default 60 s. The memory this takes is bounded
+    /// ([`URGENT_THROTTLE_CAPACITY`] channels).
+    pub urgent_interval: Duration,
     /// Commitment for reads and confirmations.
     pub commitment: CommitmentConfig,
     /// How often a sent transaction's status is polled.
@@ -111,6 +156,7 @@ impl std::fmt::Debug for SettlerConfig {
             .field("lookup_table", &self.lookup_table)
             .field("interval", &self.interval)
             .field("sweep_interval", &self.sweep_interval)
+            .field("urgent_interval", &self.urgent_interval)
             .field("commitment", &self.commitment)
             .field("max_attempts", &self.max_attempts)
             .finish_non_exhaustive()
@@ -120,7 +166,8 @@ impl std::fmt::Debug for SettlerConfig {
 impl SettlerConfig {
     /// A configuration for one mint with the defaults: closes on request, 6 h grace margin,
     /// 5 min expiry margin, 4 vouchers per transaction, a due-check every
-    /// 30 s, a sweep at start-up and every hour, `confirmed` commitment, 5 attempts.
+    /// 30 s, a sweep at start-up and every hour, at most one urgent
+    /// settlement per channel per minute, `confirmed` commitment, 5 attempts.
     pub fn new(payee: Keypair, mint: MintAccounts) -> Self {
         Self {
             payee,
@@ -134,6 +181,7 @@ impl SettlerConfig {
             interval: Duration::from_secs(30),
             sweep_interval: Duration::from_secs(3600),
             sweep_on_start: true,
+            urgent_interval: Duration::from_secs(60),
             commitment: CommitmentConfig::confirmed(),
             confirm_poll: Duration::from_millis(400),
             confirm_timeout: Duration::from_secs(60),

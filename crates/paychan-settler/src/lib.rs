@@ -2,14 +2,26 @@
 //!
 //! Puts the latest accepted vouchers of a payee on chain.
 //!
-//! Each run reads [`VoucherStore::all_latest`], reads the channels over
-//! JSON-RPC (decoded with the program's own [`Channel`] type) and the
-//! chain's clock, and decides per channel ([`policy::decide`]): settle when
-//! the unsettled value reaches the mint's threshold, when the payer's close
-//! request's grace period ends within a margin, when the voucher expires
-//! within a margin, when asked through the urgent queue, or — on a sweep —
-//! whenever the voucher is ahead of the chain. Closed, missing, expired or
-//! already-settled channels are skipped.
+//! A due-check or a sweep reads [`VoucherStore::all_latest`], reads the
+//! channels over JSON-RPC (decoded with the program's own [`Channel`] type)
+//! and the chain's clock, and decides per channel ([`policy::decide`]):
+//! settle when the unsettled value reaches the mint's threshold, when the
+//! payer's close request's grace period ends within a margin, when the
+//! voucher expires within a margin, or — on a sweep — whenever the voucher
+//! is ahead of the chain. Closed, missing, expired or already-settled
+//! channels are skipped.
+//!
+//! An urgent run ([`RunMode::Urgent`], fed by [`Settler::handle`]: the
+//! facilitator's `/settle` and the paywall, which anyone who pays once can
+//! call at will) reads only the channels asked for ([`VoucherStore::latest`]
+//! each, then their accounts), never the whole store, and applies the same
+//! policy to them — plus settling regardless of the threshold, but only
+//! when at least the mint's [`MintAccounts::urgent_min_value`] is ahead
+//! (default a tenth of the threshold) and at most once per channel per
+//! [`SettlerConfig::urgent_interval`] (default 60 s, bounded memory). A
+//! channel asked for too soon is not read at all; below the floor it waits
+//! for the normal schedule; deadlines (closing, expiring) are settled by
+//! the due-check whatever the queue did.
 //!
 //! Due vouchers are packed per (mint, token program) into legacy
 //! `[ed25519 (N records), settle]` transactions of at most
@@ -33,33 +45,50 @@
 //! [`SettlerConfig::close_on_request`] is on (the default), the settler
 //! closes the channel at once with the payee's `close`: the latest voucher
 //! (when it is ahead of `settled`) is settled by the same instruction and
-//! the rest refunded to the payer's associated token account (created in
-//! the same transaction when missing, the payee paying its rent), instead
-//! of waiting for the grace period. One channel per close transaction.
+//! the rest refunded to the payer's associated token account, instead of
+//! waiting for the grace period. One channel per close transaction. The
+//! account must exist and be an initialized, unfrozen token account of the
+//! channel's mint owned by the payer; the settler never creates it (the
+//! payee would pay ~2.04M lamports of rent that the payer could reclaim by
+//! closing it). Without it, the latest voucher (when ahead) is settled by a
+//! plain `settle` before the grace period ends, the channel is reported as
+//! [`SkipReason::NoRefundAccount`], and the payer's own `finalize` refunds
+//! it after the grace period.
+//!
+//! Several server replicas sharing a Redis store each run a settler: with
+//! a [`SettleLease`] ([`Settler::with_lease`], [`RedisLease`] with the
+//! `redis` feature, on by default) only the holder of
+//! `paychan:v1:settler-lease:<payee>` runs; the others skip their runs
+//! ([`SweepReport::standby`]) and take over when it releases the lease (on
+//! shutdown) or lets it expire.
 //!
 //! `settle_batch` (up to 8 channels per instruction) is not used: it needs
 //! v2 vouchers signed over the set of channels, which the x402 HTTP flow
 //! does not produce.
 //!
 //! [`Settler::run`] is the daemon: a due-check every `interval`, a sweep
-//! every `sweep_interval`, and an urgent queue ([`Settler::handle`], an
-//! `UnboundedSender<Pubkey>`) for channels that should be settled soon.
+//! every `sweep_interval`, the urgent queue ([`Settler::handle`], an
+//! `UnboundedSender<Pubkey>`; at most [`MAX_URGENT_PER_RUN`] requests per
+//! run) for channels that should be settled soon, and the lease renewed
+//! every third of its time to live.
 //! [`Settler::metrics_text`] renders Prometheus metrics.
 #![warn(missing_docs)]
 
 mod close;
 mod config;
 mod error;
+mod lease;
 mod lookup;
 mod metrics;
 pub mod policy;
 mod submit;
+mod urgent;
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     future::Future,
     sync::Arc,
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use anchor_lang::{Discriminator, prelude::Pubkey};
@@ -73,9 +102,12 @@ use tokio::sync::{Mutex, mpsc};
 
 pub use config::{
     LookupTableMode, MAX_VOUCHERS_PER_TX, MAX_VOUCHERS_PER_TX_WITH_TABLE, MintAccounts,
-    SettlerConfig,
+    SettlerConfig, URGENT_THROTTLE_CAPACITY,
 };
 pub use error::{SettleError, custom_code, program_error, program_error_name};
+#[cfg(feature = "redis")]
+pub use lease::RedisLease;
+pub use lease::{LeaseError, SettleLease};
 pub use metrics::FailureKind;
 use policy::{OnChain, Policy};
 pub use policy::{SettleReason, SkipReason};
@@ -86,6 +118,10 @@ pub type SettleHandle = mpsc::UnboundedSender<Pubkey>;
 
 /// Most accounts per `getMultipleAccounts` call.
 const MULTIPLE_ACCOUNTS_CHUNK: usize = 100;
+/// Most channels one urgent run reads: [`Settler::run`] takes at most this
+/// many requests from the queue per run (the rest wait for the next run);
+/// a [`RunMode::Urgent`] with more defers the rest to the normal schedule.
+pub const MAX_URGENT_PER_RUN: usize = 256;
 /// The Clock sysvar.
 const CLOCK_SYSVAR: Pubkey = Pubkey::from_str_const("SysvarC1ock11111111111111111111111111111111");
 
@@ -96,7 +132,12 @@ pub enum RunMode {
     Due,
     /// Everything ahead of the chain.
     Sweep,
-    /// Due channels, plus these regardless of the threshold.
+    /// Only these channels (their latest vouchers and accounts are read, no
+    /// others): settled when the normal due logic says so, or regardless of
+    /// the threshold when at least the mint's
+    /// [`MintAccounts::urgent_min_value`] is ahead of the chain and the
+    /// channel was not settled urgently within
+    /// [`SettlerConfig::urgent_interval`].
     Urgent(Vec<Pubkey>),
 }
 
@@ -173,8 +214,19 @@ pub struct SweepReport {
     /// Transactions that landed with an error (fees paid, nothing settled).
     pub failed_transactions: Vec<Signature>,
     /// Value still ahead of the chain in settleable channels after the run
-    /// (base units, summed over mints).
+    /// (base units, summed over mints), among the channels the run read
+    /// (every stored one, except in an urgent run).
     pub unsettled_value: u64,
+    /// Urgent requests not honoured as such: the channel was settled
+    /// urgently within [`SettlerConfig::urgent_interval`] (it was not
+    /// read), the run had read [`MAX_URGENT_PER_RUN`] channels already, or
+    /// less than [`MintAccounts::urgent_min_value`] was ahead of the chain
+    /// (or nothing could settle: [`Self::skipped`] says why). Such a
+    /// channel is still settled when the normal due logic says so.
+    pub urgent_deferred: Vec<Pubkey>,
+    /// Another settler holds the lease ([`SettleLease`]): this run read and
+    /// sent nothing.
+    pub standby: bool,
 }
 
 impl SweepReport {
@@ -277,6 +329,12 @@ pub struct Settler<S> {
     run_lock: Mutex<()>,
     /// Lookup tables in use, per mint.
     tables: Mutex<HashMap<Pubkey, solana_message::AddressLookupTableAccount>>,
+    /// Last urgent settlement per channel.
+    throttle: std::sync::Mutex<urgent::UrgentThrottle>,
+    /// Who may run among the settlers of this store.
+    lease: SettleLease,
+    /// Whether the last look at the lease found it held (for logging changes).
+    lease_held: std::sync::atomic::AtomicBool,
 }
 
 impl<S> std::fmt::Debug for Settler<S> {
@@ -295,7 +353,6 @@ impl<S: VoucherStore> Settler<S> {
         config.validate().map_err(SettleError::Config)?;
         let (urgent_tx, urgent_rx) = mpsc::unbounded_channel();
         Ok(Self {
-            config,
             store,
             rpc,
             metrics: metrics::Metrics::new(),
@@ -303,7 +360,95 @@ impl<S: VoucherStore> Settler<S> {
             urgent_rx: Mutex::new(urgent_rx),
             run_lock: Mutex::new(()),
             tables: Mutex::new(HashMap::new()),
+            throttle: std::sync::Mutex::new(urgent::UrgentThrottle::new(
+                config.urgent_interval,
+                URGENT_THROTTLE_CAPACITY,
+            )),
+            config,
+            lease: SettleLease::None,
+            lease_held: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// This settler runs only while it holds `lease` (several server
+    /// replicas sharing a Redis store: one settler per payee). The default
+    /// is [`SettleLease::None`].
+    #[must_use]
+    pub fn with_lease(mut self, lease: SettleLease) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The lease this settler must hold to run.
+    pub fn lease(&self) -> &SettleLease {
+        &self.lease
+    }
+
+    /// Releases the lease, if this settler holds it, so another settler
+    /// takes over at once. [`Self::run`] does it on shutdown; call it after
+    /// a last [`Self::run_once`].
+    pub async fn release_lease(&self) {
+        if !self.lease.is_some() {
+            return;
+        }
+        match self.lease.release().await {
+            Ok(()) => {
+                if self
+                    .lease_held
+                    .swap(false, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::info!(payee = %self.config.payee.pubkey(), "settler lease released");
+                }
+            }
+            Err(e) => {
+                self.metrics.fail(FailureKind::Lease);
+                tracing::warn!(error = %e, "cannot release the settler lease; it expires by itself");
+            }
+        }
+    }
+
+    /// Takes or renews the lease: whether this settler may run now.
+    async fn hold_lease(&self) -> bool {
+        if !self.lease.is_some() {
+            return true;
+        }
+        let held = match self.lease.hold().await {
+            Ok(held) => held,
+            Err(e) => {
+                self.metrics.fail(FailureKind::Lease);
+                tracing::warn!(error = %e, "cannot reach the settler lease; not running");
+                false
+            }
+        };
+        let was = self
+            .lease_held
+            .swap(held, std::sync::atomic::Ordering::Relaxed);
+        if held && !was {
+            tracing::info!(payee = %self.config.payee.pubkey(), "settler lease acquired: this settler runs");
+        } else if !held && was {
+            tracing::warn!(payee = %self.config.payee.pubkey(), "settler lease lost: another settler runs");
+        }
+        held
+    }
+
+    /// Runs `work`, renewing the lease meanwhile (a run can outlast the
+    /// lease's time to live while it waits for confirmations).
+    async fn renewing<T>(&self, work: impl Future<Output = T>) -> T {
+        let Some(every) = self.lease.renew_every() else {
+            return work.await;
+        };
+        tokio::pin!(work);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = tick.tick() => {
+                    // A run in progress finishes: what it sends is idempotent.
+                    let _ = self.hold_lease().await;
+                }
+            }
+        }
     }
 
     /// The configuration.
@@ -311,8 +456,10 @@ impl<S: VoucherStore> Settler<S> {
         &self.config
     }
 
-    /// The urgent queue: channels sent here are settled by [`Self::run`]
-    /// right away, regardless of the threshold.
+    /// The urgent queue: channels sent here are looked at by [`Self::run`]
+    /// right away ([`RunMode::Urgent`]): settled regardless of the
+    /// threshold when at least [`MintAccounts::urgent_min_value`] is ahead,
+    /// at most once per channel per [`SettlerConfig::urgent_interval`].
     pub fn handle(&self) -> SettleHandle {
         self.urgent_tx.clone()
     }
@@ -323,18 +470,32 @@ impl<S: VoucherStore> Settler<S> {
     }
 
     /// One run: decide, pack, send, confirm. Runs never overlap (a second
-    /// caller waits). Fails only when the store or the initial chain reads
-    /// fail; per-channel failures are in the report.
+    /// caller waits). With a lease, a settler that cannot hold it reads and
+    /// sends nothing (the report says [`SweepReport::standby`]). Fails only
+    /// when the store or the initial chain reads fail; per-channel failures
+    /// are in the report.
     pub async fn run_once(&self, mode: RunMode) -> Result<SweepReport, SettleError> {
         let _guard = self.run_lock.lock().await;
+        if !self.hold_lease().await {
+            self.metrics.lease_skipped.inc();
+            tracing::debug!(mode = ?mode_name(&mode), "another settler holds the lease; run skipped");
+            return Ok(SweepReport {
+                standby: true,
+                ..SweepReport::default()
+            });
+        }
         let started = Instant::now();
-        let result = self.run_inner(&mode).await;
+        let result = self.renewing(self.run_inner(&mode)).await;
         match &result {
             Ok(report) => {
                 self.metrics.runs.inc();
-                self.metrics
-                    .unsettled
-                    .set(i64::try_from(report.unsettled_value).unwrap_or(i64::MAX));
+                // An urgent run reads only its channels: the gauge keeps the
+                // last full run's figure.
+                if !matches!(mode, RunMode::Urgent(_)) {
+                    self.metrics
+                        .unsettled
+                        .set(i64::try_from(report.unsettled_value).unwrap_or(i64::MAX));
+                }
                 tracing::info!(
                     mode = ?mode_name(&mode),
                     transactions = report.transactions.len(),
@@ -343,6 +504,7 @@ impl<S: VoucherStore> Settler<S> {
                     closes = report.closes.len(),
                     fee_lamports = report.fee_lamports(),
                     skipped = report.skipped.len(),
+                    urgent_deferred = report.urgent_deferred.len(),
                     failed = report.failed.len(),
                     unsettled = report.unsettled_value,
                     elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -358,16 +520,21 @@ impl<S: VoucherStore> Settler<S> {
     }
 
     async fn run_inner(&self, mode: &RunMode) -> Result<SweepReport, SettleError> {
-        let vouchers: Vec<Accepted> = self.all_latest()?;
-        let urgent: HashSet<Pubkey> = match mode {
-            RunMode::Urgent(list) => list.iter().copied().collect(),
-            _ => HashSet::new(),
+        let mut report = SweepReport::default();
+        let (vouchers, urgent): (Vec<Accepted>, HashSet<Pubkey>) = match mode {
+            RunMode::Urgent(list) => {
+                // Only the channels asked for, and only those not settled
+                // urgently within the interval (the others wait for the
+                // normal schedule, whose deadlines a due-check honours).
+                let wanted = self.not_throttled(list, &mut report);
+                (self.latest_of(&wanted)?, wanted.into_iter().collect())
+            }
+            RunMode::Due | RunMode::Sweep => (self.all_latest()?, HashSet::new()),
         };
         let addresses: Vec<Pubkey> = vouchers.iter().map(Accepted::channel).collect();
         let chain = self.read_channels(&addresses).await?;
         let now = self.chain_now().await;
 
-        let mut report = SweepReport::default();
         let mut groups: BTreeMap<Pubkey, Vec<Item>> = BTreeMap::new();
         let mut closes: Vec<Item> = Vec::new();
         let mut unsettled: u64 = 0;
@@ -381,13 +548,17 @@ impl<S: VoucherStore> Settler<S> {
                 ChainChannel::Channel(c) => Some(c.mint),
                 _ => None,
             };
-            let policy = self.policy(
-                mint.as_ref(),
-                matches!(mode, RunMode::Sweep),
-                urgent.contains(&channel),
-            );
+            let urgent = urgent.contains(&channel) && self.urgent_worth_it(accepted, &on_chain);
+            if !urgent && matches!(mode, RunMode::Urgent(_)) {
+                self.metrics.urgent_deferred.inc();
+                report.urgent_deferred.push(channel);
+            }
+            let policy = self.policy(mint.as_ref(), matches!(mode, RunMode::Sweep), urgent);
             match policy::decide(&policy, accepted, on_chain.as_on_chain(), now) {
                 Ok(reason) => {
+                    if reason == SettleReason::Urgent {
+                        self.throttle_lock().record(channel, Instant::now());
+                    }
                     let ChainChannel::Channel(c) = on_chain else {
                         continue;
                     };
@@ -487,17 +658,82 @@ impl<S: VoucherStore> Settler<S> {
         Ok(report)
     }
 
-    /// `all_latest` may block on I/O (the Redis store scans synchronously):
-    /// on a multi-thread runtime the worker hands its other tasks off first.
-    fn all_latest(&self) -> Result<Vec<Accepted>, SettleError> {
+    /// Runs `read`, which may block on I/O (the Redis store reads
+    /// synchronously): on a multi-thread runtime the worker hands its other
+    /// tasks off first.
+    fn blocking<T>(read: impl FnOnce() -> T) -> T {
         let multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        let vouchers = if multi_thread {
-            tokio::task::block_in_place(|| self.store.all_latest())
+        if multi_thread {
+            tokio::task::block_in_place(read)
         } else {
-            self.store.all_latest()
+            read()
+        }
+    }
+
+    /// Every stored channel's latest voucher.
+    fn all_latest(&self) -> Result<Vec<Accepted>, SettleError> {
+        Ok(Self::blocking(|| self.store.all_latest())?)
+    }
+
+    /// The latest vouchers of `channels` (those with one).
+    fn latest_of(&self, channels: &[Pubkey]) -> Result<Vec<Accepted>, SettleError> {
+        Self::blocking(|| {
+            let mut out = Vec::with_capacity(channels.len());
+            for channel in channels {
+                if let Some(accepted) = self.store.latest(channel)? {
+                    out.push(accepted);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn throttle_lock(&self) -> std::sync::MutexGuard<'_, urgent::UrgentThrottle> {
+        // The throttle holds no invariant a panic could break.
+        self.throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The urgent channels not settled urgently within the interval (at
+    /// most [`MAX_URGENT_PER_RUN`], deduplicated); the others are recorded
+    /// as deferred.
+    fn not_throttled(&self, list: &[Pubkey], report: &mut SweepReport) -> Vec<Pubkey> {
+        let now = Instant::now();
+        let mut throttle = self.throttle_lock();
+        let mut seen = HashSet::new();
+        let mut wanted = Vec::new();
+        for channel in list {
+            if !seen.insert(*channel) {
+                continue;
+            }
+            if wanted.len() < MAX_URGENT_PER_RUN && throttle.allows(channel, now) {
+                wanted.push(*channel);
+            } else {
+                tracing::debug!(%channel, "urgent request deferred (throttled)");
+                self.metrics.urgent_deferred.inc();
+                report.urgent_deferred.push(*channel);
+            }
+        }
+        wanted
+    }
+
+    /// Whether an urgent request for this channel is worth a transaction:
+    /// at least the mint's `urgent_min_value` is ahead of the chain.
+    fn urgent_worth_it(&self, accepted: &Accepted, on_chain: &ChainChannel) -> bool {
+        let ChainChannel::Channel(c) = on_chain else {
+            return false;
         };
-        Ok(vouchers?)
+        let Some(mint) = self.config.mint(&c.mint) else {
+            return false;
+        };
+        let ahead = accepted
+            .voucher
+            .voucher
+            .cumulative_amount
+            .saturating_sub(c.settled);
+        ahead > 0 && ahead >= mint.urgent_min_value
     }
 
     fn policy(&self, mint: Option<&Pubkey>, sweep: bool, urgent: bool) -> Policy {
@@ -514,7 +750,11 @@ impl<S: VoucherStore> Settler<S> {
 
     /// The daemon: a due-check every `interval`, a sweep every
     /// `sweep_interval` (the first at start-up when `sweep_on_start`),
-    /// urgent channels as they come.
+    /// urgent channels as they come (at most [`MAX_URGENT_PER_RUN`] per
+    /// run; the rest stay queued for the next). With a lease, the lease is
+    /// renewed (or, by a standby settler, tried) every third of its time to
+    /// live, a standby settler's runs are skipped, its first run after
+    /// taking over is a sweep, and the lease is released on shutdown.
     /// A run in progress finishes before `shutdown` is honoured.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         let mut urgent = self.urgent_rx.lock().await;
@@ -531,15 +771,26 @@ impl<S: VoucherStore> Settler<S> {
         } else {
             Some(Instant::now())
         };
+        // Without a lease this timer never fires (an hour apart, disabled).
+        let lease_every = self.lease.renew_every();
+        let mut lease_tick =
+            tokio::time::interval(lease_every.unwrap_or(Duration::from_secs(3600)));
+        lease_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
-        tracing::info!(payee = %self.config.payee.pubkey(), "settler started");
+        tracing::info!(payee = %self.config.payee.pubkey(), lease = self.lease.is_some(), "settler started");
         loop {
             let mode = tokio::select! {
                 biased;
                 () = &mut shutdown => break,
+                _ = lease_tick.tick(), if lease_every.is_some() => {
+                    let _ = self.hold_lease().await;
+                    continue;
+                }
                 Some(first) = urgent.recv() => {
                     let mut channels = vec![first];
-                    while let Ok(more) = urgent.try_recv() {
+                    while channels.len() < MAX_URGENT_PER_RUN
+                        && let Ok(more) = urgent.try_recv()
+                    {
                         channels.push(more);
                     }
                     channels.sort_unstable();
@@ -556,8 +807,14 @@ impl<S: VoucherStore> Settler<S> {
                 }
             };
             // Errors are logged and counted by run_once; the next tick retries.
-            let _ = self.run_once(mode).await;
+            if let Ok(report) = self.run_once(mode).await
+                && report.standby
+            {
+                // Another settler runs; once this one takes over, it sweeps first.
+                last_sweep = None;
+            }
         }
+        self.release_lease().await;
         tracing::info!("settler stopped");
     }
 

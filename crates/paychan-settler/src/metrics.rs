@@ -20,6 +20,8 @@ pub enum FailureKind {
     Channel,
     /// A whole run failed (store or RPC reads).
     Run,
+    /// The settler lease could not be read, renewed or released.
+    Lease,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -37,6 +39,8 @@ pub(crate) struct Metrics {
     pub(crate) fees: Counter,
     pub(crate) failures: Family<FailureLabels, Counter>,
     pub(crate) unsettled: Gauge,
+    pub(crate) urgent_deferred: Counter,
+    pub(crate) lease_skipped: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -60,6 +64,8 @@ impl Metrics {
         let fees = Counter::default();
         let failures = Family::<FailureLabels, Counter>::default();
         let unsettled = Gauge::default();
+        let urgent_deferred = Counter::default();
+        let lease_skipped = Counter::default();
         registry.register("runs", "Settlement runs completed", runs.clone());
         registry.register(
             "transactions",
@@ -92,6 +98,16 @@ impl Metrics {
             "Accepted value not yet settled on chain (base units, all mints) after the last run",
             unsettled.clone(),
         );
+        registry.register(
+            "urgent_deferred",
+            "Urgent requests left to the normal schedule (throttled, or too little ahead)",
+            urgent_deferred.clone(),
+        );
+        registry.register(
+            "lease_skipped_runs",
+            "Runs skipped because another settler holds the lease",
+            lease_skipped.clone(),
+        );
         Self {
             registry,
             runs,
@@ -102,6 +118,8 @@ impl Metrics {
             fees,
             failures,
             unsettled,
+            urgent_deferred,
+            lease_skipped,
         }
     }
 

@@ -52,6 +52,12 @@ pub enum SkipReason {
     ExceedsDeposit,
     /// Not attempted: the run stopped early (RPC unavailable).
     Deferred,
+    /// The payer asked for a close, but has no usable associated token
+    /// account in the channel's mint to refund to, and no voucher is ahead
+    /// of the chain. The settler does not create that account (the payee
+    /// would pay its rent and the payer could close it and keep it): the
+    /// payer's own `finalize` refunds the channel after the grace period.
+    NoRefundAccount,
 }
 
 impl SkipReason {
@@ -70,6 +76,7 @@ impl SkipReason {
             Self::WrongSigner => "wrong_signer",
             Self::ExceedsDeposit => "exceeds_deposit",
             Self::Deferred => "deferred",
+            Self::NoRefundAccount => "no_refund_account",
         }
     }
 }

@@ -599,11 +599,7 @@ mod tests {
     /// holding the shared accounts (as `LookupTableMode::Create` makes it).
     fn signed_settle(n: u8, with_table: bool) -> VersionedTransaction {
         let payee = Keypair::new();
-        let mint = MintAccounts {
-            mint: Pubkey::new_unique(),
-            token_program: paychan_sdk::TOKEN_PROGRAM_ID,
-            threshold: 0,
-        };
+        let mint = MintAccounts::new(Pubkey::new_unique(), paychan_sdk::TOKEN_PROGRAM_ID, 0);
         let accounts = SettleAccounts::new(&payee.pubkey(), &mint.mint, mint.token_program);
         let vouchers: Vec<SignedVoucher> = (0..n)
             .map(|i| {

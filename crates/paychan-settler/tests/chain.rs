@@ -5,168 +5,26 @@
 //! Run with `-- --nocapture` to see compute units and fees per transaction.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::{sync::Arc, time::Duration};
 
 use anchor_lang::prelude::Pubkey;
+use common::*;
 use ed25519_dalek::SigningKey;
-use paychan::{instructions::OpenArgs, state::ChannelStatus};
-use paychan_localnet::{LocalChain, LocalChainConfig, RpcClient};
+use paychan::state::ChannelStatus;
+use paychan_localnet::{LocalChain, RpcClient};
 use paychan_sdk::{
     TOKEN_PROGRAM_ID,
     ix::{self, SettleAccounts},
     pda,
 };
-use paychan_settler::{
-    LookupTableMode, MintAccounts, RunMode, Settler, SettlerConfig, SkipReason, SweepReport,
-};
-use paychan_verifier::{AcceptOutcome, MemoryStore};
-use paychan_voucher::{SignedVoucher, VoucherV1, sign_v1};
+use paychan_settler::{LookupTableMode, MintAccounts, RunMode, Settler, SettlerConfig, SkipReason};
+use paychan_verifier::MemoryStore;
+use paychan_voucher::{VoucherV1, sign_v1};
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
-
-const SOL: u64 = 1_000_000_000;
-const DEPOSIT: u64 = 1_000_000;
-const GRACE: i64 = 600;
-
-struct Party {
-    key: Keypair,
-    tokens: Pubkey,
-}
-
-/// A payer holding `tokens` in a token account that is not its associated
-/// one (the settler must never create that one with the payee's lamports).
-async fn party(chain: &LocalChain, tokens: u64) -> Party {
-    let key = Keypair::new();
-    chain.fund_sol(&key.pubkey(), 10 * SOL).await.unwrap();
-    let tokens = chain
-        .create_token_account(&key.pubkey(), tokens)
-        .await
-        .unwrap();
-    Party { key, tokens }
-}
-
-/// A payee with its associated token account: the program pays it only there.
-async fn payee_party(chain: &LocalChain) -> Party {
-    let key = Keypair::new();
-    chain.fund_sol(&key.pubkey(), 10 * SOL).await.unwrap();
-    let tokens = chain
-        .create_associated_token_account(&key.pubkey(), 0)
-        .await
-        .unwrap();
-    Party { key, tokens }
-}
-
-/// An open channel of `payer` to `payee`.
-struct Chan {
-    address: Pubkey,
-    signer: SigningKey,
-}
-
-impl Chan {
-    fn voucher(&self, cumulative: u64, expires_at: i64) -> SignedVoucher {
-        sign_v1(
-            &self.signer,
-            &VoucherV1 {
-                channel_id: self.address.to_bytes(),
-                cumulative_amount: cumulative,
-                expires_at,
-            },
-        )
-    }
-}
-
-async fn open(chain: &LocalChain, payer: &Party, payee: &Pubkey, salt: u64) -> Chan {
-    let signer = SigningKey::generate(&mut rand::rngs::OsRng);
-    let args = OpenArgs {
-        salt,
-        open_slot: chain.rpc_client().get_slot().await.unwrap(),
-        deposit: DEPOSIT,
-        grace_period: GRACE,
-        authorized_signer: Pubkey::new_from_array(signer.verifying_key().to_bytes()),
-    };
-    let accounts = ix::OpenAccounts {
-        payer: payer.key.pubkey(),
-        rent_payer: payer.key.pubkey(),
-        payee: *payee,
-        mint: chain.mint(),
-        payer_tokens: payer.tokens,
-        token_program: TOKEN_PROGRAM_ID,
-    };
-    let (ix, address) = ix::open(&accounts, args);
-    chain.send(&[ix], &payer.key, &[]).await.expect("open");
-    Chan { address, signer }
-}
-
-fn accept(store: &MemoryStore, voucher: &SignedVoucher) {
-    assert!(
-        matches!(store.accept_now(voucher, 0, 1), AcceptOutcome::Accepted(_)),
-        "the store accepts the voucher"
-    );
-}
-
-fn make_settler(
-    chain: &LocalChain,
-    payee: &Party,
-    threshold: u64,
-    store: Arc<MemoryStore>,
-) -> Settler<Arc<MemoryStore>> {
-    make_settler_with(chain, payee, threshold, store, |_| {})
-}
-
-fn make_settler_with(
-    chain: &LocalChain,
-    payee: &Party,
-    threshold: u64,
-    store: Arc<MemoryStore>,
-    adjust: impl FnOnce(&mut SettlerConfig),
-) -> Settler<Arc<MemoryStore>> {
-    let mut config = SettlerConfig::new(
-        payee.key.insecure_clone(),
-        MintAccounts {
-            mint: chain.mint(),
-            token_program: TOKEN_PROGRAM_ID,
-            threshold,
-        },
-    );
-    config.grace_margin = Duration::from_secs(300);
-    config.expiry_margin = Duration::from_secs(300);
-    config.confirm_poll = Duration::from_millis(10);
-    config.backoff = Duration::from_millis(20);
-    config.sweep_on_start = false;
-    adjust(&mut config);
-    let rpc =
-        RpcClient::new_with_commitment(chain.rpc_url().to_string(), CommitmentConfig::confirmed());
-    Settler::new(config, store, Arc::new(rpc)).expect("a valid configuration")
-}
-
-fn print_costs(what: &str, report: &SweepReport) {
-    for tx in &report.transactions {
-        println!(
-            "{what}: {} vouchers, {} CU, fee {} lamports ({})",
-            tx.channels.len(),
-            tx.compute_units
-                .map_or_else(|| "?".to_string(), |c| c.to_string()),
-            tx.fee_lamports,
-            tx.signature
-        );
-    }
-}
-
-/// Settler logs (INFO) in the test output; shown with `--nocapture`.
-fn logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_test_writer()
-        .try_init();
-}
-
-async fn start() -> LocalChain {
-    logs();
-    LocalChain::start(LocalChainConfig::default())
-        .await
-        .expect("the chain starts")
-}
 
 /// Six channels in two transactions; a second run sends nothing; a newer
 /// voucher settles the difference; the threshold; the urgent queue; a voucher
@@ -235,7 +93,9 @@ async fn settles_in_batches_of_four_idempotently() {
     let store_b = Arc::new(MemoryStore::default());
     let small = open(&chain, &payer, &payee_b.key.pubkey(), 100).await;
     accept(&store_b, &small.voucher(10_000, 0));
-    let settler_b = make_settler(&chain, &payee_b, 500_000, Arc::clone(&store_b));
+    let settler_b = make_settler_with(&chain, &payee_b, 500_000, Arc::clone(&store_b), |c| {
+        c.mints[0].urgent_min_value = 5_000;
+    });
     let due = settler_b.run_once(RunMode::Due).await.expect("run");
     assert!(due.transactions.is_empty());
     assert_eq!(due.skipped_for(SkipReason::NotDue), 1);
@@ -253,7 +113,8 @@ async fn settles_in_batches_of_four_idempotently() {
     assert_eq!(chain.token_balance(&payee_b.tokens).await.unwrap(), 10_000);
     assert_eq!(sweep.unsettled_value, 0);
 
-    // The urgent queue of the daemon: below the threshold, settled on request.
+    // The urgent queue of the daemon: below the threshold but above the
+    // urgent floor, settled on request.
     let urgent_chan = open(&chain, &payer, &payee_b.key.pubkey(), 101).await;
     accept(&store_b, &urgent_chan.voucher(7_000, 0));
     let settler_b = Arc::new(settler_b);
@@ -445,14 +306,22 @@ async fn settles_closing_and_expiring_channels_in_time() {
     assert_eq!(last.skipped_for(reason), 1, "{last:?}");
 }
 
-/// The payer asks for its money back: the settler closes at once (no
-/// waiting for the grace period) with the final voucher when it is ahead of
-/// the chain, without one when it is not; the refund goes to the payer's
-/// associated token account, which the close transaction creates.
+/// The payer asks for its money back.
+///
+/// A payer with an associated token account in the mint: the settler
+/// closes at once (no waiting for the grace period) with the final voucher
+/// when it is ahead of the chain, without one when it is not, refunding to
+/// that account; the payee pays the close fees and nothing else.
+///
+/// A payer without one: the settler creates nothing (the payee would pay
+/// its rent and the payer keep it) — it settles the voucher ahead with a
+/// plain `settle`, the payee paying only that fee; the channels stay
+/// Closing, and after the grace period the payer's own `finalize` refunds
+/// them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closes_at_once_when_the_payer_asks() {
     let chain = start().await;
-    let payer = party(&chain, 10 * DEPOSIT).await;
+    let payer = ata_party(&chain, 10 * DEPOSIT).await;
     let payee = payee_party(&chain).await;
     let store = Arc::new(MemoryStore::default());
     let settler = make_settler(&chain, &payee, DEPOSIT, Arc::clone(&store));
@@ -480,12 +349,14 @@ async fn closes_at_once_when_the_payer_asks() {
         .await
         .unwrap()
         .closure_started_at;
-    let refund_to = spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
-        &payer.key.pubkey(),
-        &chain.mint(),
-        &TOKEN_PROGRAM_ID,
+    let refund_to = associated_tokens(&chain, &payer.key.pubkey());
+    assert_eq!(refund_to, payer.tokens, "the payer funds from its ATA");
+    assert_eq!(
+        chain.token_balance(&refund_to).await.unwrap(),
+        8 * DEPOSIT,
+        "two deposits left it"
     );
-    assert!(!chain.exists(&refund_to).await.unwrap());
+    let payee_sol = chain.lamports(&payee.key.pubkey()).await.unwrap();
 
     // A due-check (the threshold is the whole deposit) closes both at once.
     let report = settler.run_once(RunMode::Due).await.expect("run");
@@ -531,8 +402,14 @@ async fn closes_at_once_when_the_payer_asks() {
     assert_eq!(chain.token_balance(&payee.tokens).await.unwrap(), 400_000);
     assert_eq!(
         chain.token_balance(&refund_to).await.unwrap(),
-        2 * DEPOSIT - 400_000
+        8 * DEPOSIT + 2 * DEPOSIT - 400_000
     );
+    // The payee paid the two close fees (one signature each, plus the
+    // voucher's precompile signature) and no rent.
+    let spent = payee_sol - chain.lamports(&payee.key.pubkey()).await.unwrap();
+    assert_eq!(spent, report.fee_lamports());
+    assert_eq!(spent, 5_000 + 2 * 5_000);
+    println!("payee with an ATA: {spent} lamports spent on 2 closes");
     for (chan, value) in [(&ahead, 300_000), (&settled, 100_000)] {
         if chain.exists(&chan.address).await.unwrap() {
             let c = chain.channel(&chan.address).await.unwrap();
@@ -556,6 +433,115 @@ async fn closes_at_once_when_the_payer_asks() {
         again.closes.is_empty() && again.transactions.is_empty(),
         "{again:?}"
     );
+
+    // A payer without an associated token account in the mint.
+    let payer = party(&chain, 10 * DEPOSIT).await;
+    let missing = associated_tokens(&chain, &payer.key.pubkey());
+    assert!(!chain.exists(&missing).await.unwrap());
+    let ahead = open(&chain, &payer, &payee.key.pubkey(), 3).await;
+    let settled = open(&chain, &payer, &payee.key.pubkey(), 4).await;
+    accept(&store, &settled.voucher(100_000, 0));
+    let sweep = settler.run_once(RunMode::Sweep).await.expect("run");
+    assert_eq!(sweep.value_settled(), 100_000);
+    // `ahead`'s only voucher is in the store.
+    accept(&store, &ahead.voucher(200_000, 0));
+    for chan in [&ahead, &settled] {
+        chain
+            .send(
+                &[ix::request_close(&chan.address, &payer.key.pubkey())],
+                &payer.key,
+                &[],
+            )
+            .await
+            .expect("request_close");
+    }
+    let requested_at = chain
+        .channel(&ahead.address)
+        .await
+        .unwrap()
+        .closure_started_at;
+    let payee_sol = chain.lamports(&payee.key.pubkey()).await.unwrap();
+    let report = settler.run_once(RunMode::Due).await.expect("run");
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert!(
+        report.closes.is_empty(),
+        "no close without an ATA: {report:?}"
+    );
+    assert_eq!(report.transactions.len(), 1, "{report:?}");
+    assert_eq!(
+        report.transactions[0].channels,
+        vec![(ahead.address, 200_000)]
+    );
+    assert_eq!(report.skipped_for(SkipReason::NoRefundAccount), 1);
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|s| s.channel == settled.address && s.reason == SkipReason::NoRefundAccount),
+        "{report:?}"
+    );
+    assert_eq!(report.unsettled_value, 0);
+    assert!(
+        !chain.exists(&missing).await.unwrap(),
+        "the settler created no account for the payer"
+    );
+    let spent = payee_sol - chain.lamports(&payee.key.pubkey()).await.unwrap();
+    assert_eq!(spent, report.transactions[0].fee_lamports);
+    assert_eq!(spent, 2 * 5_000, "[ed25519, settle]: two signatures");
+    println!("payee, payer without an ATA: {spent} lamports spent (one settle, no rent)");
+    assert_eq!(chain.token_balance(&payee.tokens).await.unwrap(), 700_000);
+    for (chan, value) in [(&ahead, 200_000), (&settled, 100_000)] {
+        let c = chain.channel(&chan.address).await.unwrap();
+        assert_eq!(c.status().unwrap(), ChannelStatus::Closing);
+        assert_eq!((c.settled, c.refunded), (value, 0));
+    }
+    // A second look sends nothing (nothing ahead, still no refund account).
+    let payee_sol = chain.lamports(&payee.key.pubkey()).await.unwrap();
+    let idle = settler.run_once(RunMode::Due).await.expect("run");
+    assert!(
+        idle.closes.is_empty() && idle.transactions.is_empty(),
+        "{idle:?}"
+    );
+    assert_eq!(idle.skipped_for(SkipReason::NoRefundAccount), 2);
+    assert_eq!(
+        chain.lamports(&payee.key.pubkey()).await.unwrap(),
+        payee_sol
+    );
+
+    // After the grace period the payer's finalize refunds the rest.
+    chain
+        .time_travel_to(requested_at + GRACE + 1)
+        .await
+        .expect("time travel");
+    for chan in [&ahead, &settled] {
+        let finalize = ix::finalize(&ix::ChannelAccounts {
+            channel: chan.address,
+            payee: payee.key.pubkey(),
+            mint: chain.mint(),
+            token_program: TOKEN_PROGRAM_ID,
+            payer_tokens: payer.tokens,
+            rent_payer: payer.key.pubkey(),
+        });
+        chain
+            .send(&[finalize], &payer.key, &[])
+            .await
+            .expect("finalize");
+    }
+    assert_eq!(
+        chain.token_balance(&payer.tokens).await.unwrap(),
+        10 * DEPOSIT - 300_000,
+        "deposits back less what the payee was paid"
+    );
+    assert!(!chain.exists(&missing).await.unwrap());
+    assert_eq!(chain.token_balance(&payee.tokens).await.unwrap(), 700_000);
+    assert_eq!(chain.vault(&vault).await.unwrap().outstanding, 0);
+    for (chan, value) in [(&ahead, 200_000), (&settled, 100_000)] {
+        if chain.exists(&chan.address).await.unwrap() {
+            let c = chain.channel(&chan.address).await.unwrap();
+            assert_eq!(c.status().unwrap(), ChannelStatus::Closed);
+            assert_eq!((c.settled, c.refunded), (value, DEPOSIT - value));
+        }
+    }
 }
 
 /// A voucher whose signature the Ed25519 precompile refuses, packed with
@@ -676,11 +662,7 @@ async fn an_unreachable_node_fails_the_run() {
     accept(&store, &voucher);
     let config = SettlerConfig::new(
         Keypair::new(),
-        MintAccounts {
-            mint: Pubkey::new_unique(),
-            token_program: TOKEN_PROGRAM_ID,
-            threshold: 1,
-        },
+        MintAccounts::new(Pubkey::new_unique(), TOKEN_PROGRAM_ID, 1),
     );
     let rpc = Arc::new(RpcClient::new(url));
     let settler = Settler::new(config, store, rpc).unwrap();
@@ -695,11 +677,7 @@ async fn an_unreachable_node_fails_the_run() {
 
 #[test]
 fn invalid_configurations_are_refused() {
-    let mint = MintAccounts {
-        mint: Pubkey::new_unique(),
-        token_program: TOKEN_PROGRAM_ID,
-        threshold: 1,
-    };
+    let mint = MintAccounts::new(Pubkey::new_unique(), TOKEN_PROGRAM_ID, 1);
     let rpc = || Arc::new(RpcClient::new("http://127.0.0.1:1".to_string()));
     let store = || Arc::new(MemoryStore::default());
     let mut five = SettlerConfig::new(Keypair::new(), mint);
@@ -884,4 +862,218 @@ async fn settles_five_per_v0_transaction_with_a_created_lookup_table() {
         chain.channel(&chans[1].address).await.unwrap().settled,
         amounts[1]
     );
+}
+
+/// A memory store that records the settler's reads.
+#[derive(Debug, Default)]
+struct CountingStore {
+    inner: MemoryStore,
+    /// `all_latest` calls (whole-store reads).
+    scans: std::sync::atomic::AtomicUsize,
+    /// Channels read one by one with `latest`.
+    read: std::sync::Mutex<Vec<Pubkey>>,
+}
+
+impl paychan_verifier::VoucherStore for CountingStore {
+    fn accept(
+        &self,
+        voucher: &paychan_voucher::SignedVoucher,
+        floor: u64,
+        min_increment: u64,
+    ) -> impl std::future::Future<
+        Output = Result<paychan_verifier::AcceptOutcome, paychan_verifier::StoreError>,
+    > + Send {
+        self.inner.accept(voucher, floor, min_increment)
+    }
+
+    fn latest(
+        &self,
+        channel: &Pubkey,
+    ) -> Result<Option<paychan_verifier::Accepted>, paychan_verifier::StoreError> {
+        self.read.lock().unwrap().push(*channel);
+        self.inner.latest(channel)
+    }
+
+    fn all_latest(&self) -> Result<Vec<paychan_verifier::Accepted>, paychan_verifier::StoreError> {
+        self.scans.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.all_latest()
+    }
+}
+
+/// `name`'s value in the settler's metrics text (0 when absent).
+fn metric(settler: &Settler<Arc<CountingStore>>, name: &str) -> u64 {
+    settler
+        .metrics_text()
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The urgent queue flooded through the daemon: 50 requests for one
+/// channel, each with a newer voucher ahead of the chain, and 50 for a
+/// channel whose increment is tiny. Exactly one settle transaction for the
+/// first (at most one per channel per `urgent_interval`), none for the
+/// tiny one (below `urgent_min_value`); urgent runs read only the channels
+/// asked for — never the whole store, never an unrelated channel — while
+/// a due-check reads them all and still settles a deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urgent_requests_are_throttled_and_read_only_their_channels() {
+    let chain = start().await;
+    let payer = party(&chain, 10 * DEPOSIT).await;
+    let payee = payee_party(&chain).await;
+    let store = Arc::new(CountingStore::default());
+    let busy = open(&chain, &payer, &payee.key.pubkey(), 1).await;
+    let tiny = open(&chain, &payer, &payee.key.pubkey(), 2).await;
+    let unrelated = open(&chain, &payer, &payee.key.pubkey(), 3).await;
+    // Unrelated: a voucher above the urgent floor nobody asked for, and a
+    // stored voucher of a channel that does not exist.
+    accept(&store.inner, &unrelated.voucher(400_000, 0));
+    let ghost_signer = SigningKey::from_bytes(&[42; 32]);
+    let ghost = Pubkey::new_unique();
+    accept(
+        &store.inner,
+        &sign_v1(
+            &ghost_signer,
+            &VoucherV1 {
+                channel_id: ghost.to_bytes(),
+                cumulative_amount: 5_000,
+                expires_at: 0,
+            },
+        ),
+    );
+    // Threshold: the whole deposit; urgent floor: a tenth of it (the default).
+    let settler = Arc::new(make_settler(&chain, &payee, DEPOSIT, Arc::clone(&store)));
+    assert_eq!(settler.config().mints[0].urgent_min_value, DEPOSIT / 10);
+    assert_eq!(settler.config().urgent_interval, Duration::from_secs(60));
+    let payee_sol = chain.lamports(&payee.key.pubkey()).await.unwrap();
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn({
+        let settler = Arc::clone(&settler);
+        async move {
+            settler
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        }
+    });
+    let handle = settler.handle();
+    let tiny_reads = || {
+        store
+            .read
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| **c == tiny.address)
+            .count()
+    };
+    let progress = || tiny_reads() + store.scans.load(std::sync::atomic::Ordering::SeqCst);
+    for i in 0..50u64 {
+        // Each round a newer voucher is ahead of the chain: the busy one by
+        // at least the urgent floor at first, the tiny one by a few units.
+        accept(&store.inner, &busy.voucher(150_000 + i * 1_000, 0));
+        accept(&store.inner, &tiny.voucher(1_000 + i, 0));
+        let before = progress();
+        handle.send(busy.address).unwrap();
+        handle.send(tiny.address).unwrap();
+        // Both requests of this round were taken by a run (the queue is
+        // FIFO and the tiny channel is never throttled, so it is read once
+        // per request) before the next round's vouchers. (A settler that
+        // scanned the whole store would show it in `scans` instead.)
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while progress() == before {
+            assert!(tokio::time::Instant::now() < deadline, "round {i} ran");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    // The run in progress finishes before the daemon stops.
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), daemon)
+        .await
+        .expect("the daemon stops")
+        .unwrap();
+
+    let runs = metric(&settler, "paychan_settler_runs_total");
+    println!(
+        "urgent flood: {runs} runs, {} transactions, {} deferred",
+        metric(&settler, "paychan_settler_transactions_total"),
+        metric(&settler, "paychan_settler_urgent_deferred_total")
+    );
+    assert!(runs >= 50, "{runs} urgent runs");
+    // Exactly one settle transaction: the busy channel's first voucher.
+    assert_eq!(metric(&settler, "paychan_settler_transactions_total"), 1);
+    assert_eq!(chain.channel(&busy.address).await.unwrap().settled, 150_000);
+    assert_eq!(chain.channel(&tiny.address).await.unwrap().settled, 0);
+    assert_eq!(
+        payee_sol - chain.lamports(&payee.key.pubkey()).await.unwrap(),
+        2 * 5_000,
+        "the payee paid one [ed25519, settle] fee"
+    );
+    assert_eq!(chain.token_balance(&payee.tokens).await.unwrap(), 150_000);
+    // 49 throttled requests for the busy channel, 50 too small for the tiny one.
+    assert_eq!(
+        metric(&settler, "paychan_settler_urgent_deferred_total"),
+        99
+    );
+    // Urgent runs read only what was asked for: no scan of the store, no
+    // unrelated channel; the throttled busy channel is not even read.
+    assert_eq!(store.scans.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let read = store.read.lock().unwrap().clone();
+    assert!(
+        read.iter()
+            .all(|c| *c == busy.address || *c == tiny.address),
+        "{read:?}"
+    );
+    assert_eq!(read.iter().filter(|c| **c == busy.address).count(), 1);
+    assert_eq!(read.iter().filter(|c| **c == tiny.address).count(), 50);
+
+    // One more urgent run, by hand: what it reports.
+    accept(&store.inner, &busy.voucher(300_000, 0));
+    let report = settler
+        .run_once(RunMode::Urgent(vec![
+            busy.address,
+            tiny.address,
+            busy.address,
+        ]))
+        .await
+        .expect("run");
+    assert!(report.transactions.is_empty(), "{report:?}");
+    let mut deferred = report.urgent_deferred.clone();
+    deferred.sort();
+    let mut expected = vec![busy.address, tiny.address];
+    expected.sort();
+    assert_eq!(deferred, expected);
+    assert_eq!(
+        report.skipped.len(),
+        1,
+        "only the tiny channel was read: {report:?}"
+    );
+    assert_eq!(report.skipped[0].channel, tiny.address);
+    assert_eq!(report.skipped[0].reason, SkipReason::NotDue);
+    assert_eq!(report.unsettled_value, 1_049, "the tiny channel's, only");
+    assert_eq!(store.scans.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // A due-check reads the whole store (the unrelated and missing channels
+    // included) and settles a deadline on the throttled channel: its
+    // voucher now expires within the margin.
+    let now = chain.unix_timestamp().await.unwrap();
+    accept(&store.inner, &busy.voucher(310_000, now + 120));
+    let due = settler.run_once(RunMode::Due).await.expect("run");
+    assert_eq!(store.scans.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(due.transactions.len(), 1, "{due:?}");
+    assert_eq!(due.transactions[0].channels, vec![(busy.address, 160_000)]);
+    assert_eq!(due.skipped_for(SkipReason::Gone), 1, "{due:?}");
+    assert!(
+        due.skipped
+            .iter()
+            .any(|s| s.channel == ghost && s.reason == SkipReason::Gone)
+    );
+    assert!(
+        due.skipped
+            .iter()
+            .any(|s| s.channel == unrelated.address && s.reason == SkipReason::NotDue)
+    );
+    assert_eq!(chain.channel(&busy.address).await.unwrap().settled, 310_000);
+    assert_eq!(chain.channel(&unrelated.address).await.unwrap().settled, 0);
 }

@@ -366,11 +366,7 @@ pub async fn run(ctx: &Context, args: &DemoArgs) -> Result<Report, CliError> {
     ));
     let mut settler_config = SettlerConfig::new(
         payee.insecure_clone(),
-        MintAccounts {
-            mint,
-            token_program,
-            threshold: args.price.saturating_mul(100),
-        },
+        MintAccounts::new(mint, token_program, args.price.saturating_mul(100)),
     );
     settler_config.interval = Duration::from_millis(250);
     settler_config.sweep_on_start = false;

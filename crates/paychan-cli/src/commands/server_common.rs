@@ -24,7 +24,9 @@ use axum::{
 };
 use clap::Args;
 use futures_util::future::Either;
-use paychan_settler::{MintAccounts, SettleHandle, Settler, SettlerConfig};
+use paychan_settler::{
+    MintAccounts, RedisLease, SettleHandle, SettleLease, Settler, SettlerConfig,
+};
 use paychan_verifier::{
     AcceptOutcome, Accepted, SignedVoucher, StoreError, Terms, Verifier, VoucherStore,
     rpc::RpcChannels,
@@ -442,6 +444,20 @@ pub fn build_settler<S: VoucherStore>(
     ));
     Settler::new(config, store, rpc)
         .map_err(|e| CliError::Usage(format!("configuring the settler: {e}")))
+}
+
+/// The lease a settler of `payee`'s channels in this store must hold to
+/// run: with a Redis store shared by replicas, one settler per payee at a
+/// time ([`RedisLease`], the others stand by and take over when it stops);
+/// a redb store is used by one process by construction and needs none.
+pub async fn settler_lease(spec: &StoreSpec, payee: &Pubkey) -> Result<SettleLease, CliError> {
+    match spec {
+        StoreSpec::Redb(_) => Ok(SettleLease::None),
+        StoreSpec::Redis(url) => RedisLease::connect(url, payee, RedisLease::DEFAULT_TTL)
+            .await
+            .map(SettleLease::Redis)
+            .map_err(|e| CliError::Usage(format!("the settler lease in {url}: {e}"))),
+    }
 }
 
 /// Runs [`Settler::run`] in a task until `stop` fires (or is dropped).
@@ -911,18 +927,20 @@ pub async fn start_backend(
     let mut metrics_addr = None;
     if let Some(keypair) = settler_key {
         ensure_payee_tokens(chain, keypair, &setup.mint, &setup.mint_info).await?;
-        let s = Arc::new(build_settler(
+        let lease = settler_lease(&setup.store, &setup.payee).await?;
+        let built = build_settler(
             chain.url(),
             ctx.settings.commitment.value.config(),
             keypair.insecure_clone(),
-            MintAccounts {
-                mint: setup.mint,
-                token_program: setup.mint_info.token_program,
-                threshold: setup.settler.threshold,
-            },
+            MintAccounts::new(
+                setup.mint,
+                setup.mint_info.token_program,
+                setup.settler.threshold,
+            ),
             &setup.settler,
             store.clone(),
-        )?);
+        )?;
+        let s = Arc::new(built.with_lease(lease));
         tasks.push(spawn_settler(s.clone(), stopped.clone()));
         if let Some(addr) = &args.metrics_addr {
             let (bound, task) = serve_metrics(addr, s.clone(), stopped.clone()).await?;
@@ -1015,6 +1033,67 @@ mod tests {
                 .unwrap()
                 .price,
             25
+        );
+    }
+
+    /// A free loopback port (bound, then released).
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// A Redis store gets a Redis settler lease of the payee (one settler
+    /// among the replicas); a redb store none; an unreachable Redis is a
+    /// usage error naming the lease.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn settlers_of_a_redis_store_take_a_lease() {
+        let payee = Pubkey::new_unique();
+        let redb = settler_lease(&StoreSpec::Redb("v.redb".into()), &payee).await;
+        assert!(matches!(redb, Ok(SettleLease::None)), "{redb:?}");
+
+        let closed = format!("redis://127.0.0.1:{}/", free_port());
+        match settler_lease(&StoreSpec::Redis(closed), &payee).await {
+            Err(CliError::Usage(m)) => assert!(m.contains("settler lease"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH (apt-get install redis-server)");
+        let url = format!("redis://127.0.0.1:{port}/");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let lease = loop {
+            match settler_lease(&StoreSpec::Redis(url.clone()), &payee).await {
+                Ok(lease) => break lease,
+                Err(e) => {
+                    assert!(std::time::Instant::now() < deadline, "{e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        let other = settler_lease(&StoreSpec::Redis(url), &payee).await.unwrap();
+        let held = (lease.hold().await, other.hold().await);
+        let _ = server.kill();
+        let _ = server.wait();
+        let SettleLease::Redis(redis) = &lease else {
+            panic!("{lease:?}");
+        };
+        assert_eq!(redis.lease_key(), RedisLease::key(&payee));
+        assert_eq!(redis.ttl(), RedisLease::DEFAULT_TTL);
+        assert_eq!(
+            (held.0.unwrap(), held.1.unwrap()),
+            (true, false),
+            "one settler of the payee holds it"
         );
     }
 }

@@ -18,8 +18,8 @@ use super::{
     Context,
     server_common::{
         DEFAULT_METRICS_ADDR, DEFAULT_STORE, DEFAULT_THRESHOLD, ServeConfig, SettlerOptions,
-        StoreSpec, build_settler, ensure_payee_tokens, open_store, serve_metrics, shutdown_signal,
-        spawn_settler,
+        StoreSpec, build_settler, ensure_payee_tokens, open_store, serve_metrics, settler_lease,
+        shutdown_signal, spawn_settler,
     },
 };
 use crate::{
@@ -136,23 +136,25 @@ pub async fn run(ctx: &Context, args: &SettleArgs) -> Result<Report, CliError> {
         close_on_request: !args.no_close_on_request,
         lookup_table: args.lookup_table,
     };
-    let settler = Arc::new(build_settler(
-        chain.url(),
-        ctx.settings.commitment.value.config(),
-        keypair.insecure_clone(),
-        MintAccounts {
-            mint,
-            token_program: mint_info.token_program,
-            threshold,
-        },
-        &options,
-        store.clone(),
-    )?);
+    let lease = settler_lease(&spec, &keypair.pubkey()).await?;
+    let settler = Arc::new(
+        build_settler(
+            chain.url(),
+            ctx.settings.commitment.value.config(),
+            keypair.insecure_clone(),
+            MintAccounts::new(mint, mint_info.token_program, threshold),
+            &options,
+            store.clone(),
+        )?
+        .with_lease(lease),
+    );
     tracing::info!(payee = %keypair.pubkey(), %mint, ?spec, "settler configured");
 
     if args.once {
         let spinner = ctx.progress.spinner("settling");
         let report = settler.run_once(RunMode::Sweep).await;
+        // Let a running replica take over at once rather than after the TTL.
+        settler.release_lease().await;
         spinner.finish_and_clear();
         let report = report.map_err(|e| CliError::Rpc {
             url: chain.url().to_string(),
@@ -198,6 +200,14 @@ pub async fn run(ctx: &Context, args: &SettleArgs) -> Result<Report, CliError> {
 /// A sweep's report: a table of transactions for people, every detail in JSON.
 pub fn sweep_report(report: &SweepReport, decimals: u8) -> Report {
     let ui = |v: u64| format_ui(v, decimals);
+    if report.standby {
+        return Report {
+            human:
+                "another settler of this payee holds the lease (a running replica): nothing done\n"
+                    .into(),
+            json: json!({ "standby": true }),
+        };
+    }
     let mut table =
         Table::with_header(["kind", "signature", "channels", "value", "fee (lamports)"]);
     for tx in &report.transactions {
@@ -265,6 +275,7 @@ pub fn sweep_report(report: &SweepReport, decimals: u8) -> Report {
         "value_refunded": report.value_refunded().to_string(),
         "fee_lamports": report.fee_lamports(),
         "unsettled_value": report.unsettled_value.to_string(),
+        "standby": false,
     });
     Report { human, json }
 }

@@ -1,0 +1,182 @@
+//! Helpers shared by the chain tests: parties, channels, vouchers and
+//! settlers on the embedded chain.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    dead_code,
+    unreachable_pub
+)]
+
+use std::{sync::Arc, time::Duration};
+
+use anchor_lang::prelude::Pubkey;
+use ed25519_dalek::SigningKey;
+use paychan::instructions::OpenArgs;
+use paychan_localnet::{LocalChain, LocalChainConfig, RpcClient};
+use paychan_sdk::{TOKEN_PROGRAM_ID, ix};
+use paychan_settler::{MintAccounts, Settler, SettlerConfig, SweepReport};
+use paychan_verifier::{AcceptOutcome, MemoryStore, VoucherStore};
+use paychan_voucher::{SignedVoucher, VoucherV1, sign_v1};
+use solana_commitment_config::CommitmentConfig;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+pub const SOL: u64 = 1_000_000_000;
+pub const DEPOSIT: u64 = 1_000_000;
+pub const GRACE: i64 = 600;
+
+pub struct Party {
+    pub key: Keypair,
+    pub tokens: Pubkey,
+}
+
+/// A payer holding `tokens` in a token account that is not its associated
+/// one (the settler must never create that one with the payee's lamports).
+pub async fn party(chain: &LocalChain, tokens: u64) -> Party {
+    let key = Keypair::new();
+    chain.fund_sol(&key.pubkey(), 10 * SOL).await.unwrap();
+    let tokens = chain
+        .create_token_account(&key.pubkey(), tokens)
+        .await
+        .unwrap();
+    Party { key, tokens }
+}
+
+/// A payer holding `tokens` in its associated token account.
+pub async fn ata_party(chain: &LocalChain, tokens: u64) -> Party {
+    let key = Keypair::new();
+    chain.fund_sol(&key.pubkey(), 10 * SOL).await.unwrap();
+    let tokens = chain
+        .create_associated_token_account(&key.pubkey(), tokens)
+        .await
+        .unwrap();
+    Party { key, tokens }
+}
+
+/// `owner`'s associated token account in the chain's mint.
+pub fn associated_tokens(chain: &LocalChain, owner: &Pubkey) -> Pubkey {
+    spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
+        owner,
+        &chain.mint(),
+        &TOKEN_PROGRAM_ID,
+    )
+}
+
+/// A payee with its associated token account: the program pays it only there.
+pub async fn payee_party(chain: &LocalChain) -> Party {
+    let key = Keypair::new();
+    chain.fund_sol(&key.pubkey(), 10 * SOL).await.unwrap();
+    let tokens = chain
+        .create_associated_token_account(&key.pubkey(), 0)
+        .await
+        .unwrap();
+    Party { key, tokens }
+}
+
+/// An open channel of `payer` to `payee`.
+pub struct Chan {
+    pub address: Pubkey,
+    pub signer: SigningKey,
+}
+
+impl Chan {
+    pub fn voucher(&self, cumulative: u64, expires_at: i64) -> SignedVoucher {
+        sign_v1(
+            &self.signer,
+            &VoucherV1 {
+                channel_id: self.address.to_bytes(),
+                cumulative_amount: cumulative,
+                expires_at,
+            },
+        )
+    }
+}
+
+pub async fn open(chain: &LocalChain, payer: &Party, payee: &Pubkey, salt: u64) -> Chan {
+    let signer = SigningKey::generate(&mut rand::rngs::OsRng);
+    let args = OpenArgs {
+        salt,
+        open_slot: chain.rpc_client().get_slot().await.unwrap(),
+        deposit: DEPOSIT,
+        grace_period: GRACE,
+        authorized_signer: Pubkey::new_from_array(signer.verifying_key().to_bytes()),
+    };
+    let accounts = ix::OpenAccounts {
+        payer: payer.key.pubkey(),
+        rent_payer: payer.key.pubkey(),
+        payee: *payee,
+        mint: chain.mint(),
+        payer_tokens: payer.tokens,
+        token_program: TOKEN_PROGRAM_ID,
+    };
+    let (ix, address) = ix::open(&accounts, args);
+    chain.send(&[ix], &payer.key, &[]).await.expect("open");
+    Chan { address, signer }
+}
+
+pub fn accept(store: &MemoryStore, voucher: &SignedVoucher) {
+    assert!(
+        matches!(store.accept_now(voucher, 0, 1), AcceptOutcome::Accepted(_)),
+        "the store accepts the voucher"
+    );
+}
+
+pub fn make_settler<S: VoucherStore>(
+    chain: &LocalChain,
+    payee: &Party,
+    threshold: u64,
+    store: S,
+) -> Settler<S> {
+    make_settler_with(chain, payee, threshold, store, |_| {})
+}
+
+pub fn make_settler_with<S: VoucherStore>(
+    chain: &LocalChain,
+    payee: &Party,
+    threshold: u64,
+    store: S,
+    adjust: impl FnOnce(&mut SettlerConfig),
+) -> Settler<S> {
+    let mut config = SettlerConfig::new(
+        payee.key.insecure_clone(),
+        MintAccounts::new(chain.mint(), TOKEN_PROGRAM_ID, threshold),
+    );
+    config.grace_margin = Duration::from_secs(300);
+    config.expiry_margin = Duration::from_secs(300);
+    config.confirm_poll = Duration::from_millis(10);
+    config.backoff = Duration::from_millis(20);
+    config.sweep_on_start = false;
+    adjust(&mut config);
+    let rpc =
+        RpcClient::new_with_commitment(chain.rpc_url().to_string(), CommitmentConfig::confirmed());
+    Settler::new(config, store, Arc::new(rpc)).expect("a valid configuration")
+}
+
+pub fn print_costs(what: &str, report: &SweepReport) {
+    for tx in &report.transactions {
+        println!(
+            "{what}: {} vouchers, {} CU, fee {} lamports ({})",
+            tx.channels.len(),
+            tx.compute_units
+                .map_or_else(|| "?".to_string(), |c| c.to_string()),
+            tx.fee_lamports,
+            tx.signature
+        );
+    }
+}
+
+/// Settler logs (INFO) in the test output; shown with `--nocapture`.
+pub fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_test_writer()
+        .try_init();
+}
+
+pub async fn start() -> LocalChain {
+    logs();
+    LocalChain::start(LocalChainConfig::default())
+        .await
+        .expect("the chain starts")
+}
