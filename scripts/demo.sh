@@ -12,5 +12,5 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 "$root/scripts/build-sbf.sh"
-cargo build --quiet -p paychan-cli --bin paychan
+cargo build --quiet -p paychan-cli --bin paychan --features demo
 exec "${CARGO_TARGET_DIR:-$root/target}/debug/paychan" demo --program "$root/target/deploy/paychan.so" "$@"

@@ -26,6 +26,6 @@ npm ci --prefix "$root/tests/interop" --no-audit --no-fund --loglevel=error >/de
   || { echo "[test] error: npm ci --prefix tests/interop failed" >&2; exit 1; }
 "$root/scripts/build-sbf.sh"
 "$root/scripts/idl.sh" --check
-cargo test --workspace
+cargo test --workspace --features paychan-cli/demo
 # The voucher crate's signing and JSON forms are behind features no other crate enables yet.
 cargo test -p paychan-voucher --all-features

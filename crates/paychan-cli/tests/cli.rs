@@ -86,13 +86,27 @@ async fn paychan_async(home: &Path, args: &[&str]) -> Run {
 /// Spawns a server command and waits for its `listening on http://…` line;
 /// returns the child and the base URL. Its stderr keeps being drained.
 async fn spawn_server(home: &Path, args: &[&str]) -> (tokio::process::Child, String) {
-    spawn_until(home, args, "listening on ").await
+    spawn_until(home, &[], args, "listening on ").await
+}
+
+/// [`spawn_server`] with environment variables.
+async fn spawn_server_env(
+    home: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (tokio::process::Child, String) {
+    spawn_until(home, env, args, "listening on ").await
 }
 
 /// Spawns `paychan` and waits for a stderr line with `marker` followed by a URL.
-async fn spawn_until(home: &Path, args: &[&str], marker: &str) -> (tokio::process::Child, String) {
+async fn spawn_until(
+    home: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+    marker: &str,
+) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
-    let mut cmd = tokio::process::Command::from(command(home, home, &[], args));
+    let mut cmd = tokio::process::Command::from(command(home, home, env, args));
     cmd.stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -335,7 +349,8 @@ fn an_unreachable_rpc_exits_3() {
         .local_addr()
         .unwrap()
         .port();
-    let url = format!("http://127.0.0.1:{port}");
+    // An API key in the path and the query: never printed (issue 18).
+    let url = format!("http://127.0.0.1:{port}/v2/PATHSECRET?api-key=QUERYSECRET");
     let channel = Pubkey::new_unique().to_string();
     let run = paychan(
         home.path(),
@@ -352,6 +367,9 @@ fn an_unreachable_rpc_exits_3() {
     );
     assert_eq!(run.code, 3, "{run:?}");
     assert_eq!(run.json()["error"]["kind"], "rpc");
+    let printed = format!("{}{}", run.stdout, run.stderr);
+    assert!(!printed.contains("SECRET"), "{printed}");
+    assert!(printed.contains(&format!("127.0.0.1:{port}")), "{printed}");
 }
 
 /// A payer keypair file with SOL and `tokens` in its associated token account.
@@ -825,7 +843,125 @@ response = {{ hello = "world" }}
         supported["signers"]["solana:*"][0],
         payee.pubkey().to_string()
     );
+    // Without a token, /verify and /settle are open to loopback callers.
+    let verify = http
+        .post(format!("{url}/verify"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        verify.status(),
+        400,
+        "open on loopback, the body is just wrong"
+    );
     terminate(facilitator).await;
+
+    // Beyond loopback, a token is required to start at all.
+    let run = paychan_async(
+        home,
+        &[
+            "--rpc-url",
+            chain.rpc_url(),
+            "--keypair",
+            keypair,
+            "facilitator",
+            "--routes",
+            routes,
+            "--listen",
+            "0.0.0.0:0",
+            "--no-settler",
+            "--store",
+            &format!("redb:{}", home.join("open.redb").display()),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("facilitator_token"), "{run:?}");
+
+    // With a token (from the environment), /verify and /settle need it.
+    let (facilitator, url) = spawn_server_env(
+        home,
+        &[("PAYCHAN_FACILITATOR_TOKEN", "s3cret-token")],
+        &[
+            "--rpc-url",
+            chain.rpc_url(),
+            "--keypair",
+            keypair,
+            "facilitator",
+            "--routes",
+            routes,
+            "--no-settler",
+            "--store",
+            &format!("redb:{}", home.join("token.redb").display()),
+        ],
+    )
+    .await;
+    for path in ["/verify", "/settle"] {
+        let denied = http
+            .post(format!("{url}{path}"))
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(denied.status(), 401, "{path}");
+        let wrong = http
+            .post(format!("{url}{path}"))
+            .bearer_auth("s3cret-tokem")
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401, "{path}");
+        let allowed = http
+            .post(format!("{url}{path}"))
+            .bearer_auth("s3cret-token")
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            allowed.status(),
+            400,
+            "{path}: past the token, the body is checked"
+        );
+    }
+    assert_eq!(
+        http.get(format!("{url}/supported"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "/supported stays open"
+    );
+    terminate(facilitator).await;
+
+    // `serve --no-settler` never reads the payee's key: a keypair path that
+    // does not exist, the payee given by pubkey.
+    let (server, url) = spawn_server(
+        home,
+        &[
+            "--rpc-url",
+            chain.rpc_url(),
+            "--keypair",
+            "/nonexistent/payee.json",
+            "serve",
+            "--routes",
+            routes,
+            "--no-settler",
+            "--payee",
+            &payee.pubkey().to_string(),
+            "--store",
+            &format!("redb:{}", home.join("keyless.redb").display()),
+        ],
+    )
+    .await;
+    let joke = http.get(format!("{url}/joke")).send().await.unwrap();
+    assert_eq!(joke.status(), 402);
+    let offer: Value = serde_json::from_str(&joke.text().await.unwrap()).unwrap();
+    assert_eq!(offer["accepts"][0]["payTo"], payee.pubkey().to_string());
+    terminate(server).await;
     chain.shutdown().unwrap();
 }
 
@@ -938,7 +1074,7 @@ async fn settle_once_settles_a_stored_voucher() {
         "--metrics-addr",
         "127.0.0.1:0",
     ];
-    let (daemon, metrics) = spawn_until(home, &daemon_args, "metrics on ").await;
+    let (daemon, metrics) = spawn_until(home, &[], &daemon_args, "metrics on ").await;
     let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
     assert!(text.contains("paychan_settler_closes_total"), "{text}");
     terminate(daemon).await;

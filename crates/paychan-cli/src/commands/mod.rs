@@ -8,6 +8,8 @@ use crate::{
 pub mod channel;
 pub mod config;
 pub mod demo;
+#[cfg(feature = "demo")]
+mod demo_chain;
 pub mod facilitator;
 pub mod keygen;
 pub mod serve;

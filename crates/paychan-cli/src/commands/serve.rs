@@ -30,9 +30,10 @@ pub struct ServeArgs {
 
 /// Runs `paychan serve` until Ctrl-C / SIGTERM.
 pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<Report, CliError> {
-    // Only the settler signs: with --no-settler the payee's key is not read.
+    // Only the settler signs. With --no-settler the keypair is optional: it
+    // only names the payee when --payee and the config do not.
     let keypair = if args.server.no_settler {
-        None
+        ctx.keypair().ok()
     } else {
         Some(ctx.keypair()?)
     };

@@ -734,8 +734,8 @@ pub async fn resolve_server(
             (None, Some(k)) => k.pubkey(),
             (None, None) => {
                 return Err(CliError::Usage(
-                    "no payee: pass --payee or set payee in the server config (with --no-settler \
-                     the payee's keypair is not read)"
+                    "no payee: pass --payee, set payee in the server config, or give the payee's \
+                     keypair (--no-settler does not need it otherwise)"
                         .into(),
                 ));
             }
