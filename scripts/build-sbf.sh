@@ -66,13 +66,20 @@ fi
 # platform-tools' LLVM emits them by default; without it upstream LLVM's BPF
 # backend copies and compares every possibly-unaligned key byte by byte
 # (settle N=8: 22,775 CU without, 13,224 with; docs/002, "Compute units").
+# Verifiable bytes: paths of this machine (the clone, the target dir, the
+# cargo home, the patched std) end up in panic locations; remapped to fixed
+# prefixes, the same commit builds the same .so anywhere (docs/002, "Verifiable
+# builds"; CI builds two clones in two target dirs and compares).
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+remap="\"--remap-path-prefix=$root=/paychan\",\"--remap-path-prefix=$target_dir=/paychan-target\",\"--remap-path-prefix=$cargo_home=/cargo\",\"--remap-path-prefix=$src_root/library=/rust/library\""
+
 log "building paychan (SBPF $ARCH)"
 RUSTC_BOOTSTRAP=1 RUSTC_BOOTSTRAP_SYNTHETIC_TARGET=1 \
 __CARGO_TESTS_ONLY_SRC_ROOT="$src_root/library" \
 CARGO_TARGET_DIR="$target_dir" \
 cargo "+$NIGHTLY" build --release -p paychan --lib \
   -Z build-std=std,panic_abort -Z json-target-spec --target "$spec" \
-  --config "target.bpfel-solana-solana.rustflags=[\"-C\",\"linker=sbpf-linker\",\"-C\",\"panic=abort\",\"-C\",\"target-feature=+allows-misaligned-mem-access\",\"-C\",\"relocation-model=static\",\"-C\",\"passes=lower-atomic\",\"-C\",\"link-arg=--llvm-args=-bpf-stack-size=4096\",\"-C\",\"link-arg=--disable-math-builtins\",\"-C\",\"link-arg=--arch=$ARCH\"]" \
+  --config "target.bpfel-solana-solana.rustflags=[\"-C\",\"linker=sbpf-linker\",\"-C\",\"panic=abort\",\"-C\",\"target-feature=+allows-misaligned-mem-access\",\"-C\",\"relocation-model=static\",\"-C\",\"passes=lower-atomic\",\"-C\",\"link-arg=--llvm-args=-bpf-stack-size=4096\",\"-C\",\"link-arg=--disable-math-builtins\",\"-C\",\"link-arg=--arch=$ARCH\",$remap]" \
   || die "cargo build for the SBF target failed"
 mkdir -p "$target_dir/bpfel-solana-solana"
 echo "$stamp-$ARCH" > "$std_stamp"
