@@ -22,7 +22,7 @@ CARGO_TARGET_DIR=$other_target "$clone/paychan/scripts/build-sbf.sh"
 theirs=$clone/paychan/target/deploy/paychan.so
 a=$(sha256sum "$mine" | cut -d' ' -f1)
 b=$(sha256sum "$theirs" | cut -d' ' -f1)
-echo "[verify-build] $root ($CARGO_TARGET_DIR):   $a"
+echo "[verify-build] $root (${CARGO_TARGET_DIR:-$root/target}):   $a"
 echo "[verify-build] $clone/paychan ($other_target): $b"
 if [ "$a" != "$b" ]; then
   echo "[verify-build] error: the two builds differ" >&2
