@@ -356,9 +356,10 @@ pub async fn run(ctx: &Context, args: &DemoArgs) -> Result<Report, CliError> {
     let agent = PaychanClient::new(client_config)
         .await
         .map_err(|e| fail("starting the agent", e))?;
-    let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(agent.middleware())
-        .build();
+    // Payment headers never follow a redirect to another origin.
+    let http = agent
+        .http_client()
+        .map_err(|e| fail("building the agent's HTTP client", e))?;
     let bar = ctx.progress.bar(args.requests, "paid requests");
     let next = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
