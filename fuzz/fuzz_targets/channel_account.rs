@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(s) = ChannelSnapshot::from_account(Pubkey::default(), &program, &program, data) {
         assert!(!paychan_voucher::is_weak_signer(&s.signer.to_bytes()));
         if s.grace_ends_at.is_some() {
-            assert!(matches!(s.status, paychan::state::ChannelStatus::Closing));
+            assert!(matches!(s.status, paychan_sdk::state::ChannelStatus::Closing));
         }
     }
 });

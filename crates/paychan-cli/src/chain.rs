@@ -1,8 +1,8 @@
-//! JSON-RPC access: accounts decoded with the program's own types,
+//! JSON-RPC access: accounts decoded with `paychan-sdk`,
 //! transactions sent and their failures mapped to [`CliError`]s.
-use anchor_lang::{Discriminator, prelude::Pubkey};
-use paychan::state::{Channel, ChannelStatus};
 use paychan_sdk::Instruction;
+use paychan_sdk::Pubkey;
+use paychan_sdk::state::{Channel, ChannelStatus};
 use solana_keypair::Keypair;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_signature::Signature;
@@ -34,13 +34,7 @@ pub struct MintInfo {
 }
 
 /// The associated token account of `owner` in `mint`.
-pub fn associated_token_address(owner: &Pubkey, mint: &Pubkey, token_program: &Pubkey) -> Pubkey {
-    spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
-        owner,
-        mint,
-        token_program,
-    )
-}
+pub use paychan_sdk::pda::associated_token_account as associated_token_address;
 
 /// `CreateIdempotent` of `owner`'s associated token account, paid by `funder`.
 pub fn create_associated_token_account(
@@ -61,20 +55,7 @@ pub fn create_associated_token_account(
 /// discriminator and status are validated.
 pub fn decode_channel(address: &Pubkey, data: &[u8]) -> Result<Channel, CliError> {
     let bad = |reason: String| CliError::Account(format!("{address} is not a channel: {reason}"));
-    let disc = Channel::DISCRIMINATOR;
-    if data.len() != disc.len() + Channel::LEN {
-        return Err(bad(format!(
-            "{} bytes, expected {}",
-            data.len(),
-            disc.len() + Channel::LEN
-        )));
-    }
-    let (head, body) = data.split_at(disc.len());
-    if head != disc {
-        return Err(bad("wrong discriminator".into()));
-    }
-    let channel: Channel =
-        bytemuck::try_pod_read_unaligned(body).map_err(|e| bad(e.to_string()))?;
+    let channel = Channel::decode(data).map_err(|e| bad(e.to_string()))?;
     channel
         .status()
         .map_err(|_| bad(format!("unknown status byte {}", channel.status)))?;
@@ -267,7 +248,7 @@ mod tests {
         assert!(decode_channel(&address, &[]).is_err());
         let mut data = vec![0u8; 8 + Channel::LEN];
         assert!(decode_channel(&address, &data).is_err(), "discriminator");
-        data[..8].copy_from_slice(Channel::DISCRIMINATOR);
+        data[..8].copy_from_slice(&Channel::DISCRIMINATOR);
         let err = decode_channel(&address, &data).unwrap_err();
         assert!(err.to_string().contains("status"), "{err}");
         // status is the third byte after the 5 pubkeys, 7 u64/i64 and 2 u8s.

@@ -1,8 +1,8 @@
 //! The command line (clap derive).
 use std::path::PathBuf;
 
-use anchor_lang::prelude::Pubkey;
 use clap::{ArgMatches, Args, Parser, Subcommand, parser::ValueSource};
+use paychan_sdk::Pubkey;
 
 use crate::{
     commands::{channel::ChannelCommand, demo, facilitator, keygen::KeygenArgs, serve, settle},

@@ -10,7 +10,7 @@ use std::{
     str::FromStr,
 };
 
-use anchor_lang::prelude::Pubkey;
+use paychan_sdk::Pubkey;
 use serde::{Deserialize, Serialize};
 use solana_commitment_config::CommitmentConfig;
 
@@ -306,7 +306,7 @@ impl Settings {
                 (Source::Env, env.program_id),
                 (Source::File, file.program_id),
             ],
-            paychan::ID.to_string(),
+            paychan_sdk::ID.to_string(),
         );
         let program_id = Setting {
             value: program_id.value.parse::<Pubkey>().map_err(|e| {
@@ -409,7 +409,7 @@ mod tests {
             s.keypair.value,
             PathBuf::from("/home/u/.config/solana/id.json")
         );
-        assert_eq!(s.program_id.value, paychan::ID);
+        assert_eq!(s.program_id.value, paychan_sdk::ID);
         assert_eq!(s.commitment.value, Commitment::Confirmed);
         assert_eq!(s.config_file, None);
     }

@@ -1,8 +1,8 @@
 //! The CLI's error type and its exit codes.
 use std::path::PathBuf;
 
-use anchor_lang::prelude::Pubkey;
-use paychan::error::PaychanError;
+use paychan_sdk::Pubkey;
+use paychan_sdk::error::{ANCHOR_ERRORS, PaychanError};
 use solana_instruction_error::InstructionError;
 use solana_rpc_client::api::client_error::{Error as ClientError, ErrorKind as ClientErrorKind};
 use solana_transaction_error::TransactionError;
@@ -234,104 +234,15 @@ impl CliError {
     }
 }
 
-/// Every [`PaychanError`], in code order (code = 6000 + index).
-pub const PAYCHAN_ERRORS: [PaychanError; 37] = {
-    use PaychanError::*;
-    [
-        Overflow,
-        ZeroAmount,
-        InvalidGracePeriod,
-        OpenSlotInFuture,
-        OpenSlotExpired,
-        InvalidAuthorizedSigner,
-        MintExtensionNotAllowed,
-        VaultMismatch,
-        NotPayer,
-        NotPayee,
-        ChannelNotOpen,
-        ChannelNotClosing,
-        ChannelClosed,
-        ChannelNotClosed,
-        GracePeriodEnded,
-        GracePeriodActive,
-        ReclaimTooEarly,
-        InvalidInstructionsSysvar,
-        MissingEd25519Instruction,
-        InvalidEd25519Layout,
-        SignatureCountMismatch,
-        InvalidChannelCount,
-        InvalidVoucher,
-        VoucherChannelMismatch,
-        WrongSigner,
-        VoucherExpired,
-        CumulativeNotIncreasing,
-        CumulativeExceedsDeposit,
-        DuplicateChannel,
-        ChannelsHashMismatch,
-        ChannelNotWritable,
-        WrongTokenAccount,
-        WrongRentPayer,
-        InvariantViolated,
-        VaultUnderfunded,
-        InvalidPayee,
-        UnsupportedVersion,
-    ]
-};
-
-/// Position of `e` in [`PAYCHAN_ERRORS`]. The match is exhaustive, so a new
-/// program error fails to compile here until it is added to the table too.
-pub const fn paychan_error_index(e: PaychanError) -> usize {
-    use PaychanError::*;
-    match e {
-        Overflow => 0,
-        ZeroAmount => 1,
-        InvalidGracePeriod => 2,
-        OpenSlotInFuture => 3,
-        OpenSlotExpired => 4,
-        InvalidAuthorizedSigner => 5,
-        MintExtensionNotAllowed => 6,
-        VaultMismatch => 7,
-        NotPayer => 8,
-        NotPayee => 9,
-        ChannelNotOpen => 10,
-        ChannelNotClosing => 11,
-        ChannelClosed => 12,
-        ChannelNotClosed => 13,
-        GracePeriodEnded => 14,
-        GracePeriodActive => 15,
-        ReclaimTooEarly => 16,
-        InvalidInstructionsSysvar => 17,
-        MissingEd25519Instruction => 18,
-        InvalidEd25519Layout => 19,
-        SignatureCountMismatch => 20,
-        InvalidChannelCount => 21,
-        InvalidVoucher => 22,
-        VoucherChannelMismatch => 23,
-        WrongSigner => 24,
-        VoucherExpired => 25,
-        CumulativeNotIncreasing => 26,
-        CumulativeExceedsDeposit => 27,
-        DuplicateChannel => 28,
-        ChannelsHashMismatch => 29,
-        ChannelNotWritable => 30,
-        WrongTokenAccount => 31,
-        WrongRentPayer => 32,
-        InvariantViolated => 33,
-        VaultUnderfunded => 34,
-        InvalidPayee => 35,
-        UnsupportedVersion => 36,
-    }
-}
-
-/// Name and message of a paychan custom error code (6000 + n); Anchor
-/// framework codes (below 6000) get their class as the message.
+/// Name and message of a custom error code of the paychan program: its own
+/// errors and the Anchor account checks it raises (`paychan-sdk`'s tables,
+/// checked against the program); other Anchor codes get their class.
 pub fn program_error_name(code: u32) -> Option<(String, String)> {
-    if let Some(e) = PAYCHAN_ERRORS
-        .iter()
-        .copied()
-        .find(|e| u32::from(*e) == code)
-    {
-        return Some((e.name(), e.to_string()));
+    if let Some(e) = PaychanError::from_code(code) {
+        return Some((e.name().to_string(), e.message().to_string()));
+    }
+    if let Some((_, name, message)) = ANCHOR_ERRORS.iter().find(|(c, ..)| *c == code) {
+        return Some((name.to_string(), message.to_string()));
     }
     let class = match code {
         100..=999 => "Anchor instruction error",
@@ -351,10 +262,6 @@ mod tests {
 
     #[test]
     fn the_error_table_matches_the_codes() {
-        for (i, e) in PAYCHAN_ERRORS.iter().enumerate() {
-            assert_eq!(paychan_error_index(*e), i, "{}", e.name());
-            assert_eq!(u32::from(*e), 6000 + i as u32, "{}", e.name());
-        }
         let (name, message) = program_error_name(6015).unwrap();
         assert_eq!(name, "GracePeriodActive");
         assert_eq!(message, "the grace period is still running");
@@ -363,7 +270,7 @@ mod tests {
 
     #[test]
     fn custom_errors_of_the_program_get_names_and_exit_code_4() {
-        let paychan = paychan::ID;
+        let paychan = paychan_sdk::ID;
         let other = Pubkey::new_unique();
         let err = CliError::from_transaction_error(
             TransactionError::InstructionError(1, InstructionError::Custom(6026)),

@@ -8,10 +8,10 @@ use std::{
     time::Duration,
 };
 
-use anchor_lang::prelude::Pubkey;
 use anchor_spl::token::spl_token;
-use paychan::state::ChannelStatus;
 use paychan_localnet::{LocalChain, LocalChainConfig};
+use paychan_sdk::Pubkey;
+use paychan_sdk::state::ChannelStatus;
 use serde_json::Value;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
@@ -205,7 +205,7 @@ fn config_precedence_flag_over_env_over_file_over_default() {
     let json = config(&[], &[]);
     assert_eq!(json["rpc_url"]["value"], "https://api.devnet.solana.com");
     assert_eq!(json["rpc_url"]["source"], "default");
-    assert_eq!(json["program_id"]["value"], paychan::ID.to_string());
+    assert_eq!(json["program_id"]["value"], paychan_sdk::ID.to_string());
     assert_eq!(json["config_file"], Value::Null);
 
     // ./paychan.toml is read when present.
@@ -416,11 +416,7 @@ async fn funded_party(
 }
 
 fn ata(owner: &Pubkey, mint: &Pubkey) -> Pubkey {
-    spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
-        owner,
-        mint,
-        &spl_token::ID,
-    )
+    paychan_sdk::pda::associated_token_account(owner, mint, &spl_token::ID)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -999,7 +995,7 @@ async fn settle_once_settles_a_stored_voucher() {
             payer_tokens,
             token_program: spl_token::ID,
         },
-        paychan::instructions::OpenArgs {
+        paychan_sdk::ix::OpenArgs {
             salt: 7,
             open_slot: chain.rpc_client().get_slot().await.unwrap(),
             deposit: 1_000_000,

@@ -4,8 +4,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_lang::{Discriminator, prelude::Pubkey, solana_program::instruction::Instruction};
-use paychan::state::Channel;
+use paychan_sdk::{Instruction, Pubkey, state::Channel};
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
@@ -96,12 +95,7 @@ impl Chain {
         if *owner != self.program_id {
             return Err(bad(format!("owned by {owner}")));
         }
-        let body = match data.split_at_checked(Channel::DISCRIMINATOR.len()) {
-            Some((head, rest)) if head == Channel::DISCRIMINATOR => rest,
-            _ => return Err(bad("not a channel".into())),
-        };
-        bytemuck::try_pod_read_unaligned::<Channel>(body)
-            .map_err(|e| bad(format!("{e} ({} bytes)", body.len())))
+        Channel::decode(data).map_err(|e| bad(e.to_string()))
     }
 
     /// The channels at `addresses` (`None` where no account exists).
@@ -134,14 +128,4 @@ impl Chain {
 }
 
 /// The associated token account of `owner` in `mint`.
-#[must_use]
-pub fn associated_token_address(owner: &Pubkey, mint: &Pubkey, token_program: &Pubkey) -> Pubkey {
-    /// The Associated Token Account program.
-    const ATA_PROGRAM: Pubkey =
-        anchor_lang::pubkey!("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL");
-    Pubkey::find_program_address(
-        &[owner.as_ref(), token_program.as_ref(), mint.as_ref()],
-        &ATA_PROGRAM,
-    )
-    .0
-}
+pub use paychan_sdk::pda::associated_token_account as associated_token_address;

@@ -5,10 +5,11 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use anchor_lang::prelude::Pubkey;
 use ed25519_dalek::SigningKey;
-use paychan::{instructions::OpenArgs, state::ChannelStatus as OnChainStatus};
+use paychan_sdk::Pubkey;
 use paychan_sdk::ix;
+use paychan_sdk::ix::OpenArgs;
+use paychan_sdk::state::ChannelStatus as OnChainStatus;
 use paychan_voucher::SignedVoucher;
 use paychan_x402::v2;
 use rand::{RngCore, rngs::OsRng};
@@ -230,7 +231,7 @@ impl Lease {
 /// Copies on-chain facts into a state, keeping the budget book in step.
 fn apply_chain(
     state: &mut ChannelState,
-    channel: Option<&paychan::state::Channel>,
+    channel: Option<&paychan_sdk::state::Channel>,
     budget: &Mutex<Budget>,
 ) {
     let before = state.exposure();
@@ -387,11 +388,11 @@ impl PaychanClient {
     /// A client from its configuration: opens the state directory, reads
     /// every channel back and reconciles them with the chain.
     pub async fn new(config: ClientConfig) -> Result<Self, ClientError> {
-        if config.program_id != paychan::ID {
+        if config.program_id != paychan_sdk::ID {
             return Err(ClientError::Config(format!(
                 "program {} is not the paychan program {} this crate builds instructions for",
                 config.program_id,
-                paychan::ID
+                paychan_sdk::ID
             )));
         }
         if config.max_channels_per_payee == 0 {
@@ -461,7 +462,7 @@ impl PaychanClient {
                 let expired = slot
                     > state
                         .open_slot
-                        .saturating_add(paychan::constants::OPEN_SLOT_WINDOW);
+                        .saturating_add(paychan_sdk::constants::OPEN_SLOT_WINDOW);
                 if expired {
                     // The open can no longer land: forget it.
                     lock(&inner.budget).release(state.exposure());

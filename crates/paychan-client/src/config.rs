@@ -1,7 +1,7 @@
 //! Client configuration.
 use std::{path::PathBuf, time::Duration};
 
-use anchor_lang::prelude::Pubkey;
+use paychan_sdk::Pubkey;
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 
@@ -80,7 +80,7 @@ impl ClientConfig {
             network: network.into(),
             mint,
             token_program: paychan_sdk::TOKEN_PROGRAM_ID,
-            program_id: paychan::ID,
+            program_id: paychan_sdk::ID,
             max_price: 10_000,
             budget: 1_000_000,
             deposit: 1_000_000,

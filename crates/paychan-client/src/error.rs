@@ -1,5 +1,5 @@
 //! Typed errors of the paying client.
-use anchor_lang::prelude::Pubkey;
+use paychan_sdk::Pubkey;
 
 /// Why the client could not pay (or manage a channel).
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,7 @@
 //! and the resynchronisation hint.
 use std::str::FromStr;
 
-use anchor_lang::prelude::Pubkey;
+use paychan_sdk::Pubkey;
 use paychan_x402::{codec, scheme, v2};
 use serde_json::Value;
 
@@ -11,9 +11,9 @@ use crate::error::ClientError;
 /// Most requirements of one 402 looked at.
 pub const MAX_ACCEPTS: usize = 16;
 /// Shortest grace period the program accepts, seconds.
-pub const MIN_GRACE_PERIOD_SECS: i64 = paychan::constants::MIN_GRACE_PERIOD_SECS;
+pub const MIN_GRACE_PERIOD_SECS: i64 = paychan_sdk::constants::MIN_GRACE_PERIOD_SECS;
 /// Longest grace period the program accepts, seconds.
-pub const MAX_GRACE_PERIOD_SECS: i64 = paychan::constants::MAX_GRACE_PERIOD_SECS;
+pub const MAX_GRACE_PERIOD_SECS: i64 = paychan_sdk::constants::MAX_GRACE_PERIOD_SECS;
 
 /// A `paychan` requirement this client can pay, parsed.
 #[derive(Clone, Debug, PartialEq)]

@@ -8,8 +8,8 @@ use std::{
     time::Duration,
 };
 
-use anchor_lang::prelude::Pubkey;
 use ed25519_dalek::SigningKey;
+use paychan_sdk::Pubkey;
 use paychan_voucher::{SignedVoucher, SignedVoucherJson, VoucherV1, sign_v1};
 use serde::{Deserialize, Serialize};
 
@@ -88,7 +88,7 @@ pub struct ChannelState {
 mod b58 {
     use std::str::FromStr;
 
-    use anchor_lang::prelude::Pubkey;
+    use paychan_sdk::Pubkey;
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
     pub fn serialize<S: Serializer>(key: &Pubkey, s: S) -> Result<S::Ok, S::Error> {

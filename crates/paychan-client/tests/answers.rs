@@ -19,7 +19,6 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use anchor_lang::prelude::Pubkey;
 use axum::{
     Router,
     extract::State,
@@ -28,6 +27,7 @@ use axum::{
 };
 use paychan_client::{ChannelState, ClientConfig, PaychanClient, StateDir};
 use paychan_localnet::{LocalChain, LocalChainConfig};
+use paychan_sdk::Pubkey;
 use paychan_voucher::{SignedVoucher, SignedVoucherJson};
 use paychan_x402::{codec, scheme::PaychanExtra, v2};
 use solana_keypair::Keypair;

@@ -13,10 +13,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_lang::prelude::Pubkey;
 use axum::{Router, http::StatusCode, routing::get};
 use paychan_client::{ClientConfig, ClientError, PaychanClient, Phase};
 use paychan_localnet::{LocalChain, LocalChainConfig};
+use paychan_sdk::Pubkey;
 use paychan_verifier::{MemoryStore, Verifier, VoucherStore, rpc::RpcChannels};
 use paychan_x402::{
     codec,
@@ -87,7 +87,7 @@ async fn pays_a_real_paywall_within_budget() {
         .unwrap();
 
     // The server: the real paywall over RPC channel snapshots.
-    let channels = Arc::new(RpcChannels::new(chain.rpc_url(), paychan::ID, payee));
+    let channels = Arc::new(RpcChannels::new(chain.rpc_url(), paychan_sdk::ID, payee));
     let _updater =
         channels.spawn_updater(Some(chain.ws_url().to_string()), Duration::from_millis(100));
     let store = Arc::new(MemoryStore::default());

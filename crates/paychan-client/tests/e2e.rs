@@ -30,10 +30,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_lang::prelude::Pubkey;
 use axum::{Extension, Router, http::StatusCode, routing::get};
 use paychan_client::{ClientConfig, PaychanClient, Phase, StateDir};
 use paychan_localnet::{LocalChain, LocalChainConfig, RpcClient};
+use paychan_sdk::Pubkey;
 use paychan_settler::{MintAccounts, RunMode, Settler, SettlerConfig};
 use paychan_verifier::{
     Receipt, Verifier, VoucherStore,
@@ -270,7 +270,7 @@ async fn pays_settles_and_never_double_charges() {
     // The server: the paywall over RPC channel snapshots and the redb store.
     let channels = Arc::new(RpcChannels::new(
         chain.rpc_url(),
-        paychan::ID,
+        paychan_sdk::ID,
         payee.pubkey(),
     ));
     let _updater =

@@ -1,11 +1,11 @@
 //! State persistence, offer selection, voucher sequencing and resync rules.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use anchor_lang::prelude::Pubkey;
 use ed25519_dalek::SigningKey;
 use paychan_client::{
     Budget, ChannelState, ClientError, OfferFilter, Phase, StateDir, offer, state::STATE_VERSION,
 };
+use paychan_sdk::Pubkey;
 use paychan_x402::{scheme::PaychanExtra, v2};
 
 fn key(seed: u8) -> SigningKey {
@@ -18,7 +18,7 @@ fn state(key: &SigningKey, deposit: u64) -> ChannelState {
         address: Pubkey::new_unique(),
         payee: Pubkey::new_unique(),
         mint: Pubkey::new_unique(),
-        program_id: paychan::ID,
+        program_id: paychan_sdk::ID,
         token_program: paychan_sdk::TOKEN_PROGRAM_ID,
         signer: Pubkey::new_from_array(key.verifying_key().to_bytes()),
         network: "solana:test".into(),
@@ -295,7 +295,7 @@ fn required(accepts: Vec<v2::PaymentRequirements>) -> v2::PaymentRequired {
 fn offer_selection_ignores_what_does_not_fit() {
     let mint = Pubkey::new_unique();
     let other_mint = Pubkey::new_unique();
-    let program = paychan::ID;
+    let program = paychan_sdk::ID;
     let filter = OfferFilter {
         network: "solana:local",
         mint: &mint,

@@ -1,8 +1,8 @@
 //! The benchmark's channels and vouchers, derived deterministically so the
 //! server process and the load process agree without talking.
-use anchor_lang::prelude::Pubkey;
 use ed25519_dalek::SigningKey;
-use paychan::state::ChannelStatus;
+use paychan_sdk::Pubkey;
+use paychan_sdk::state::ChannelStatus;
 use paychan_verifier::ChannelSnapshot;
 use paychan_voucher::{VoucherV1, json::SignedVoucherJson, sign_v1};
 use paychan_x402::{codec, scheme, v2};
@@ -42,7 +42,7 @@ pub fn channel(i: usize) -> Pubkey {
 pub fn snapshot(i: usize) -> ChannelSnapshot {
     ChannelSnapshot {
         address: channel(i),
-        program_id: paychan::ID,
+        program_id: paychan_sdk::ID,
         payer: Pubkey::new_from_array([0x33; 32]),
         payee: payee(),
         mint: mint(),
@@ -58,7 +58,7 @@ pub fn snapshot(i: usize) -> ChannelSnapshot {
 /// The offer's `extra`.
 pub fn extra() -> scheme::PaychanExtra {
     scheme::PaychanExtra {
-        program_id: paychan::ID.to_string(),
+        program_id: paychan_sdk::ID.to_string(),
         token_program: paychan_sdk::TOKEN_PROGRAM_ID.to_string(),
         decimals: 6,
         grace_period_seconds: 86_400,
@@ -69,7 +69,7 @@ pub fn extra() -> scheme::PaychanExtra {
 
 /// The benchmark server's terms: what `extra()` advertises.
 pub fn terms() -> paychan_verifier::Terms {
-    let mut terms = paychan_verifier::Terms::new(paychan::ID, payee(), mint(), PRICE);
+    let mut terms = paychan_verifier::Terms::new(paychan_sdk::ID, payee(), mint(), PRICE);
     terms.min_grace_period = 86_400;
     terms.min_deposit = 1_000_000;
     terms

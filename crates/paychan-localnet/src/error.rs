@@ -1,7 +1,7 @@
 //! The crate's error type.
 use std::{path::PathBuf, time::Duration};
 
-use anchor_lang::prelude::Pubkey;
+use paychan_sdk::Pubkey;
 use solana_instruction_error::InstructionError;
 use solana_transaction_error::TransactionError;
 use surfpool_core::solana_rpc_client::api::client_error::Error as ClientError;

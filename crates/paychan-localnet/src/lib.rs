@@ -36,14 +36,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_lang::{
-    AccountDeserialize, Discriminator,
-    prelude::Pubkey,
-    solana_program::{instruction::Instruction, program_pack::Pack},
-};
+use anchor_lang::solana_program::program_pack::Pack;
 use anchor_spl::token::spl_token;
 use crossbeam_channel::{Receiver, Sender};
-use paychan::state::{Channel, PayeeVault};
+use paychan_sdk::{
+    Instruction, Pubkey,
+    state::{Channel, PayeeVault},
+};
 use solana_keypair::Keypair;
 use solana_signature::Signature;
 use solana_signer::Signer;
@@ -92,7 +91,7 @@ pub fn default_program_path() -> PathBuf {
 pub struct LocalChainConfig {
     /// The program binary (SBF `.so`) loaded at [`Self::program_id`].
     pub program_so: PathBuf,
-    /// Where the program is loaded; `paychan::ID` by default.
+    /// Where the program is loaded; `paychan_sdk::ID` by default.
     pub program_id: Pubkey,
     /// How long to wait for the chain to announce `CoreStarted`.
     pub startup_timeout: Duration,
@@ -108,7 +107,7 @@ impl Default for LocalChainConfig {
     fn default() -> Self {
         Self {
             program_so: default_program_path(),
-            program_id: paychan::ID,
+            program_id: paychan_sdk::ID,
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             block_production_mode: BlockProductionMode::Transaction,
             slot_time_ms: surfpool_types::DEFAULT_SLOT_TIME_MS,
@@ -368,7 +367,7 @@ impl LocalChain {
                 .get_account(&address)
                 .map_err(|e| e.to_string())?
                 .unwrap_or_else(|| Account {
-                    owner: anchor_lang::system_program::ID,
+                    owner: paychan_sdk::ids::SYSTEM_PROGRAM,
                     ..Account::default()
                 });
             account.lamports = account
@@ -399,12 +398,7 @@ impl LocalChain {
         owner: &Pubkey,
         amount: u64,
     ) -> Result<Pubkey, LocalnetError> {
-        let address =
-            spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
-                owner,
-                &self.mint,
-                &spl_token::ID,
-            );
+        let address = paychan_sdk::pda::associated_token_account(owner, &self.mint, &spl_token::ID);
         self.create_token_account_at(address, owner, amount).await
     }
 
@@ -602,49 +596,39 @@ impl LocalChain {
     /// A paychan [`Channel`] account read over JSON-RPC and decoded (owner,
     /// size and discriminator checked).
     pub async fn channel(&self, address: &Pubkey) -> Result<Channel, LocalnetError> {
-        let account = self.account(address).await?;
-        let data =
-            self.program_account_data(address, &account, Channel::DISCRIMINATOR, "channel")?;
-        bytemuck::try_pod_read_unaligned::<Channel>(data).map_err(|e| LocalnetError::Decode {
+        let data = self.program_account(address, "channel").await?;
+        Channel::decode(&data).map_err(|e| LocalnetError::Decode {
             address: *address,
             expected: "channel",
-            reason: format!("{e} ({} bytes)", data.len()),
+            reason: e.to_string(),
         })
     }
 
     /// A paychan [`PayeeVault`] account read over JSON-RPC and decoded.
     pub async fn vault(&self, address: &Pubkey) -> Result<PayeeVault, LocalnetError> {
-        let account = self.account(address).await?;
-        self.program_account_data(address, &account, PayeeVault::DISCRIMINATOR, "vault")?;
-        PayeeVault::try_deserialize(&mut account.data.as_slice()).map_err(|e| {
-            LocalnetError::Decode {
-                address: *address,
-                expected: "vault",
-                reason: e.to_string(),
-            }
+        let data = self.program_account(address, "vault").await?;
+        PayeeVault::decode(&data).map_err(|e| LocalnetError::Decode {
+            address: *address,
+            expected: "vault",
+            reason: e.to_string(),
         })
     }
 
-    /// The data after the discriminator of an account owned by the program.
-    fn program_account_data<'a>(
+    /// The data of an account owned by the program.
+    async fn program_account(
         &self,
         address: &Pubkey,
-        account: &'a Account,
-        discriminator: &[u8],
         expected: &'static str,
-    ) -> Result<&'a [u8], LocalnetError> {
-        let decode = |reason: String| LocalnetError::Decode {
-            address: *address,
-            expected,
-            reason,
-        };
+    ) -> Result<Vec<u8>, LocalnetError> {
+        let account = self.account(address).await?;
         if account.owner != self.program_id {
-            return Err(decode(format!("owned by {}", account.owner)));
+            return Err(LocalnetError::Decode {
+                address: *address,
+                expected,
+                reason: format!("owned by {}", account.owner),
+            });
         }
-        match account.data.split_at_checked(discriminator.len()) {
-            Some((head, rest)) if head == discriminator => Ok(rest),
-            _ => Err(decode("wrong discriminator".into())),
-        }
+        Ok(account.data)
     }
 
     /// Stops the runloop (surfpool's `Terminate` command, which also closes

@@ -6,10 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use anchor_lang::{prelude::Pubkey, solana_program::instruction::Instruction};
 use ed25519_dalek::SigningKey;
-use paychan::{error::PaychanError, instructions::OpenArgs, state::ChannelStatus};
 use paychan_localnet::{Confirmed, LocalChain, LocalChainConfig, LocalnetError, MINT_DECIMALS};
+use paychan_sdk::ix::OpenArgs;
+use paychan_sdk::{Instruction, Pubkey};
+use paychan_sdk::{error::PaychanError, state::ChannelStatus};
 use paychan_voucher::{SignedVoucher, VoucherV1, sign_v1};
 use solana_instruction_error::InstructionError;
 use solana_keypair::Keypair;
@@ -141,7 +142,10 @@ async fn open_settle_close_over_json_rpc() {
     let rpc = chain.rpc_client();
 
     // The program and the mint, as JSON-RPC sees them.
-    let program = chain.account(&paychan::ID).await.expect("program account");
+    let program = chain
+        .account(&paychan_sdk::ID)
+        .await
+        .expect("program account");
     assert!(
         program.executable,
         "paychan.so is loaded as an executable program"
@@ -257,7 +261,7 @@ async fn open_settle_close_over_json_rpc() {
     // A voucher above the deposit fails in the program with
     // CumulativeExceedsDeposit = 6000 + 27, which sendTransaction's
     // preflight simulation reports.
-    let expected = 6000 + PaychanError::CumulativeExceedsDeposit as u32;
+    let expected = PaychanError::CumulativeExceedsDeposit.code();
     assert_eq!(expected, 6027);
     let over = chan.settle_ixs(&chan.voucher(DEPOSIT + 1));
     let err = chain

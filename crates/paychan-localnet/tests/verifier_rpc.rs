@@ -9,11 +9,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_lang::prelude::Pubkey;
 use ed25519_dalek::SigningKey;
-use paychan::{instructions::OpenArgs, state::ChannelStatus};
 use paychan_localnet::{LocalChain, LocalChainConfig};
+use paychan_sdk::Pubkey;
 use paychan_sdk::ix;
+use paychan_sdk::ix::OpenArgs;
+use paychan_sdk::state::ChannelStatus;
 use paychan_verifier::{
     ChannelSource, CheckError, MemoryStore, Rejection, Terms, Verifier, rpc::RpcChannels,
 };
@@ -67,7 +68,7 @@ async fn snapshots_follow_the_chain_over_rpc_and_websocket() {
 
     let source = Arc::new(RpcChannels::new(
         chain.rpc_url(),
-        paychan::ID,
+        paychan_sdk::ID,
         payee.pubkey(),
     ));
     // First sight: not cached, loaded over RPC.
@@ -107,7 +108,7 @@ async fn snapshots_follow_the_chain_over_rpc_and_websocket() {
     updater.abort();
 
     // The verifier works off that cache.
-    let terms = Terms::new(paychan::ID, payee.pubkey(), chain.mint(), PRICE);
+    let terms = Terms::new(paychan_sdk::ID, payee.pubkey(), chain.mint(), PRICE);
     let verifier = Verifier::new(source.clone(), MemoryStore::default(), terms);
     let now = chain
         .rpc_client()

@@ -1,358 +1,58 @@
 //! # paychan-sdk
 //!
-//! Addresses and instructions of the paychan program for Rust clients,
-//! built from the program crate's own account structs and argument types
-//! (the same definitions the program and its IDL use).
+//! The paychan program's interface for Rust clients, servers and tools: its
+//! id, program-derived addresses, account layouts and decoding, error codes
+//! with their names, events, limits and instruction builders. It does not
+//! depend on `anchor-lang` or on the program crate; its test
+//! `tests/program_interface.rs` checks every definition here against the
+//! program's own (and against the committed IDL), so the two cannot drift.
 //!
 //! ```
-//! use paychan_sdk::{pda, Pubkey};
+//! use paychan_sdk::{pda, state::Channel, Pubkey};
+//!
 //! let (payee, mint) = (Pubkey::new_unique(), Pubkey::new_unique());
 //! let vault = pda::vault(&payee, &mint);
 //! assert_eq!(pda::vault_tokens(&vault), pda::vault_tokens(&pda::vault(&payee, &mint)));
+//!
+//! // An account that is not a channel is refused, whatever its bytes.
+//! assert!(Channel::decode(&[0u8; 232]).is_err());
 //! ```
 #![warn(missing_docs)]
 
+pub mod constants;
+pub mod error;
+pub mod events;
+pub mod ix;
+pub mod pda;
+pub mod state;
+
+pub use error::PaychanError;
+pub use solana_instruction::{AccountMeta, Instruction};
+pub use solana_pubkey::{Pubkey, pubkey};
+
+/// The paychan program id (its `declare_id!`).
+pub const ID: Pubkey = pubkey!("5AtZWbugM3nhSLAXqJtAX2aLMHb6LCNbCjdEHXzhRi5Y");
+
+/// Program ids and sysvars the program's instructions name.
+pub mod ids {
+    use super::{Pubkey, pubkey};
+
+    /// The System Program.
+    pub const SYSTEM_PROGRAM: Pubkey = pubkey!("11111111111111111111111111111111");
+    /// SPL Token.
+    pub const TOKEN_PROGRAM: Pubkey = pubkey!("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA");
+    /// SPL Token-2022.
+    pub const TOKEN_2022_PROGRAM: Pubkey = pubkey!("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb");
+    /// The Associated Token Account program.
+    pub const ASSOCIATED_TOKEN_PROGRAM: Pubkey =
+        pubkey!("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL");
+    /// The Instructions sysvar (read by `settle` and `close`).
+    pub const INSTRUCTIONS_SYSVAR: Pubkey = pubkey!("Sysvar1nstructions1111111111111111111111111");
+    /// The Ed25519 signature-verification precompile.
+    pub const ED25519_PROGRAM: Pubkey = Pubkey::new_from_array(paychan_voucher::ED25519_PROGRAM_ID);
+}
+
 /// The Instructions sysvar id.
-pub use anchor_lang::compat::solana_instructions_sysvar::ID as INSTRUCTIONS_SYSVAR_ID;
-pub use anchor_lang::{prelude::Pubkey, solana_program::instruction::Instruction};
+pub const INSTRUCTIONS_SYSVAR_ID: Pubkey = ids::INSTRUCTIONS_SYSVAR;
 /// The SPL Token program id.
-pub use anchor_spl::token::ID as TOKEN_PROGRAM_ID;
-
-/// Program-derived addresses.
-pub mod pda {
-    use paychan::constants::{SEED_CHANNEL, SEED_VAULT, SEED_VAULT_TOKENS};
-
-    use super::Pubkey;
-
-    /// A payee's pooled vault in a mint.
-    pub fn vault(payee: &Pubkey, mint: &Pubkey) -> Pubkey {
-        Pubkey::find_program_address(&[SEED_VAULT, payee.as_ref(), mint.as_ref()], &paychan::ID).0
-    }
-
-    /// The vault's token account.
-    pub fn vault_tokens(vault: &Pubkey) -> Pubkey {
-        Pubkey::find_program_address(&[SEED_VAULT_TOKENS, vault.as_ref()], &paychan::ID).0
-    }
-
-    /// Where the vault of (`payee`, `mint`) pays out: the payee's associated
-    /// token account under `token_program` (the program records it when the
-    /// vault is created and pays nowhere else).
-    pub fn payout(payee: &Pubkey, mint: &Pubkey, token_program: &Pubkey) -> Pubkey {
-        paychan::token::payee_payout_account(payee, mint, token_program)
-    }
-
-    /// A channel.
-    pub fn channel(
-        payer: &Pubkey,
-        payee: &Pubkey,
-        mint: &Pubkey,
-        signer: &Pubkey,
-        salt: u64,
-        open_slot: u64,
-    ) -> Pubkey {
-        Pubkey::find_program_address(
-            &[
-                SEED_CHANNEL,
-                payer.as_ref(),
-                payee.as_ref(),
-                mint.as_ref(),
-                signer.as_ref(),
-                &salt.to_le_bytes(),
-                &open_slot.to_le_bytes(),
-            ],
-            &paychan::ID,
-        )
-        .0
-    }
-}
-
-/// Instruction builders.
-pub mod ix {
-    use anchor_lang::{InstructionData, ToAccountMetas, prelude::AccountMeta};
-    use paychan::instructions::OpenArgs;
-    use paychan_voucher::{
-        ED25519_PROGRAM_ID, Ed25519LayoutError, SignedVoucher, ed25519_instruction_data_v1,
-    };
-
-    use super::{INSTRUCTIONS_SYSVAR_ID, Instruction, Pubkey, pda};
-
-    /// Everything `open` needs besides its arguments.
-    #[derive(Clone, Copy, Debug)]
-    pub struct OpenAccounts {
-        /// Funds the deposit (signer).
-        pub payer: Pubkey,
-        /// Pays the rent (signer).
-        pub rent_payer: Pubkey,
-        /// Who gets paid.
-        pub payee: Pubkey,
-        /// Escrowed mint.
-        pub mint: Pubkey,
-        /// The payer's token account in `mint`.
-        pub payer_tokens: Pubkey,
-        /// The mint's token program.
-        pub token_program: Pubkey,
-    }
-
-    /// `open`; returns the instruction and the channel address.
-    pub fn open(a: &OpenAccounts, args: OpenArgs) -> (Instruction, Pubkey) {
-        let channel = pda::channel(
-            &a.payer,
-            &a.payee,
-            &a.mint,
-            &args.authorized_signer,
-            args.salt,
-            args.open_slot,
-        );
-        let vault = pda::vault(&a.payee, &a.mint);
-        let ix = Instruction {
-            program_id: paychan::ID,
-            accounts: paychan::accounts::Open {
-                payer: a.payer,
-                rent_payer: a.rent_payer,
-                payee: a.payee,
-                mint: a.mint,
-                payer_tokens: a.payer_tokens,
-                channel,
-                vault,
-                vault_tokens: pda::vault_tokens(&vault),
-                token_program: a.token_program,
-                system_program: anchor_lang::system_program::ID,
-            }
-            .to_account_metas(None),
-            data: paychan::instruction::Open { args }.data(),
-        };
-        (ix, channel)
-    }
-
-    /// `top_up` of a channel of (`payee`, `mint`).
-    pub fn top_up(
-        channel: &Pubkey,
-        payer: &Pubkey,
-        payer_tokens: &Pubkey,
-        payee: &Pubkey,
-        mint: &Pubkey,
-        token_program: &Pubkey,
-        amount: u64,
-    ) -> Instruction {
-        let vault = pda::vault(payee, mint);
-        Instruction {
-            program_id: paychan::ID,
-            accounts: paychan::accounts::TopUp {
-                payer: *payer,
-                channel: *channel,
-                vault,
-                vault_tokens: pda::vault_tokens(&vault),
-                payer_tokens: *payer_tokens,
-                mint: *mint,
-                token_program: *token_program,
-            }
-            .to_account_metas(None),
-            data: paychan::instruction::TopUp { amount }.data(),
-        }
-    }
-
-    /// The accounts of `settle` / `settle_batch` before the channels. Fields
-    /// are public so callers (and attack tests) can substitute any of them.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub struct SettleAccounts {
-        /// The payee's vault.
-        pub vault: Pubkey,
-        /// The vault's token account.
-        pub vault_tokens: Pubkey,
-        /// The vault's payout account ([`pda::payout`]).
-        pub payee_tokens: Pubkey,
-        /// The vault's mint.
-        pub mint: Pubkey,
-        /// The mint's token program.
-        pub token_program: Pubkey,
-        /// The Instructions sysvar.
-        pub instructions: Pubkey,
-    }
-
-    impl SettleAccounts {
-        /// The accounts for settling channels of `payee` in `mint` (owned by
-        /// `token_program`), paying the payee's payout account.
-        pub fn new(payee: &Pubkey, mint: &Pubkey, token_program: Pubkey) -> Self {
-            let vault = pda::vault(payee, mint);
-            Self {
-                vault,
-                vault_tokens: pda::vault_tokens(&vault),
-                payee_tokens: pda::payout(payee, mint, &token_program),
-                mint: *mint,
-                token_program,
-                instructions: INSTRUCTIONS_SYSVAR_ID,
-            }
-        }
-
-        fn metas(&self, channels: &[Pubkey]) -> Vec<AccountMeta> {
-            let mut metas = paychan::accounts::Settle {
-                vault: self.vault,
-                vault_tokens: self.vault_tokens,
-                payee_tokens: self.payee_tokens,
-                mint: self.mint,
-                token_program: self.token_program,
-                instructions: self.instructions,
-            }
-            .to_account_metas(None);
-            metas.extend(channels.iter().map(|c| AccountMeta::new(*c, false)));
-            metas
-        }
-
-        /// `settle` of `channels` (in the order of the preceding Ed25519 records).
-        pub fn settle_ix(&self, channels: &[Pubkey]) -> Instruction {
-            Instruction {
-                program_id: paychan::ID,
-                accounts: self.metas(channels),
-                data: paychan::instruction::Settle {}.data(),
-            }
-        }
-
-        /// `settle_batch` of `channels` (strictly increasing addresses).
-        pub fn settle_batch_ix(&self, channels: &[Pubkey]) -> Instruction {
-            Instruction {
-                program_id: paychan::ID,
-                accounts: self.metas(channels),
-                data: paychan::instruction::SettleBatch {}.data(),
-            }
-        }
-    }
-
-    /// An Ed25519 precompile instruction with the given data.
-    pub fn ed25519(data: Vec<u8>) -> Instruction {
-        Instruction {
-            program_id: Pubkey::new_from_array(ED25519_PROGRAM_ID),
-            accounts: vec![],
-            data,
-        }
-    }
-
-    /// The Ed25519 precompile instruction for 1..=8 signed v1 vouchers.
-    pub fn ed25519_for_vouchers(
-        vouchers: &[SignedVoucher],
-    ) -> Result<Instruction, Ed25519LayoutError> {
-        ed25519_instruction_data_v1(vouchers).map(ed25519)
-    }
-
-    /// `[ed25519, settle]` for vouchers of channels of one vault.
-    pub fn settle_with_vouchers(
-        accounts: &SettleAccounts,
-        vouchers: &[SignedVoucher],
-    ) -> Result<Vec<Instruction>, Ed25519LayoutError> {
-        let channels: Vec<Pubkey> = vouchers
-            .iter()
-            .map(|v| Pubkey::new_from_array(v.voucher.channel_id))
-            .collect();
-        Ok(vec![
-            ed25519_for_vouchers(vouchers)?,
-            accounts.settle_ix(&channels),
-        ])
-    }
-
-    /// Everything `close`, `finalize` and `reclaim` touch.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub struct ChannelAccounts {
-        /// The channel.
-        pub channel: Pubkey,
-        /// Its payee.
-        pub payee: Pubkey,
-        /// Its mint.
-        pub mint: Pubkey,
-        /// The mint's token program.
-        pub token_program: Pubkey,
-        /// Receives the refund (a token account of the payer).
-        pub payer_tokens: Pubkey,
-        /// Receives the channel's rent (the channel's `rent_payer`).
-        pub rent_payer: Pubkey,
-    }
-
-    impl ChannelAccounts {
-        fn vault(&self) -> (Pubkey, Pubkey) {
-            let vault = pda::vault(&self.payee, &self.mint);
-            (vault, pda::vault_tokens(&vault))
-        }
-    }
-
-    /// `close` by the payee (`with_final_voucher`: the preceding instruction
-    /// is the final voucher's one-record Ed25519 instruction); the final
-    /// voucher pays the payee's payout account.
-    pub fn close(a: &ChannelAccounts, with_final_voucher: bool) -> Instruction {
-        let (vault, vault_tokens) = a.vault();
-        Instruction {
-            program_id: paychan::ID,
-            accounts: paychan::accounts::Close {
-                payee: a.payee,
-                channel: a.channel,
-                vault,
-                vault_tokens,
-                payee_tokens: pda::payout(&a.payee, &a.mint, &a.token_program),
-                payer_tokens: a.payer_tokens,
-                rent_payer: a.rent_payer,
-                mint: a.mint,
-                token_program: a.token_program,
-                instructions: INSTRUCTIONS_SYSVAR_ID,
-            }
-            .to_account_metas(None),
-            data: paychan::instruction::Close { with_final_voucher }.data(),
-        }
-    }
-
-    /// `finalize` (anyone) once the grace period is over.
-    pub fn finalize(a: &ChannelAccounts) -> Instruction {
-        let (vault, vault_tokens) = a.vault();
-        Instruction {
-            program_id: paychan::ID,
-            accounts: paychan::accounts::Finalize {
-                channel: a.channel,
-                vault,
-                vault_tokens,
-                payer_tokens: a.payer_tokens,
-                rent_payer: a.rent_payer,
-                mint: a.mint,
-                token_program: a.token_program,
-            }
-            .to_account_metas(None),
-            data: paychan::instruction::Finalize {}.data(),
-        }
-    }
-
-    /// `reclaim` (anyone) of a closed channel's rent.
-    pub fn reclaim(channel: &Pubkey, rent_payer: &Pubkey) -> Instruction {
-        Instruction {
-            program_id: paychan::ID,
-            accounts: paychan::accounts::Reclaim {
-                channel: *channel,
-                rent_payer: *rent_payer,
-            }
-            .to_account_metas(None),
-            data: paychan::instruction::Reclaim {}.data(),
-        }
-    }
-
-    /// `migrate_vault` of the vault of (`payee`, `mint`), `payer` paying the
-    /// added rent: needed once for a vault written in the version-1 layout.
-    pub fn migrate_vault(payer: &Pubkey, payee: &Pubkey, mint: &Pubkey) -> Instruction {
-        Instruction {
-            program_id: paychan::ID,
-            accounts: paychan::accounts::MigrateVault {
-                payer: *payer,
-                vault: pda::vault(payee, mint),
-                system_program: anchor_lang::system_program::ID,
-            }
-            .to_account_metas(None),
-            data: paychan::instruction::MigrateVault {}.data(),
-        }
-    }
-
-    /// `request_close` by the payer.
-    pub fn request_close(channel: &Pubkey, payer: &Pubkey) -> Instruction {
-        Instruction {
-            program_id: paychan::ID,
-            accounts: paychan::accounts::RequestClose {
-                payer: *payer,
-                channel: *channel,
-            }
-            .to_account_metas(None),
-            data: paychan::instruction::RequestClose {}.data(),
-        }
-    }
-}
+pub const TOKEN_PROGRAM_ID: Pubkey = ids::TOKEN_PROGRAM;

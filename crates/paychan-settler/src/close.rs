@@ -8,8 +8,8 @@
 //! payer's own `finalize` after the grace period.
 use std::time::Instant;
 
-use anchor_lang::prelude::Pubkey;
-use paychan::state::Channel;
+use paychan_sdk::Pubkey;
+use paychan_sdk::state::Channel;
 use paychan_sdk::{
     Instruction,
     ix::{self, ChannelAccounts},
@@ -25,11 +25,7 @@ use crate::{
 
 /// The payer's associated token account in `mint` (where the refund goes).
 pub(crate) fn payer_refund_account(channel: &Channel, token_program: &Pubkey) -> Pubkey {
-    spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
-        &channel.payer,
-        &channel.mint,
-        token_program,
-    )
+    paychan_sdk::pda::associated_token_account(&channel.payer, &channel.mint, token_program)
 }
 
 /// Size of an SPL Token account (the base of a Token-2022 one).

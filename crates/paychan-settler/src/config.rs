@@ -1,7 +1,7 @@
 //! The settler's configuration.
 use std::time::Duration;
 
-use anchor_lang::prelude::Pubkey;
+use paychan_sdk::Pubkey;
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
@@ -15,7 +15,8 @@ pub const MAX_VOUCHERS_PER_TX: usize = 4;
 /// a v0 `[ed25519 ×5, settle]` loading the shared accounts from the table
 /// fits 1,232 bytes (six would not). It is the program's own cap,
 /// `MAX_SETTLE_VOUCHERS`, which its capacity test ties to the same figure.
-pub const MAX_VOUCHERS_PER_TX_WITH_TABLE: usize = paychan::constants::MAX_SETTLE_VOUCHERS as usize;
+pub const MAX_VOUCHERS_PER_TX_WITH_TABLE: usize =
+    paychan_sdk::constants::MAX_SETTLE_VOUCHERS as usize;
 
 /// Most channels the urgent throttle remembers at once (each for
 /// [`SettlerConfig::urgent_interval`]); while it is full, channels it does
@@ -93,7 +94,7 @@ pub struct SettlerConfig {
     /// The payee: signs every settle transaction and pays its fee.
     pub payee: Keypair,
     /// The paychan program (the instruction builders of `paychan-sdk` are
-    /// fixed to `paychan::ID`; another id is refused).
+    /// fixed to `paychan_sdk::ID`; another id is refused).
     pub program_id: Pubkey,
     /// The mints settled, one transaction group per (mint, token program).
     pub mints: Vec<MintAccounts>,
@@ -171,7 +172,7 @@ impl SettlerConfig {
     pub fn new(payee: Keypair, mint: MintAccounts) -> Self {
         Self {
             payee,
-            program_id: paychan::ID,
+            program_id: paychan_sdk::ID,
             mints: vec![mint],
             grace_margin: Duration::from_secs(6 * 3600),
             close_on_request: true,
@@ -198,11 +199,11 @@ impl SettlerConfig {
     }
 
     pub(crate) fn validate(&self) -> Result<(), String> {
-        if self.program_id != paychan::ID {
+        if self.program_id != paychan_sdk::ID {
             return Err(format!(
-                "program id {} is not paychan::ID {} (the instruction builders are fixed to it)",
+                "program id {} is not paychan_sdk::ID {} (the instruction builders are fixed to it)",
                 self.program_id,
-                paychan::ID
+                paychan_sdk::ID
             ));
         }
         if self.mints.is_empty() {

@@ -1,5 +1,5 @@
 //! The crate's error type and the classification of RPC / program failures.
-use paychan::error::PaychanError;
+use paychan_sdk::error::PaychanError;
 use paychan_verifier::store::StoreError;
 use paychan_voucher::Ed25519LayoutError;
 use solana_instruction_error::InstructionError;
@@ -71,69 +71,12 @@ impl From<ClientError> for SettleError {
 
 fn program_error_suffix(error: &TransactionError) -> String {
     match custom_code(error) {
-        Some(code) => match program_error_name(code) {
+        Some(code) => match paychan_sdk::error::describe(code) {
             Some(name) => format!(" ({name})"),
             None => String::new(),
         },
         None => String::new(),
     }
-}
-
-/// Anchor's first custom error code (`6000 + variant index`).
-pub const ANCHOR_ERROR_OFFSET: u32 = 6000;
-
-/// The program's error variants in declaration order (append-only, so the
-/// index is stable); used to name codes in logs.
-const PROGRAM_ERRORS: [PaychanError; 37] = [
-    PaychanError::Overflow,
-    PaychanError::ZeroAmount,
-    PaychanError::InvalidGracePeriod,
-    PaychanError::OpenSlotInFuture,
-    PaychanError::OpenSlotExpired,
-    PaychanError::InvalidAuthorizedSigner,
-    PaychanError::MintExtensionNotAllowed,
-    PaychanError::VaultMismatch,
-    PaychanError::NotPayer,
-    PaychanError::NotPayee,
-    PaychanError::ChannelNotOpen,
-    PaychanError::ChannelNotClosing,
-    PaychanError::ChannelClosed,
-    PaychanError::ChannelNotClosed,
-    PaychanError::GracePeriodEnded,
-    PaychanError::GracePeriodActive,
-    PaychanError::ReclaimTooEarly,
-    PaychanError::InvalidInstructionsSysvar,
-    PaychanError::MissingEd25519Instruction,
-    PaychanError::InvalidEd25519Layout,
-    PaychanError::SignatureCountMismatch,
-    PaychanError::InvalidChannelCount,
-    PaychanError::InvalidVoucher,
-    PaychanError::VoucherChannelMismatch,
-    PaychanError::WrongSigner,
-    PaychanError::VoucherExpired,
-    PaychanError::CumulativeNotIncreasing,
-    PaychanError::CumulativeExceedsDeposit,
-    PaychanError::DuplicateChannel,
-    PaychanError::ChannelsHashMismatch,
-    PaychanError::ChannelNotWritable,
-    PaychanError::WrongTokenAccount,
-    PaychanError::WrongRentPayer,
-    PaychanError::InvariantViolated,
-    PaychanError::VaultUnderfunded,
-    PaychanError::InvalidPayee,
-    PaychanError::UnsupportedVersion,
-];
-
-/// The program error behind an Anchor custom code, if it is one of ours.
-pub fn program_error(code: u32) -> Option<PaychanError> {
-    let index = code.checked_sub(ANCHOR_ERROR_OFFSET)?;
-    let error = *PROGRAM_ERRORS.get(usize::try_from(index).ok()?)?;
-    (error as u32 == index).then_some(error)
-}
-
-/// `Name: message` of a program error code.
-pub fn program_error_name(code: u32) -> Option<String> {
-    program_error(code).map(|e| format!("{e:?}: {e}"))
 }
 
 /// The custom code of an instruction error, if any.
@@ -179,7 +122,7 @@ pub(crate) fn classify_transaction_error(
         | TransactionError::TooManyAccountLocks
         | TransactionError::ClusterMaintenance => Failure::Transient(error.to_string()),
         TransactionError::InstructionError(index, inner) => {
-            match (inner, custom_code(&error).and_then(program_error)) {
+            match (inner, custom_code(&error).and_then(PaychanError::from_code)) {
                 (_, Some(PaychanError::CumulativeNotIncreasing)) => Failure::AlreadySettled,
                 // Per-voucher program errors, or the precompile (index 0) refusing a record.
                 (
@@ -245,22 +188,6 @@ pub(crate) fn classify_client_error(error: ClientError) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn codes_map_to_the_program_errors() {
-        let code = |c| program_error(c).map(|e| e as u32 + ANCHOR_ERROR_OFFSET);
-        assert_eq!(
-            code(6026),
-            Some(PaychanError::CumulativeNotIncreasing as u32 + 6000)
-        );
-        assert_eq!(code(6025), Some(PaychanError::VoucherExpired as u32 + 6000));
-        assert_eq!(code(6036), Some(6036));
-        assert_eq!(code(6037), None);
-        assert_eq!(code(5999), None);
-        for (i, e) in PROGRAM_ERRORS.iter().enumerate() {
-            assert_eq!(*e as usize, i, "{e:?} is out of order");
-        }
-    }
 
     #[test]
     fn classification() {

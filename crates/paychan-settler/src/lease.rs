@@ -74,7 +74,7 @@ pub use redis_lease::RedisLease;
 mod redis_lease {
     use std::time::Duration;
 
-    use anchor_lang::prelude::Pubkey;
+    use paychan_sdk::Pubkey;
     use redis::{
         Client, Script,
         aio::{ConnectionManager, ConnectionManagerConfig},

@@ -91,8 +91,7 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use anchor_lang::{Discriminator, prelude::Pubkey};
-use paychan::state::Channel;
+use paychan_sdk::{Pubkey, state::Channel};
 use paychan_verifier::store::{Accepted, VoucherStore};
 use paychan_voucher::SignedVoucher;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
@@ -104,7 +103,7 @@ pub use config::{
     LookupTableMode, MAX_VOUCHERS_PER_TX, MAX_VOUCHERS_PER_TX_WITH_TABLE, MintAccounts,
     SettlerConfig, URGENT_THROTTLE_CAPACITY,
 };
-pub use error::{SettleError, custom_code, program_error, program_error_name};
+pub use error::{SettleError, custom_code};
 #[cfg(feature = "redis")]
 pub use lease::RedisLease;
 pub use lease::{LeaseError, SettleLease};
@@ -884,11 +883,5 @@ pub(crate) fn decode_channel(owner: &Pubkey, program_id: &Pubkey, data: &[u8]) -
     if owner != program_id {
         return ChainChannel::NotAChannel;
     }
-    match data.split_at_checked(Channel::DISCRIMINATOR.len()) {
-        Some((disc, body)) if disc == Channel::DISCRIMINATOR && body.len() == Channel::LEN => {
-            bytemuck::try_pod_read_unaligned::<Channel>(body)
-                .map_or(ChainChannel::NotAChannel, ChainChannel::Channel)
-        }
-        _ => ChainChannel::NotAChannel,
-    }
+    Channel::decode(data).map_or(ChainChannel::NotAChannel, ChainChannel::Channel)
 }

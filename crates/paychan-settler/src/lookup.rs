@@ -1,6 +1,6 @@
 //! Address lookup tables: the accounts every settle of one (payee, mint)
 //! shares, so a v0 `settle` transaction fits one more voucher.
-use anchor_lang::prelude::Pubkey;
+use paychan_sdk::Pubkey;
 use paychan_sdk::ix::SettleAccounts;
 use paychan_verifier::store::VoucherStore;
 use paychan_voucher::ED25519_PROGRAM_ID;
@@ -29,7 +29,7 @@ pub(crate) fn shared_accounts(payee: &Pubkey, mint: &MintAccounts) -> Vec<Pubkey
     let mut accounts = lookup_accounts(payee, mint);
     accounts.extend([
         *payee,
-        paychan::ID,
+        paychan_sdk::ID,
         Pubkey::new_from_array(ED25519_PROGRAM_ID),
     ]);
     accounts

@@ -1,7 +1,7 @@
 //! Which channels to settle now: a pure function of the voucher, the
 //! on-chain channel, the chain's clock and the configuration.
-use anchor_lang::prelude::Pubkey;
-use paychan::state::{Channel, ChannelStatus};
+use paychan_sdk::Pubkey;
+use paychan_sdk::state::{Channel, ChannelStatus};
 use paychan_verifier::store::Accepted;
 
 /// Why a channel is settled in this run.

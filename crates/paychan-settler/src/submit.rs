@@ -1,9 +1,9 @@
 //! Building, sending and confirming one settle transaction.
 use std::time::Instant;
 
-use anchor_lang::prelude::Pubkey;
 use paychan_sdk::{
-    Instruction,
+    Instruction, Pubkey,
+    events::Event,
     ix::{SettleAccounts, settle_with_vouchers},
 };
 use paychan_verifier::store::VoucherStore;
@@ -559,22 +559,14 @@ pub(crate) struct Landing {
     pub(crate) settled: Option<std::collections::HashMap<Pubkey, u64>>,
 }
 
-/// The `ChannelSettled` events in a transaction's logs: amount per channel.
+/// The `ChannelSettled` events paychan logged in a transaction: amount per
+/// channel.
 pub(crate) fn settled_events(logs: &[String]) -> std::collections::HashMap<Pubkey, u64> {
-    use anchor_lang::{AnchorDeserialize, Discriminator};
-    use base64::Engine;
-    use paychan::events::ChannelSettled;
     let mut out = std::collections::HashMap::new();
-    for data in logs.iter().filter_map(|l| l.strip_prefix("Program data: ")) {
-        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) else {
-            continue;
-        };
-        let Some(mut body) = bytes.strip_prefix(ChannelSettled::DISCRIMINATOR) else {
-            continue;
-        };
-        if let Ok(event) = ChannelSettled::deserialize(&mut body) {
-            let total = out.entry(event.channel).or_insert(0u64);
-            *total = total.saturating_add(event.amount);
+    for event in Event::from_logs(logs) {
+        if let Event::Settled(e) = event {
+            let total = out.entry(e.channel).or_insert(0u64);
+            *total = total.saturating_add(e.amount);
         }
     }
     out

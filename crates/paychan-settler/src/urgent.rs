@@ -5,7 +5,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_lang::prelude::Pubkey;
+use paychan_sdk::Pubkey;
 
 /// When each channel was last settled urgently, forgotten once `interval`
 /// has passed. Holds at most `capacity` channels: while it is full of

@@ -9,11 +9,11 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use anchor_lang::prelude::Pubkey;
 use common::*;
 use ed25519_dalek::SigningKey;
-use paychan::state::ChannelStatus;
 use paychan_localnet::{LocalChain, RpcClient};
+use paychan_sdk::Pubkey;
+use paychan_sdk::state::ChannelStatus;
 use paychan_sdk::{
     TOKEN_PROGRAM_ID,
     ix::{self, SettleAccounts},

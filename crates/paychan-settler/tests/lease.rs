@@ -15,8 +15,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_lang::prelude::Pubkey;
 use common::*;
+use paychan_sdk::Pubkey;
 use paychan_settler::{RedisLease, RunMode, SettleLease, Settler};
 use paychan_verifier::MemoryStore;
 use solana_signer::Signer;

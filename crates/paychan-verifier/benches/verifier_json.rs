@@ -13,8 +13,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_lang::prelude::Pubkey;
 use ed25519_dalek::{Signature, VerifyingKey};
+use paychan_sdk::Pubkey;
 use paychan_verifier::{
     MemoryStore, VoucherStore,
     store::{Durability, RedbStore},

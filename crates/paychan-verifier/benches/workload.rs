@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use anchor_lang::{Discriminator, prelude::Pubkey};
 use ed25519_dalek::SigningKey;
-use paychan::state::{Channel, ChannelStatus};
+use paychan_sdk::Pubkey;
+use paychan_sdk::state::{Channel, ChannelStatus};
 use paychan_verifier::{ChannelSnapshot, MemoryChannels, Terms, Verifier, VoucherStore};
 use paychan_voucher::{SignedVoucher, VoucherV1, sign_v1};
 
@@ -53,10 +53,10 @@ impl Workload {
                 status: ChannelStatus::Open as u8,
                 reserved: [0; 5],
             };
-            let mut data = Channel::DISCRIMINATOR.to_vec();
-            data.extend_from_slice(bytemuck::bytes_of(&state));
+            let data = state.encode();
             snapshots.push(
-                ChannelSnapshot::from_account(address, &paychan::ID, &paychan::ID, &data).unwrap(),
+                ChannelSnapshot::from_account(address, &paychan_sdk::ID, &paychan_sdk::ID, &data)
+                    .unwrap(),
             );
             keys.push((key, address));
         }
@@ -82,7 +82,7 @@ impl Workload {
     }
 
     pub fn terms(&self) -> Terms {
-        Terms::new(paychan::ID, self.payee, self.mint, PRICE)
+        Terms::new(paychan_sdk::ID, self.payee, self.mint, PRICE)
     }
 
     pub fn channels(&self) -> MemoryChannels {

@@ -1,6 +1,6 @@
 //! Typed rejections (the request is not paid) and faults (the verifier could
 //! not decide).
-use anchor_lang::prelude::Pubkey;
+use paychan_sdk::Pubkey;
 
 /// Why a voucher does not pay for a request. Each maps to an x402
 /// `invalidReason` and says whether the client can fix it by resending.

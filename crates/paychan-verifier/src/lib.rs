@@ -21,7 +21,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let channels = MemoryChannels::default();
 //! let store = MemoryStore::default();
-//! let terms = Terms::new(paychan::ID, Default::default(), Default::default(), 1_000);
+//! let terms = Terms::new(paychan_sdk::ID, Default::default(), Default::default(), 1_000);
 //! let verifier = Verifier::new(channels, store, terms);
 //! // verifier.check(&signed_voucher, now_unix) → Ok(Receipt) or Err(Rejection)
 //! # let _ = verifier; Ok(()) }
@@ -51,5 +51,5 @@ pub use store::{
 };
 pub use verifier::{DEFAULT_KEY_CACHE, Receipt, Terms, Verifier};
 
-pub use anchor_lang::prelude::Pubkey;
+pub use paychan_sdk::Pubkey;
 pub use paychan_voucher::{SignedVoucher, VoucherV1};

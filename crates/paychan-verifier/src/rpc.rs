@@ -20,9 +20,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_lang::{Discriminator, prelude::Pubkey};
 use futures_util::{FutureExt, StreamExt, future::Shared};
-use paychan::state::Channel;
+use paychan_sdk::Pubkey;
+use paychan_sdk::state::Channel;
 use solana_account_decoder_client_types::UiAccountEncoding;
 use solana_commitment_config::CommitmentConfig;
 use solana_pubsub_client::nonblocking::pubsub_client::PubsubClient;
@@ -275,7 +275,7 @@ impl RpcChannels {
             .map_err(|e| crate::redact::text(&e.to_string()))?;
         let config = RpcProgramAccountsConfig {
             filters: Some(vec![
-                RpcFilterType::DataSize((Channel::DISCRIMINATOR.len() + Channel::LEN) as u64),
+                RpcFilterType::DataSize(Channel::SIZE as u64),
                 RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
                     PAYEE_OFFSET,
                     self.inner.payee.to_bytes().to_vec(),

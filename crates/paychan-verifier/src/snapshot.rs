@@ -1,5 +1,5 @@
 //! What the verifier knows about a channel: a snapshot of its on-chain
-//! account, decoded with the program's own types.
+//! account, decoded with `paychan-sdk` (checked against the program).
 //!
 //! Snapshots are held compactly ([`MemoryChannels`]: 136 bytes of record per
 //! channel plus ~10 of index, program/payee/mint interned); the voucher
@@ -7,10 +7,10 @@
 //! here, so a million tracked channels do not cost a million 192-byte keys.
 use std::{collections::HashMap, future::Future, sync::Arc};
 
-use anchor_lang::{Discriminator, prelude::Pubkey};
 use ed25519_dalek::VerifyingKey;
 use parking_lot::RwLock;
-use paychan::state::{Channel, ChannelStatus};
+use paychan_sdk::Pubkey;
+use paychan_sdk::state::{Channel, ChannelStatus};
 use paychan_voucher::is_weak_signer;
 
 use crate::table::{DenseMap, TableFull};
@@ -72,16 +72,8 @@ impl ChannelSnapshot {
         if owner != program_id {
             return Err(SnapshotError::WrongOwner);
         }
-        let (disc, body) = data
-            .split_at_checked(Channel::DISCRIMINATOR.len())
-            .ok_or(SnapshotError::NotAChannel)?;
-        if disc != Channel::DISCRIMINATOR || body.len() != Channel::LEN {
-            return Err(SnapshotError::NotAChannel);
-        }
-        let channel: Channel =
-            bytemuck::try_pod_read_unaligned(body).map_err(|_| SnapshotError::NotAChannel)?;
-        let status =
-            ChannelStatus::from_u8(channel.status).map_err(|_| SnapshotError::BadStatus)?;
+        let channel = Channel::decode(data).map_err(|_| SnapshotError::NotAChannel)?;
+        let status = ChannelStatus::from_u8(channel.status).ok_or(SnapshotError::BadStatus)?;
         let key_bytes = channel.authorized_signer.to_bytes();
         if is_weak_signer(&key_bytes) {
             return Err(SnapshotError::WeakSigner);
@@ -189,7 +181,7 @@ impl Tables {
             signer: Pubkey::new_from_array(c.signer),
             deposit: c.deposit,
             settled: c.settled,
-            status: ChannelStatus::from_u8(c.status).ok()?,
+            status: ChannelStatus::from_u8(c.status)?,
             grace_period: c.grace_period,
             grace_ends_at: c.has_grace_end.then_some(c.grace_ends_at),
         })

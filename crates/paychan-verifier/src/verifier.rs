@@ -13,9 +13,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_lang::prelude::Pubkey;
 use ed25519_dalek::VerifyingKey;
-use paychan::state::ChannelStatus;
+use paychan_sdk::Pubkey;
+use paychan_sdk::state::ChannelStatus;
 use paychan_voucher::SignedVoucher;
 
 use crate::{
@@ -66,7 +66,7 @@ impl Terms {
             mint,
             price,
             settle_margin_secs: 600,
-            min_grace_period: paychan::constants::MIN_GRACE_PERIOD_SECS,
+            min_grace_period: paychan_sdk::constants::MIN_GRACE_PERIOD_SECS,
             min_deposit: 0,
         }
     }

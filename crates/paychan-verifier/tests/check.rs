@@ -3,9 +3,9 @@
 
 mod common;
 
-use anchor_lang::prelude::Pubkey;
 use common::*;
-use paychan::state::ChannelStatus;
+use paychan_sdk::Pubkey;
+use paychan_sdk::state::ChannelStatus;
 use paychan_verifier::{
     ChannelSnapshot, CheckError, LoadError, MemoryChannels, MemoryStore, Rejection, SnapshotError,
     Verifier, VoucherStore,
@@ -513,20 +513,20 @@ fn snapshots_refuse_foreign_or_broken_accounts() {
     let data = f.account_data(&state);
     let other = Pubkey::new_unique();
     assert_eq!(
-        ChannelSnapshot::from_account(f.channel, &other, &paychan::ID, &data),
+        ChannelSnapshot::from_account(f.channel, &other, &paychan_sdk::ID, &data),
         Err(SnapshotError::WrongOwner)
     );
     let mut bad = data.clone();
     bad[0] ^= 1;
     assert_eq!(
-        ChannelSnapshot::from_account(f.channel, &paychan::ID, &paychan::ID, &bad),
+        ChannelSnapshot::from_account(f.channel, &paychan_sdk::ID, &paychan_sdk::ID, &bad),
         Err(SnapshotError::NotAChannel)
     );
     assert_eq!(
         ChannelSnapshot::from_account(
             f.channel,
-            &paychan::ID,
-            &paychan::ID,
+            &paychan_sdk::ID,
+            &paychan_sdk::ID,
             &data[..data.len() - 1]
         ),
         Err(SnapshotError::NotAChannel)
@@ -538,8 +538,8 @@ fn snapshots_refuse_foreign_or_broken_accounts() {
     assert_eq!(
         ChannelSnapshot::from_account(
             f.channel,
-            &paychan::ID,
-            &paychan::ID,
+            &paychan_sdk::ID,
+            &paychan_sdk::ID,
             &f.account_data(&weak)
         ),
         Err(SnapshotError::WeakSigner)

@@ -12,9 +12,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_lang::prelude::Pubkey;
 use common::{PRICE, block_on};
 use ed25519_dalek::SigningKey;
+use paychan_sdk::Pubkey;
 use paychan_verifier::{
     VoucherStore,
     store::{Durability, RedbStore},

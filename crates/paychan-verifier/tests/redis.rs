@@ -14,7 +14,7 @@ use std::{
 };
 
 use common::*;
-use paychan::state::ChannelStatus;
+use paychan_sdk::state::ChannelStatus;
 use paychan_verifier::{
     AcceptOutcome, Accepted, MemoryStore, StoreError, Verifier, VoucherStore, store::RedisStore,
 };

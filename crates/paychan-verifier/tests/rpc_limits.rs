@@ -57,7 +57,7 @@ async fn node(delay: Duration) -> (String, Arc<AtomicUsize>) {
 async fn one_unknown_channel_costs_one_rpc_read_however_often_it_is_named() {
     let (url, calls) = node(Duration::from_millis(100)).await;
     let f = Fixture::new();
-    let channels = Arc::new(RpcChannels::new(&url, paychan::ID, f.payee));
+    let channels = Arc::new(RpcChannels::new(&url, paychan_sdk::ID, f.payee));
     let v = Arc::new(Verifier::new(
         channels.clone(),
         MemoryStore::default(),
@@ -102,7 +102,12 @@ async fn loads_in_flight_are_bounded_and_the_excess_fails_fast() {
     let limits = RpcLimits {
         max_loads_in_flight: 8,
     };
-    let channels = Arc::new(RpcChannels::with_limits(&url, paychan::ID, f.payee, limits));
+    let channels = Arc::new(RpcChannels::with_limits(
+        &url,
+        paychan_sdk::ID,
+        f.payee,
+        limits,
+    ));
     let v = Arc::new(Verifier::new(
         channels.clone(),
         MemoryStore::default(),

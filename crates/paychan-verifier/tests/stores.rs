@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use paychan::state::ChannelStatus;
+use paychan_sdk::state::ChannelStatus;
 use paychan_verifier::{
     MemoryChannels, MemoryStore, Verifier, VoucherStore,
     store::{Durability, RedbStore},
@@ -220,7 +220,7 @@ proptest::proptest! {
     ) {
         use paychan_verifier::ChannelSnapshot;
         let f = Fixture::new();
-        let program = paychan::ID;
+        let program = paychan_sdk::ID;
         let mut real = f.account_data(&f.channel_state(ChannelStatus::Open, 0));
         let i = at.index(real.len());
         real[i] = value;

@@ -49,7 +49,7 @@ fn verifier(
     Verifier::new(
         channels,
         MemoryStore::default(),
-        Terms::new(paychan::ID, payee, mint, 1),
+        Terms::new(paychan_sdk::ID, payee, mint, 1),
     )
 }
 
@@ -81,7 +81,7 @@ async fn main() {
         Pubkey::new_unique(),
     );
     let extra = PaychanExtra {
-        program_id: paychan::ID.to_string(),
+        program_id: paychan_sdk::ID.to_string(),
         token_program: payee.to_string(),
         decimals: 6,
         grace_period_seconds: 3_600,

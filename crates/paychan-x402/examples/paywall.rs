@@ -26,16 +26,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: paywall <rpc-url> <payee> <mint>".into());
     };
     let (payee, mint) = (payee.parse()?, mint.parse()?);
-    let channels = Arc::new(RpcChannels::new(rpc, paychan::ID, payee));
+    let channels = Arc::new(RpcChannels::new(rpc, paychan_sdk::ID, payee));
     let _updates = channels.spawn_updater(None, Duration::from_secs(2));
     let store = RedbStore::open("vouchers.redb", Durability::Sync)?;
     // What channels must offer: a grace period of an hour, 0.1 USDC escrowed.
-    let mut terms = Terms::new(paychan::ID, payee, mint, 1_000);
+    let mut terms = Terms::new(paychan_sdk::ID, payee, mint, 1_000);
     (terms.min_grace_period, terms.min_deposit) = (3_600, 100_000);
     let verifier = Arc::new(Verifier::new(channels, store, terms));
     let extra = PaychanExtra {
-        program_id: paychan::ID.to_string(),
-        token_program: anchor_spl::token::ID.to_string(),
+        program_id: paychan_sdk::ID.to_string(),
+        token_program: paychan_sdk::TOKEN_PROGRAM_ID.to_string(),
         decimals: 6,
         grace_period_seconds: 3_600,
         minimum_deposit: "100000".into(),

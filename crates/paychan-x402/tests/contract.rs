@@ -82,7 +82,7 @@ fn the_documented_payment_decodes_to_the_documented_voucher() {
     let accepted: v2::PaymentRequirements =
         serde_json::from_value(doc["accepted"].clone()).unwrap();
     let extra: PaychanExtra = serde_json::from_value(accepted.extra.unwrap()).unwrap();
-    assert_eq!(extra.program_id, paychan::ID.to_string());
+    assert_eq!(extra.program_id, paychan_sdk::ID.to_string());
     // The payload is exactly the voucher crate's JSON form of the voucher.
     assert_eq!(doc["payload"], serde_json::to_value(signed).unwrap());
     // And the header is standard base64 of that JSON.
@@ -97,7 +97,7 @@ fn the_documented_payment_decodes_to_the_documented_voucher() {
 
 #[test]
 fn the_documented_channel_status_values_are_the_program_s() {
-    use paychan::state::ChannelStatus;
+    use paychan_sdk::state::ChannelStatus;
     let table = block("text channel-status");
     for (name, status) in [
         ("Open", ChannelStatus::Open),
@@ -115,7 +115,7 @@ fn the_documented_channel_status_values_are_the_program_s() {
 #[test]
 fn the_documented_settle_margin_is_the_verifier_s() {
     let terms =
-        paychan_verifier::Terms::new(paychan::ID, Default::default(), Default::default(), 1);
+        paychan_verifier::Terms::new(paychan_sdk::ID, Default::default(), Default::default(), 1);
     assert!(DOC.contains(&format!(
         "`settle_margin_secs` = {}",
         terms.settle_margin_secs

@@ -112,7 +112,7 @@ async fn produce() -> Produced {
     let asset = Network::Devnet.usdc_mint().unwrap().to_owned();
     let mint = Pubkey::from_str(&asset).unwrap();
     let extra = PaychanExtra {
-        program_id: paychan::ID.to_string(),
+        program_id: paychan_sdk::ID.to_string(),
         token_program: TOKEN_PROGRAM.into(),
         decimals: 6,
         grace_period_seconds: 3_600,
@@ -124,7 +124,12 @@ async fn produce() -> Produced {
     let channels = MemoryChannels::default();
     channels.upsert(snapshot(channel, &key, mint)).unwrap();
     let verifier = Arc::new(Verifier::new(channels, MemoryStore::default(), {
-        let mut terms = Terms::new(paychan::ID, Pubkey::from_str(PAY_TO).unwrap(), mint, PRICE);
+        let mut terms = Terms::new(
+            paychan_sdk::ID,
+            Pubkey::from_str(PAY_TO).unwrap(),
+            mint,
+            PRICE,
+        );
         (terms.min_grace_period, terms.min_deposit) = (3_600, 1_000_000);
         terms
     }));

@@ -104,10 +104,10 @@ fn env(delay: Duration) -> Env {
         inner: MemoryStore::default(),
         delay,
     });
-    let terms = Terms::new(paychan::ID, payee, mint, PRICE);
+    let terms = Terms::new(paychan_sdk::ID, payee, mint, PRICE);
     let verifier = Arc::new(Verifier::new(channels, store.clone(), terms));
     let extra = PaychanExtra {
-        program_id: paychan::ID.to_string(),
+        program_id: paychan_sdk::ID.to_string(),
         token_program: Pubkey::new_from_array([6; 32]).to_string(),
         decimals: 6,
         grace_period_seconds: 600,

@@ -59,7 +59,7 @@ impl Fixture {
 
     /// The terms the offers advertise (`extra()`): grace and minimum deposit included.
     fn terms(&self) -> Terms {
-        let mut terms = Terms::new(paychan::ID, self.payee, self.mint, PRICE);
+        let mut terms = Terms::new(paychan_sdk::ID, self.payee, self.mint, PRICE);
         terms.min_grace_period = 3_600;
         terms.min_deposit = 100_000;
         terms
@@ -89,7 +89,7 @@ impl Fixture {
 
     fn extra(&self) -> PaychanExtra {
         PaychanExtra {
-            program_id: paychan::ID.to_string(),
+            program_id: paychan_sdk::ID.to_string(),
             token_program: Pubkey::new_from_array([6; 32]).to_string(),
             decimals: 6,
             grace_period_seconds: 3_600,
@@ -305,7 +305,7 @@ async fn an_unpaid_request_gets_the_offer_in_the_header_and_the_body() {
     assert_eq!(extra, e.f.extra());
     assert_eq!(
         r[0].extra.as_ref().unwrap()["programId"],
-        paychan::ID.to_string()
+        paychan_sdk::ID.to_string()
     );
     // Free routes are untouched.
     let a = send(&e.app, get_req("/free", &[])).await;

@@ -18,9 +18,9 @@ use litesvm::{
 };
 use paychan::{
     error::PaychanError,
-    instructions::OpenArgs,
     state::{Channel, PayeeVault},
 };
+use paychan_sdk::ix::OpenArgs;
 use paychan_voucher::{ED25519_PROGRAM_ID, SignedVoucher, VoucherV1, sign_v1};
 use solana_instruction_error::InstructionError;
 use solana_keypair::Keypair;

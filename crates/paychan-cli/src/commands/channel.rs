@@ -1,14 +1,13 @@
 //! `paychan channel …`: open, top up, close and inspect channels.
 use std::path::{Path, PathBuf};
 
-use anchor_lang::prelude::Pubkey;
 use clap::{Args, Subcommand};
-use paychan::{
+use paychan_sdk::Pubkey;
+use paychan_sdk::{Instruction, ix, ix::OpenArgs as ProgramOpenArgs};
+use paychan_sdk::{
     constants::{MAX_GRACE_PERIOD_SECS, MIN_GRACE_PERIOD_SECS},
-    instructions::OpenArgs as ProgramOpenArgs,
     state::Channel,
 };
-use paychan_sdk::{Instruction, ix};
 use serde_json::json;
 use solana_keypair::Keypair;
 use solana_signature::Signature;
@@ -351,7 +350,7 @@ async fn request_close(ctx: &Context, address: &Pubkey) -> Result<Report, CliErr
     let instruction = ix::request_close(address, &payer.pubkey());
     let signature = send(ctx, &chain, "request-close", &[instruction], &payer, &[]).await?;
     let after = chain.channel(address).await?;
-    let finalize_after = after.grace_ends_at().ok();
+    let finalize_after = after.grace_ends_at();
     let mut table = Table::key_value();
     table
         .kv("channel", address)
@@ -550,7 +549,7 @@ async fn status(ctx: &Context, address: &Pubkey) -> Result<Report, CliError> {
         CliError::Account(format!("{address}: settled + refunded exceed the deposit"))
     })?;
     let close_requested_at = (channel.closure_started_at > 0).then_some(channel.closure_started_at);
-    let finalize_after = close_requested_at.and_then(|_| channel.grace_ends_at().ok());
+    let finalize_after = close_requested_at.and_then(|_| channel.grace_ends_at());
     let amount = |a: u64| match decimals {
         Some(d) => amount_json(a, d),
         None => json!({ "amount": a.to_string(), "ui": null }),

@@ -9,7 +9,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_lang::{Discriminator, prelude::Pubkey};
 use axum::{
     Router,
     extract::{Request, State},
@@ -17,9 +16,10 @@ use axum::{
     response::Response,
     routing::get,
 };
-use paychan::state::ChannelStatus;
 use paychan_client::{ClientConfig, PaychanClient};
 use paychan_localnet::{LocalChain, LocalChainConfig, MINT_DECIMALS};
+use paychan_sdk::Pubkey;
+use paychan_sdk::state::ChannelStatus;
 use paychan_settler::{MintAccounts, RunMode, Settler, SettlerConfig};
 use paychan_verifier::{
     Terms, Verifier, VoucherStore,
@@ -94,21 +94,7 @@ struct ChainTx {
 }
 
 fn instruction_kind(data: &[u8]) -> &'static str {
-    use paychan::instruction as ix;
-    let table: [(&[u8], &'static str); 8] = [
-        (ix::Open::DISCRIMINATOR, "open"),
-        (ix::TopUp::DISCRIMINATOR, "top_up"),
-        (ix::Settle::DISCRIMINATOR, "settle"),
-        (ix::SettleBatch::DISCRIMINATOR, "settle_batch"),
-        (ix::Close::DISCRIMINATOR, "close"),
-        (ix::RequestClose::DISCRIMINATOR, "request_close"),
-        (ix::Finalize::DISCRIMINATOR, "finalize"),
-        (ix::Reclaim::DISCRIMINATOR, "reclaim"),
-    ];
-    table
-        .iter()
-        .find(|(d, _)| data.starts_with(d))
-        .map_or("other", |(_, k)| k)
+    paychan_sdk::ix::instruction_name(data).unwrap_or("other")
 }
 
 /// Every transaction that touched the program, with its kind and fee.
@@ -118,7 +104,7 @@ async fn program_transactions(
     use solana_rpc_client_api::config::RpcTransactionConfig;
     use solana_transaction_status_client_types::UiTransactionEncoding;
     let signatures = rpc
-        .get_signatures_for_address(&paychan::ID)
+        .get_signatures_for_address(&paychan_sdk::ID)
         .await
         .map_err(|e| fail("listing the program's transactions", e))?;
     let mut out = Vec::with_capacity(signatures.len());
@@ -146,7 +132,7 @@ async fn program_transactions(
                 t.message
                     .instructions()
                     .iter()
-                    .find(|i| keys.get(usize::from(i.program_id_index)) == Some(&paychan::ID))
+                    .find(|i| keys.get(usize::from(i.program_id_index)) == Some(&paychan_sdk::ID))
                     .map(|i| instruction_kind(&i.data))
             })
             .unwrap_or("other");
@@ -242,18 +228,18 @@ pub async fn run(ctx: &Context, args: &DemoArgs) -> Result<Report, CliError> {
     );
     let channels = Arc::new(RpcChannels::new(
         chain.rpc_url(),
-        paychan::ID,
+        paychan_sdk::ID,
         payee.pubkey(),
     ));
     let updater =
         channels.spawn_updater(Some(chain.ws_url().to_string()), Duration::from_millis(100));
-    let mut terms = Terms::new(paychan::ID, payee.pubkey(), mint, args.price);
+    let mut terms = Terms::new(paychan_sdk::ID, payee.pubkey(), mint, args.price);
     terms.min_grace_period = GRACE_PERIOD_SECS;
     terms.min_deposit = args.price.saturating_mul(10);
     let verifier = Arc::new(Verifier::new(channels.clone(), store.clone(), terms));
     // Its grace period and minimum deposit are the terms' (what is enforced).
     let extra = PaychanExtra {
-        program_id: paychan::ID.to_string(),
+        program_id: paychan_sdk::ID.to_string(),
         token_program: token_program.to_string(),
         decimals: MINT_DECIMALS,
         grace_period_seconds: GRACE_PERIOD_SECS,
@@ -450,7 +436,7 @@ pub async fn run(ctx: &Context, args: &DemoArgs) -> Result<Report, CliError> {
         deposited = deposited.saturating_add(c.deposit);
         settled = settled.saturating_add(c.settled);
         refunded = refunded.saturating_add(c.refunded);
-        if ChannelStatus::from_u8(c.status).ok() == Some(ChannelStatus::Closed) {
+        if ChannelStatus::from_u8(c.status) == Some(ChannelStatus::Closed) {
             closed += 1;
         }
     }
@@ -476,7 +462,9 @@ pub async fn run(ctx: &Context, args: &DemoArgs) -> Result<Report, CliError> {
         .saturating_add(deposited)
         .saturating_sub(payer_funds);
     let channel_rent = rpc
-        .get_minimum_balance_for_rent_exemption(8 + std::mem::size_of::<paychan::state::Channel>())
+        .get_minimum_balance_for_rent_exemption(
+            8 + std::mem::size_of::<paychan_sdk::state::Channel>(),
+        )
         .await
         .map_err(|e| fail("getMinimumBalanceForRentExemption", e))?
         .saturating_mul(mine.len() as u64);

@@ -43,12 +43,12 @@ impl Context {
     /// declared-program-id check), so another `--program-id` is an error.
     pub fn chain_for_transactions(&self) -> Result<Chain, CliError> {
         let configured = self.settings.program_id.value;
-        if configured != paychan::ID {
+        if configured != paychan_sdk::ID {
             return Err(CliError::Usage(format!(
                 "program id {configured} (from {}) differs from {}, the id this binary and the \
                  program were built for; transactions can only be sent to that deployment",
                 self.settings.program_id.source,
-                paychan::ID
+                paychan_sdk::ID
             )));
         }
         Ok(self.chain())

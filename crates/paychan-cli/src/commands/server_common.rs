@@ -15,7 +15,6 @@ use std::{
     time::Duration,
 };
 
-use anchor_lang::prelude::Pubkey;
 use axum::{
     Router,
     http::{HeaderValue, header::CONTENT_TYPE},
@@ -24,6 +23,7 @@ use axum::{
 };
 use clap::Args;
 use futures_util::future::Either;
+use paychan_sdk::Pubkey;
 use paychan_settler::{
     MintAccounts, RedisLease, SettleHandle, SettleLease, Settler, SettlerConfig,
 };
@@ -776,13 +776,14 @@ pub async fn resolve_server(
             source,
         })?;
     let grace_period = file.grace_period.unwrap_or(DEFAULT_GRACE_PERIOD_SECS);
-    if !(paychan::constants::MIN_GRACE_PERIOD_SECS..=paychan::constants::MAX_GRACE_PERIOD_SECS)
+    if !(paychan_sdk::constants::MIN_GRACE_PERIOD_SECS
+        ..=paychan_sdk::constants::MAX_GRACE_PERIOD_SECS)
         .contains(&grace_period)
     {
         return Err(CliError::Usage(format!(
             "grace_period {grace_period} is outside the program's {}..={} seconds",
-            paychan::constants::MIN_GRACE_PERIOD_SECS,
-            paychan::constants::MAX_GRACE_PERIOD_SECS
+            paychan_sdk::constants::MIN_GRACE_PERIOD_SECS,
+            paychan_sdk::constants::MAX_GRACE_PERIOD_SECS
         )));
     }
     let secs = |v: Option<u64>, default: u64| Duration::from_secs(v.unwrap_or(default).max(1));

@@ -7,8 +7,8 @@
 //! once with their final voucher unless `--no-close-on-request`.
 use std::{sync::Arc, time::Duration};
 
-use anchor_lang::prelude::Pubkey;
 use clap::Args;
+use paychan_sdk::Pubkey;
 use paychan_settler::{MintAccounts, RunMode, SweepReport};
 use paychan_verifier::store::Durability;
 use serde_json::json;

@@ -2,10 +2,10 @@
 //! paywall on the embedded chain (`chain.rs`, `e2e.rs`).
 #![allow(dead_code, clippy::unwrap_used)]
 
-use anchor_lang::prelude::Pubkey;
 use axum::Router;
 use paychan_client::PaychanClient;
 use paychan_localnet::{LocalChain, MINT_DECIMALS};
+use paychan_sdk::Pubkey;
 use paychan_x402::{network::caip2_for_genesis, scheme::PaychanExtra};
 use reqwest_middleware::ClientWithMiddleware;
 
@@ -34,7 +34,7 @@ pub async fn network(chain: &LocalChain) -> String {
 /// The terms of a paywall paid to `payee` in `mint`, with the grace period
 /// and minimum deposit its offers advertise (`extra`).
 pub fn terms(payee: Pubkey, mint: Pubkey, price: u64) -> paychan_verifier::Terms {
-    let mut terms = paychan_verifier::Terms::new(paychan::ID, payee, mint, price);
+    let mut terms = paychan_verifier::Terms::new(paychan_sdk::ID, payee, mint, price);
     terms.min_grace_period = 900;
     terms.min_deposit = 5_000;
     terms
@@ -43,7 +43,7 @@ pub fn terms(payee: Pubkey, mint: Pubkey, price: u64) -> paychan_verifier::Terms
 /// The offer's `extra` of a paywall paid to `payee`.
 pub fn extra(payee: &Pubkey) -> PaychanExtra {
     PaychanExtra {
-        program_id: paychan::ID.to_string(),
+        program_id: paychan_sdk::ID.to_string(),
         token_program: paychan_sdk::TOKEN_PROGRAM_ID.to_string(),
         decimals: MINT_DECIMALS,
         grace_period_seconds: 900,

@@ -10,10 +10,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use anchor_lang::prelude::Pubkey;
 use ed25519_dalek::SigningKey;
-use paychan::instructions::OpenArgs;
 use paychan_localnet::{LocalChain, LocalChainConfig, RpcClient};
+use paychan_sdk::Pubkey;
+use paychan_sdk::ix::OpenArgs;
 use paychan_sdk::{TOKEN_PROGRAM_ID, ix};
 use paychan_settler::{MintAccounts, Settler, SettlerConfig, SweepReport};
 use paychan_verifier::{AcceptOutcome, MemoryStore, VoucherStore};
@@ -56,11 +56,7 @@ pub async fn ata_party(chain: &LocalChain, tokens: u64) -> Party {
 
 /// `owner`'s associated token account in the chain's mint.
 pub fn associated_tokens(chain: &LocalChain, owner: &Pubkey) -> Pubkey {
-    spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
-        owner,
-        &chain.mint(),
-        &TOKEN_PROGRAM_ID,
-    )
+    paychan_sdk::pda::associated_token_account(owner, &chain.mint(), &TOKEN_PROGRAM_ID)
 }
 
 /// A payee with its associated token account: the program pays it only there.

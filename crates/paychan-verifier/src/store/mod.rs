@@ -8,8 +8,8 @@
 //! | [`RedisStore`] (feature `redis`) | the answer waits for Redis's acknowledgement; what survives a crash is the server's AOF setting (`appendfsync always`: everything acknowledged; `everysec`: all but about the last two seconds on a host crash); replication is asynchronous | yes: the compare-and-swap is one Lua script |
 use std::{collections::HashMap, future::Future};
 
-use anchor_lang::prelude::Pubkey;
 use parking_lot::Mutex;
+use paychan_sdk::Pubkey;
 use paychan_voucher::{SignedVoucher, VOUCHER_V1_LEN, VoucherV1};
 
 #[cfg(feature = "redb")]

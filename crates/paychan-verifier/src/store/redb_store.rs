@@ -32,8 +32,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anchor_lang::prelude::Pubkey;
 use parking_lot::Mutex;
+use paychan_sdk::Pubkey;
 use paychan_voucher::SignedVoucher;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;

@@ -60,8 +60,8 @@ use std::{
     time::Duration,
 };
 
-use anchor_lang::prelude::Pubkey;
 use parking_lot::Mutex;
+use paychan_sdk::Pubkey;
 use paychan_voucher::SignedVoucher;
 use redis::{
     Client, Connection, Script,

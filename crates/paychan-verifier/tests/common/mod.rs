@@ -8,9 +8,9 @@ use std::{
     thread,
 };
 
-use anchor_lang::{Discriminator, prelude::Pubkey};
 use ed25519_dalek::SigningKey;
-use paychan::state::{Channel, ChannelStatus};
+use paychan_sdk::Pubkey;
+use paychan_sdk::state::{Channel, ChannelStatus};
 use paychan_verifier::{
     ChannelSnapshot, CheckError, MemoryChannels, Receipt, Rejection, Terms, Verifier, VoucherStore,
 };
@@ -40,7 +40,7 @@ impl Fixture {
     }
 
     pub fn terms(&self) -> Terms {
-        Terms::new(paychan::ID, self.payee, self.mint, PRICE)
+        Terms::new(paychan_sdk::ID, self.payee, self.mint, PRICE)
     }
 
     /// The channel as the program stores it.
@@ -71,14 +71,13 @@ impl Fixture {
 
     /// Account data: discriminator + zero-copy body.
     pub fn account_data(&self, channel: &Channel) -> Vec<u8> {
-        let mut data = Channel::DISCRIMINATOR.to_vec();
-        data.extend_from_slice(bytemuck::bytes_of(channel));
-        data
+        channel.encode()
     }
 
     pub fn snapshot(&self, status: ChannelStatus, settled: u64) -> ChannelSnapshot {
         let data = self.account_data(&self.channel_state(status, settled));
-        ChannelSnapshot::from_account(self.channel, &paychan::ID, &paychan::ID, &data).unwrap()
+        ChannelSnapshot::from_account(self.channel, &paychan_sdk::ID, &paychan_sdk::ID, &data)
+            .unwrap()
     }
 
     pub fn channels(&self, status: ChannelStatus, settled: u64) -> MemoryChannels {

@@ -2,9 +2,8 @@
 //! an open channel as the verifier sees it, decoded from real account bytes.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use anchor_lang::Discriminator;
 use ed25519_dalek::SigningKey;
-use paychan::state::{Channel, ChannelStatus};
+use paychan_sdk::state::{Channel, ChannelStatus};
 use paychan_verifier::{ChannelSnapshot, Pubkey};
 
 /// An open channel of `payer` to `payee` in `mint` holding `deposit`, whose
@@ -35,7 +34,6 @@ pub fn open_channel(
         status: ChannelStatus::Open as u8,
         reserved: [0; 5],
     };
-    let mut data = Channel::DISCRIMINATOR.to_vec();
-    data.extend_from_slice(bytemuck::bytes_of(&state));
-    ChannelSnapshot::from_account(address, &paychan::ID, &paychan::ID, &data).unwrap()
+    let data = state.encode();
+    ChannelSnapshot::from_account(address, &paychan_sdk::ID, &paychan_sdk::ID, &data).unwrap()
 }
