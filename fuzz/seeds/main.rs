@@ -4,20 +4,23 @@
 //! `cargo fuzz build` (it is built with the targets):
 //!
 //! ```sh
-//! "$CARGO_TARGET_DIR"/x86_64-unknown-linux-gnu/release/seeds [FUZZ_DIR]
+//! "$CARGO_TARGET_DIR"/x86_64-unknown-linux-gnu/release/seeds [OUT_DIR]
 //! ```
 //!
+//! `OUT_DIR` defaults to the current directory, which must then be `fuzz/`
+//! (scripts/fuzz-smoke.sh writes to a temporary directory and compares).
 //! Each target's corpus directory is emptied first: it holds seeds only
-//! (fuzz runs work on a copy, see scripts/fuzz-smoke.sh).
+//! (fuzz runs work on a copy).
 use std::{fs, path::PathBuf};
 
 use paychan_fuzz::seeds::{self, Error, TARGETS};
 
 fn main() -> Result<(), Error> {
-    let root = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| ".".into()));
-    if !root.join("fuzz_targets").is_dir() {
-        return Err(format!("{} is not the fuzz directory", root.display()).into());
-    }
+    let root = match std::env::args().nth(1) {
+        Some(dir) => PathBuf::from(dir),
+        None if PathBuf::from("fuzz_targets").is_dir() => PathBuf::from("."),
+        None => return Err("run from fuzz/, or name the output directory".into()),
+    };
     fs::create_dir_all(root.join("dict"))?;
     for target in TARGETS {
         let dir = root.join("corpus").join(target);
