@@ -8,7 +8,9 @@
 //! is served as is; a paid 200 carries a `PAYMENT-RESPONSE` (and for an
 //! `X-PAYMENT`, an `X-PAYMENT-RESPONSE`) naming the payer and a charge of
 //! at least the price, and either ran the handler once with that receipt
-//! or is a marked replay that did not run it; nothing else runs the
+//! or is a marked replay that did not run it, answering the same voucher,
+//! `Idempotency-Key` and request as a run it paid with that run's
+//! receipt, at most `max_replays` times; nothing else runs the
 //! handler; the store's invariants ([`crate::live::check_store`]). At the
 //! end: what the handler runs were charged adds up to exactly what the
 //! store accepted (paid once, served once).
@@ -22,6 +24,7 @@ use http::{HeaderName, HeaderValue, Method, StatusCode, Uri, request::Parts};
 use paychan_verifier::Receipt;
 use paychan_x402::{
     codec,
+    payment::{HeaderVersion, decode_payment},
     server::{Paywall, PaywallConfig, Price},
     v2,
 };
@@ -54,6 +57,38 @@ pub fn price_of(uri: &Uri) -> Option<u64> {
 }
 
 type Runs = Arc<Mutex<Vec<Option<Receipt>>>>;
+
+/// What a stored response may be replayed for: the same voucher, the same
+/// `Idempotency-Key` and the same request (method, path and query, body).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Paid {
+    signature: [u8; 64],
+    key: Option<Vec<u8>>,
+    method: String,
+    uri: String,
+    body: Vec<u8>,
+}
+
+impl Paid {
+    /// `None` when the request carries no payment that decodes.
+    fn of(req: &http::Request<Body>, body: &[u8]) -> Option<Self> {
+        let (header, version) = match req.headers().get(PAYMENT_SIGNATURE) {
+            Some(h) => (h, HeaderVersion::V2),
+            None => (req.headers().get(X_PAYMENT)?, HeaderVersion::V1),
+        };
+        let payment = decode_payment(header.as_bytes(), version).ok()?;
+        Some(Self {
+            signature: payment.voucher.signature,
+            key: req
+                .headers()
+                .get(IDEMPOTENCY_KEY)
+                .map(|k| k.as_bytes().to_vec()),
+            method: req.method().to_string(),
+            uri: req.uri().to_string(),
+            body: body.to_vec(),
+        })
+    }
+}
 
 /// One handler behind the paywall for every method and path; it records
 /// the receipt it finds (none for a free request).
@@ -116,6 +151,7 @@ pub fn run(data: &[u8]) -> bool {
     let mut config = PaywallConfig::new(fixture::NETWORK, fixture::extra());
     config.memory_channels = 64;
     config.max_idempotent_body = MAX_IDEMPOTENT_BODY;
+    let max_replays = config.max_replays;
     let paywall = Paywall::new(verifier, config);
     let runs: Runs = Arc::default();
     let app = app(&paywall, runs.clone());
@@ -124,11 +160,15 @@ pub fn run(data: &[u8]) -> bool {
     let mut served = false;
     let mut charged_runs: u128 = 0;
     let mut records = Vec::new();
+    // Paid runs with an Idempotency-Key: what they paid, their
+    // PAYMENT-RESPONSE, and how often they were replayed.
+    let mut keyed: Vec<(Paid, HeaderValue, u8)> = Vec::new();
     for step in &steps {
         let Some((req, v1)) = build(step) else {
             continue;
         };
         let price = price_of(req.uri());
+        let paid = Paid::of(&req, &step.body);
         let line = if stats::tracing() {
             format!("{} {} {:?}", req.method(), req.uri(), req.headers())
         } else {
@@ -171,8 +211,18 @@ pub fn run(data: &[u8]) -> bool {
                     .expect("PAYMENT-RESPONSE names the amount");
                 assert!(amount >= price, "charged {amount} for a price of {price}");
                 let replayed = res.headers.get("idempotent-replayed").is_some();
+                let paid = paid.expect("a paid 200 answers a payment that decodes");
                 if replayed {
                     assert!(ran.is_empty(), "a replay ran the handler");
+                    let (original, response, replays) = keyed
+                        .iter_mut()
+                        .rev()
+                        .find(|(p, _, _)| p.signature == paid.signature && p.key == paid.key)
+                        .expect("a replay of a run paid by this voucher with this key");
+                    assert_eq!(*original, paid, "a replay answers another request");
+                    assert_eq!(response, header, "a replay carries the run's receipt");
+                    *replays += 1;
+                    assert!(*replays <= max_replays, "replayed {replays} times");
                 } else {
                     assert_eq!(ran.len(), 1, "a paid 200 runs the handler once");
                     let receipt = ran
@@ -183,6 +233,9 @@ pub fn run(data: &[u8]) -> bool {
                     assert_eq!(receipt.charged, amount);
                     assert_eq!(receipt.channel, fixture::channel());
                     charged_runs += u128::from(receipt.charged);
+                    if paid.key.is_some() {
+                        keyed.push((paid, header.clone(), 0));
+                    }
                 }
             }
             Some(_) => assert!(ran.is_empty(), "the handler ran for a {status}"),
