@@ -220,7 +220,9 @@ async fn program_deploy_resumes_its_buffer_shows_the_hash_and_upgrades() {
         total_chunks - 9 - zero_chunks,
         "{deployed}"
     );
+    assert_eq!(deployed["action"], "deploy");
     assert_eq!(deployed["transactions"]["create_buffer"], 0);
+    assert_eq!(deployed["transactions"]["deploy"], 1);
     assert_eq!(
         deployed["transactions"]["total"],
         deployed["transactions"]["write"].as_u64().unwrap() + 1
@@ -283,6 +285,11 @@ async fn program_deploy_resumes_its_buffer_shows_the_hash_and_upgrades() {
     assert_eq!(upgraded["program_id"], paychan::ID.to_string());
     assert_eq!(upgraded["sha256"], sha);
     assert_eq!(upgraded["transactions"]["create_buffer"], 1);
+    assert_eq!(upgraded["transactions"]["upgrade"], 1);
+    assert_eq!(
+        upgraded["chunks"]["written"],
+        upgraded["transactions"]["write"]
+    );
     assert!(upgraded["last_deployed_slot"].as_u64().unwrap() > before);
     // Without the authority: refused before anything is sent.
     let wrong = run(base(&["program", "upgrade", &so_s])).await;
