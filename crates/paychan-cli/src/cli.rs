@@ -5,7 +5,10 @@ use clap::{ArgMatches, Args, Parser, Subcommand, parser::ValueSource};
 use paychan_sdk::Pubkey;
 
 use crate::{
-    commands::{channel::ChannelCommand, demo, facilitator, keygen::KeygenArgs, serve, settle},
+    commands::{
+        channel::ChannelCommand, demo, facilitator, keygen::KeygenArgs, program::ProgramCommand,
+        serve, settle,
+    },
     config::{ENV_COMMITMENT, ENV_CONFIG, ENV_KEYPAIR, ENV_PROGRAM_ID, ENV_RPC_URL, Layer},
     error::EXIT_CODES_HELP,
 };
@@ -69,6 +72,9 @@ pub enum Command {
     Facilitator(facilitator::FacilitatorArgs),
     /// Settle stored vouchers on chain: once, or as a daemon with Prometheus metrics
     Settle(settle::SettleArgs),
+    /// Deploy, upgrade and show the program (SBPF v3 .so) through the upgradeable loader
+    #[command(subcommand)]
+    Program(ProgramCommand),
 }
 
 impl Command {
@@ -82,6 +88,7 @@ impl Command {
             Self::Serve(_) => "serve",
             Self::Facilitator(_) => "facilitator",
             Self::Settle(_) => "settle",
+            Self::Program(_) => "program",
         }
     }
 }

@@ -112,6 +112,7 @@ fn dispatch(ctx: &Context, command: &Command) -> Result<Report, CliError> {
                     Command::Serve(a) => commands::serve::run(ctx, a).await,
                     Command::Facilitator(a) => commands::facilitator::run(ctx, a).await,
                     Command::Settle(a) => commands::settle::run(ctx, a).await,
+                    Command::Program(c) => commands::program::run(ctx, c).await,
                     Command::Keygen(_) | Command::Config => {
                         Err(CliError::Usage("internal: synchronous command".into()))
                     }

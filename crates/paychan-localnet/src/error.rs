@@ -62,6 +62,9 @@ pub enum LocalnetError {
         /// How long it was waited for.
         waited: Duration,
     },
+    /// Deploying the program through the loader failed.
+    #[error("deploying the program through the loader: {0}")]
+    Deploy(String),
     /// An account read back over RPC does not exist.
     #[error("account {0} does not exist")]
     AccountNotFound(Pubkey),

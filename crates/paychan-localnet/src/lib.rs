@@ -3,8 +3,10 @@
 //! An embedded Solana chain for end-to-end tests and demos: [`surfpool_core`]
 //! runs in-process with real JSON-RPC and websocket servers bound to free
 //! ports on 127.0.0.1, in offline mode (no datasource, nothing leaves the
-//! machine), with the real paychan program binary loaded and a 6-decimal
-//! USDC-like SPL Token mint created.
+//! machine), with the real paychan program binary deployed through the
+//! upgradeable loader (buffer writes and `Upgrade` transactions: see
+//! [`deploy`] for how, at the `declare_id!` address whose key nobody here
+//! has) and a 6-decimal USDC-like SPL Token mint created.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), paychan_localnet::LocalnetError> {
@@ -22,11 +24,13 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Setup writes (funding, token accounts, raw accounts) go straight to the
-//! SVM through surfpool's locker; everything a test asserts should be read
-//! back over JSON-RPC ([`LocalChain::rpc_client`] and the helpers built on it).
+//! Setup writes (funding, token accounts, raw accounts, and the program's
+//! placeholder accounts) go straight to the SVM through surfpool's locker;
+//! everything a test asserts should be read back over JSON-RPC
+//! ([`LocalChain::rpc_client`] and the helpers built on it).
 #![warn(missing_docs)]
 
+pub mod deploy;
 mod error;
 
 use std::{
@@ -56,6 +60,7 @@ use surfpool_core::{
 };
 use surfpool_types::{RpcConfig, SimnetCommand, SimnetConfig, SimnetEvent, SurfpoolConfig};
 
+pub use deploy::ProgramDeploy;
 pub use error::LocalnetError;
 pub use solana_signer::SignerError;
 pub use surfpool_core::solana_account::Account;
@@ -86,12 +91,16 @@ pub fn default_program_path() -> PathBuf {
     }
 }
 
+/// Lamports the chain's upgrade authority gets to pay for the deploy
+/// (buffer rent, fees) and later upgrades.
+const DEPLOYER_LAMPORTS: u64 = 100_000_000_000;
+
 /// How to start a [`LocalChain`].
 #[derive(Clone, Debug)]
 pub struct LocalChainConfig {
-    /// The program binary (SBF `.so`) loaded at [`Self::program_id`].
+    /// The program binary (SBF `.so`) deployed at [`Self::program_id`].
     pub program_so: PathBuf,
-    /// Where the program is loaded; `paychan_sdk::ID` by default.
+    /// Where the program is deployed; `paychan_sdk::ID` by default.
     pub program_id: Pubkey,
     /// How long to wait for the chain to announce `CoreStarted`.
     pub startup_timeout: Duration,
@@ -138,6 +147,8 @@ pub struct LocalChain {
     program_id: Pubkey,
     mint: Pubkey,
     mint_authority: Keypair,
+    upgrade_authority: Keypair,
+    program_deploy: Option<ProgramDeploy>,
     client: RpcClient,
     locker: SurfnetSvmLocker,
     runtime: tokio::runtime::Handle,
@@ -162,7 +173,9 @@ impl std::fmt::Debug for LocalChain {
 
 impl LocalChain {
     /// Starts the chain: binds JSON-RPC and websocket on free 127.0.0.1 ports,
-    /// loads the program binary, creates the mint and waits for `CoreStarted`.
+    /// writes the program's placeholder accounts and the mint, waits for
+    /// `CoreStarted`, then deploys the program binary through the loader
+    /// ([`deploy`]; [`Self::program_deploy`] tells what it took).
     ///
     /// Await it (and the other async methods) on a tokio runtime with the
     /// time driver enabled (`#[tokio::test]` of either flavour); surfpool
@@ -205,6 +218,7 @@ impl LocalChain {
         let locker = SurfnetSvmLocker::new(svm);
 
         let mint_authority = Keypair::new();
+        let upgrade_authority = Keypair::new();
         let mint = Keypair::new().pubkey();
 
         let (startup_tx, mut startup_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -229,12 +243,14 @@ impl LocalChain {
             let locker = locker.clone();
             let commands = commands.clone();
             let program_id = config.program_id;
+            let program_len = program.len();
+            let authority = upgrade_authority.pubkey();
             let mint_authority = mint_authority.pubkey();
             std::thread::Builder::new()
                 .name("paychan-localnet-runloop".into())
                 .spawn(move || {
                     let result = runtime.block_on(async move {
-                        load_program(&locker, program_id, &program).await?;
+                        deploy::create_placeholder(&locker, program_id, authority, program_len)?;
                         create_mint(&locker, mint, mint_authority)?;
                         surfpool_core::runloops::start_local_surfnet_runloop(
                             locker,
@@ -265,6 +281,8 @@ impl LocalChain {
             program_id: config.program_id,
             mint,
             mint_authority,
+            upgrade_authority,
+            program_deploy: None,
             client: RpcClient::new_with_commitment(
                 format!("http://{host}:{bind_port}"),
                 CommitmentConfig::confirmed(),
@@ -288,6 +306,18 @@ impl LocalChain {
             }
             Err(_) => return Err(LocalnetError::StartupTimeout(config.startup_timeout)),
         }
+        chain
+            .fund_sol(&chain.upgrade_authority.pubkey(), DEPLOYER_LAMPORTS)
+            .await?;
+        chain.program_deploy = Some(
+            deploy::deploy_through_loader(
+                &chain.client,
+                chain.program_id,
+                &chain.upgrade_authority,
+                &program,
+            )
+            .await?,
+        );
         chain.startup_time = started.elapsed();
         Ok(chain)
     }
@@ -307,9 +337,22 @@ impl LocalChain {
         &self.client
     }
 
-    /// Where the program binary is loaded.
+    /// Where the program binary is deployed.
     pub fn program_id(&self) -> Pubkey {
         self.program_id
+    }
+
+    /// The program's upgrade authority (a key of this chain's own, funded;
+    /// the ProgramData records it): `paychan program upgrade` with it puts
+    /// another build in place through the loader.
+    pub fn program_upgrade_authority(&self) -> &Keypair {
+        &self.upgrade_authority
+    }
+
+    /// What deploying the program through the loader took (transactions,
+    /// time, the deployed bytes' hash).
+    pub fn program_deploy(&self) -> Option<&ProgramDeploy> {
+        self.program_deploy.as_ref()
     }
 
     /// The chain's SPL Token mint ([`MINT_DECIMALS`] decimals).
@@ -322,7 +365,8 @@ impl LocalChain {
         &self.mint_authority
     }
 
-    /// Wall time [`Self::start`] took, from reading the binary to `CoreStarted`.
+    /// Wall time [`Self::start`] took, from reading the binary to the
+    /// program's deploy through the loader.
     pub fn startup_time(&self) -> Duration {
         self.startup_time
     }
@@ -542,6 +586,42 @@ impl LocalChain {
         Ok(())
     }
 
+    /// Switches surfpool's block production: `Clock` produces a block every
+    /// [`LocalChainConfig::slot_time_ms`] of wall time (so the chain's clock
+    /// runs by itself, without transactions), `Transaction` one after every
+    /// transaction.
+    pub fn set_block_production_mode(
+        &self,
+        mode: BlockProductionMode,
+    ) -> Result<(), LocalnetError> {
+        if self.runloop.as_ref().is_none_or(|t| t.is_finished()) {
+            return Err(LocalnetError::Stopped("the runloop has ended".into()));
+        }
+        self.commands
+            .send(SimnetCommand::UpdateBlockProductionMode(mode))
+            .map_err(|_| LocalnetError::Stopped("the runloop's command channel is closed".into()))
+    }
+
+    /// How far the chain's clock (the Clock sysvar's `unix_timestamp`)
+    /// moves per block, in milliseconds. Blocks still come every
+    /// [`LocalChainConfig::slot_time_ms`] of wall time in `Clock` mode, so
+    /// `chain_ms_per_slot / slot_time_ms` is how many times faster than the
+    /// wall clock chain time passes (grace periods end sooner; slots, and
+    /// so blockhash lifetimes, keep their wall-clock pace).
+    pub async fn set_chain_time_per_slot(
+        &self,
+        chain_ms_per_slot: u64,
+    ) -> Result<(), LocalnetError> {
+        if chain_ms_per_slot == 0 {
+            return Err(LocalnetError::Surfpool("a slot must move the clock".into()));
+        }
+        self.with_svm_writer(move |svm| {
+            svm.slot_time = chain_ms_per_slot;
+            Ok(())
+        })
+        .await
+    }
+
     /// The chain's current Unix time (the Clock sysvar, read over JSON-RPC).
     pub async fn unix_timestamp(&self) -> Result<i64, LocalnetError> {
         let clock = Pubkey::from_str_const("SysvarC1ock11111111111111111111111111111111");
@@ -734,28 +814,6 @@ fn log_event(event: &SimnetEvent) {
             meta.logs.join("\n  ")
         ),
         _ => {}
-    }
-}
-
-/// Loads the program binary as an upgradeable (loader-v3) program and checks
-/// that it ends up executable.
-async fn load_program(
-    locker: &SurfnetSvmLocker,
-    program_id: Pubkey,
-    elf: &[u8],
-) -> Result<(), String> {
-    locker
-        .write_program(program_id, None, 0, elf, &None)
-        .await
-        .map_err(|e| format!("loading the program at {program_id}: {e}"))?;
-    let account = locker
-        .with_svm_reader(|svm| svm.get_account(&program_id))
-        .map_err(|e| e.to_string())?;
-    match account {
-        Some(account) if account.executable => Ok(()),
-        _ => Err(format!(
-            "the program at {program_id} is not executable after loading"
-        )),
     }
 }
 

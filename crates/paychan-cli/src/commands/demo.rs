@@ -19,6 +19,15 @@
 //!    one transfer transaction per request, and the conservation check
 //!    `payee + refund = deposit`.
 //!
+//! With `--keep-serving` it then serves outside agents for real: the chain
+//! switches to clock-driven blocks with its clock running `--time-scale`
+//! times faster than the wall clock (so grace periods end), the settler
+//! keeps running (closing channels whose payer requested a close, when it
+//! holds a voucher for them and the payer's associated token account
+//! exists), and a funded keypair file is written. The serving line and
+//! what to do with it go to stdout (with `--json`, as a second JSON line,
+//! `{"serving": {...}}`).
+//!
 //! The embedded chain (Surfpool, about 300 crates) is behind the cargo
 //! feature `demo` (`scripts/demo.sh` turns it on): the production `paychan`
 //! binary does not link it, and says so when asked for the demo.
@@ -49,10 +58,22 @@ pub struct DemoArgs {
     /// can be lost for at most that long on a crash).
     #[arg(long, default_value = "sync", value_parser = ["sync", "batched"])]
     pub durability: String,
-    /// After the summary, keep the paywalled API and the chain's RPC running
-    /// for outside clients until interrupted (Ctrl-C).
+    /// After the summary, keep serving outside clients until Ctrl-C or
+    /// SIGTERM: the paywalled API, the chain's RPC (now producing blocks on
+    /// a clock, so time passes), the settler (which closes channels whose
+    /// payer asks for a close), and a funded keypair file (the faucet).
     #[arg(long)]
     pub keep_serving: bool,
+    /// With --keep-serving: how many times faster than the wall clock the
+    /// chain's clock runs (60: the API's 900 s grace period ends 15 s after
+    /// a close request).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub time_scale: u32,
+    /// With --keep-serving: where to write the faucet keypair (10 SOL and
+    /// 100 USDC of the demo's mint in its associated token account)
+    /// [default: a file in the demo's temporary directory, removed on exit]
+    #[arg(long, value_name = "FILE")]
+    pub faucet_keypair: Option<PathBuf>,
     /// Port of the paywalled API on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub port: u16,

@@ -97,7 +97,9 @@ fn instruction_kind(data: &[u8]) -> &'static str {
     paychan_sdk::ix::instruction_name(data).unwrap_or("other")
 }
 
-/// Every transaction that touched the program, with its kind and fee.
+/// Every transaction that called the program, with its kind and fee (the
+/// loader's transactions that deployed it mention its id too: they are not
+/// paychan's and are left out).
 async fn program_transactions(
     rpc: &solana_rpc_client::nonblocking::rpc_client::RpcClient,
 ) -> Result<Vec<ChainTx>, CliError> {
@@ -123,22 +125,153 @@ async fn program_transactions(
             .await
             .map_err(|e| fail("getTransaction", e))?;
         let fee = tx.transaction.meta.as_ref().map_or(0, |m| m.fee);
-        let kind = tx
-            .transaction
-            .transaction
-            .decode()
-            .and_then(|t| {
-                let keys = t.message.static_account_keys().to_vec();
-                t.message
-                    .instructions()
-                    .iter()
-                    .find(|i| keys.get(usize::from(i.program_id_index)) == Some(&paychan_sdk::ID))
-                    .map(|i| instruction_kind(&i.data))
-            })
-            .unwrap_or("other");
-        out.push(ChainTx { kind, fee });
+        let decoded = tx.transaction.transaction.decode();
+        let Some(t) = decoded else {
+            out.push(ChainTx { kind: "other", fee });
+            continue;
+        };
+        let keys = t.message.static_account_keys().to_vec();
+        let called = t
+            .message
+            .instructions()
+            .iter()
+            .find(|i| keys.get(usize::from(i.program_id_index)) == Some(&paychan_sdk::ID))
+            .map(|i| instruction_kind(&i.data));
+        if let Some(kind) = called {
+            out.push(ChainTx { kind, fee });
+        }
     }
     Ok(out)
+}
+
+/// Lamports and tokens (base units) the faucet keypair of `--keep-serving` gets.
+const FAUCET_LAMPORTS: u64 = 10 * LAMPORTS_PER_SOL;
+const FAUCET_TOKENS: u64 = 100_000_000;
+
+/// What `--keep-serving` tells outside agents.
+struct Serving<'a> {
+    api: &'a str,
+    network: &'a str,
+    payee: Pubkey,
+    price: u64,
+    slot_time_ms: u64,
+}
+
+/// `--keep-serving`: the faucet keypair, the chain's clock, the settler
+/// again, the serving lines on stdout; then waits for Ctrl-C or SIGTERM.
+async fn keep_serving(
+    ctx: &Context,
+    args: &DemoArgs,
+    chain: &LocalChain,
+    settler: &Arc<Settler<Arc<RedbStore>>>,
+    dir: &std::path::Path,
+    serving: &Serving<'_>,
+) -> Result<(), CliError> {
+    let mint = chain.mint();
+    // The faucet: a keypair file with SOL and the mint's tokens in its
+    // associated token account (where the settler's refunds go).
+    let faucet = Keypair::new();
+    let faucet_file = args
+        .faucet_keypair
+        .clone()
+        .unwrap_or_else(|| dir.join("faucet-payer.json"));
+    crate::keys::write_keypair(&faucet, &faucet_file, false)?;
+    chain
+        .fund_sol(&faucet.pubkey(), FAUCET_LAMPORTS)
+        .await
+        .map_err(|e| fail("funding the faucet keypair", e))?;
+    let faucet_tokens = chain
+        .create_associated_token_account(&faucet.pubkey(), FAUCET_TOKENS)
+        .await
+        .map_err(|e| fail("minting the faucet's tokens", e))?;
+
+    // Time passes: a block every slot time, each moving the clock
+    // `time_scale` slot times.
+    let chain_ms_per_slot = serving
+        .slot_time_ms
+        .saturating_mul(u64::from(args.time_scale));
+    chain
+        .set_chain_time_per_slot(chain_ms_per_slot)
+        .await
+        .map_err(|e| fail("speeding up the chain's clock", e))?;
+    chain
+        .set_block_production_mode(paychan_localnet::BlockProductionMode::Clock)
+        .map_err(|e| fail("starting the chain's clock", e))?;
+
+    // The settler again, until the end: it settles what outside agents
+    // pay and closes their channels when they request a close.
+    let (stop_settler, settler_stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = {
+        let settler = settler.clone();
+        tokio::spawn(async move {
+            settler
+                .run(async {
+                    let _ = settler_stopped.await;
+                })
+                .await;
+        })
+    };
+
+    let grace_wall = GRACE_PERIOD_SECS as f64 / f64::from(args.time_scale);
+    let info = json!({
+        "api": format!("{}/api/quote", serving.api),
+        "health": format!("{}/health", serving.api),
+        "rpc_url": chain.rpc_url(),
+        "ws_url": chain.ws_url(),
+        "network": serving.network,
+        "program_id": chain.program_id().to_string(),
+        "mint": mint.to_string(),
+        "decimals": MINT_DECIMALS,
+        "payee": serving.payee.to_string(),
+        "price": serving.price,
+        "min_grace_period_seconds": GRACE_PERIOD_SECS,
+        "min_deposit": serving.price.saturating_mul(10),
+        "faucet": {
+            "keypair": faucet_file.display().to_string(),
+            "pubkey": faucet.pubkey().to_string(),
+            "lamports": FAUCET_LAMPORTS,
+            "token_account": faucet_tokens.to_string(),
+            "tokens": FAUCET_TOKENS,
+        },
+        "time_scale": args.time_scale,
+        "slot_time_ms": serving.slot_time_ms,
+        "grace_period_wall_seconds": grace_wall,
+    });
+    if ctx.json {
+        println!("{}", json!({ "serving": info }));
+    } else {
+        let rpc = chain.rpc_url();
+        let keypair = faucet_file.display();
+        println!(
+            "\nserving: paywalled API {api}/api/quote (402 without payment) until Ctrl-C\n\
+             \x20 rpc url   {rpc} (ws {ws})\n\
+             \x20 network   {network}\n\
+             \x20 mint      {mint} ({MINT_DECIMALS} decimals), payee {payee}, price {price} base units\n\
+             \x20 faucet    {keypair}: {faucet_pk} holds 10 SOL and {tokens} USDC (token account {faucet_tokens})\n\
+             \x20 clock     a block every {slot} ms, the chain's clock runs {scale}x: a {grace} s grace period ends {grace_wall:.0} s after a close request\n\
+             \n\
+             pay from it, then get the rest back:\n\
+             \x20 paychan --rpc-url {rpc} --keypair {keypair} channel open --payee {payee} --mint {mint} --deposit 0.05 --grace-period {grace}\n\
+             \x20 (sign vouchers with the session key it writes, or use paychan-client's agent with this keypair, network and mint)\n\
+             \x20 paychan --rpc-url {rpc} --keypair {keypair} channel request-close --channel <CHANNEL>\n\
+             \x20 the settler then closes a channel it holds a voucher for at once; otherwise\n\
+             \x20 paychan --rpc-url {rpc} --keypair {keypair} channel finalize --channel <CHANNEL>   (after the grace period)",
+            api = serving.api,
+            ws = chain.ws_url(),
+            network = serving.network,
+            payee = serving.payee,
+            price = serving.price,
+            faucet_pk = faucet.pubkey(),
+            tokens = usdc(FAUCET_TOKENS),
+            slot = serving.slot_time_ms,
+            scale = args.time_scale,
+            grace = GRACE_PERIOD_SECS,
+        );
+    }
+    super::server_common::shutdown_signal().await;
+    let _ = stop_settler.send(());
+    daemon.await.map_err(|e| fail("settler task", e))?;
+    Ok(())
 }
 
 /// Runs `paychan demo`.
@@ -167,6 +300,7 @@ pub async fn run(ctx: &Context, args: &DemoArgs) -> Result<Report, CliError> {
             config.program_so.display()
         )));
     }
+    let slot_time_ms = config.slot_time_ms;
     let chain = LocalChain::start(config)
         .await
         .map_err(|e| fail("starting the local chain", e))?;
@@ -529,6 +663,14 @@ pub async fn run(ctx: &Context, args: &DemoArgs) -> Result<Report, CliError> {
         "lamports_per_request_one_transfer_each": LAMPORTS_PER_TRANSFER_TX,
         "savings_factor": LAMPORTS_PER_TRANSFER_TX as f64 / lamports_per_request.max(1e-9),
         "chain_startup_seconds": chain.startup_time().as_secs_f64(),
+        "program_deploy": chain.program_deploy().map(|d| json!({
+            "how": "upgradeable loader: buffer writes + Upgrade (see crates/paychan-localnet/src/deploy.rs)",
+            "program_len": d.program_len,
+            "transactions": d.transactions,
+            "write_transactions": d.write_transactions,
+            "seconds": d.elapsed.as_secs_f64(),
+            "sha256": paychan_localnet::deploy::hex(&d.sha256),
+        })),
         "requests_seconds": requests_elapsed.as_secs_f64(),
         "total_seconds": started.elapsed().as_secs_f64(),
         "network": network,
@@ -612,6 +754,18 @@ pub async fn run(ctx: &Context, args: &DemoArgs) -> Result<Report, CliError> {
             ),
         )
         .kv(
+            "program",
+            chain.program_deploy().map_or("?".to_string(), |d| {
+                format!(
+                    "deployed through the loader: {} bytes in {} transactions, {:.1} s, sha256 {}",
+                    d.program_len,
+                    d.transactions,
+                    d.elapsed.as_secs_f64(),
+                    paychan_localnet::deploy::hex(&d.sha256)
+                )
+            }),
+        )
+        .kv(
             "time",
             format!(
                 "{:.1} s total (chain start {:.1} s, requests {:.1} s)",
@@ -650,17 +804,14 @@ pub async fn run(ctx: &Context, args: &DemoArgs) -> Result<Report, CliError> {
 
     if args.keep_serving {
         report.print(ctx.json);
-        eprintln!(
-            "serving: paywalled API {api}/api/quote (402 without payment), chain RPC {} (ws {}); network {network}; mint {mint}. Ctrl-C to stop.",
-            chain.rpc_url(),
-            chain.ws_url()
-        );
-        tokio::signal::ctrl_c()
-            .await
-            .map_err(|source| CliError::Io {
-                what: "waiting for Ctrl-C".into(),
-                source,
-            })?;
+        let serving = Serving {
+            api: &api,
+            network: &network,
+            payee: payee.pubkey(),
+            price: args.price,
+            slot_time_ms,
+        };
+        keep_serving(ctx, args, &chain, &settler, dir.path(), &serving).await?;
     }
     let _ = stop_api.send(());
     let _ = server.await;

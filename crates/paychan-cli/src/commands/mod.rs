@@ -12,6 +12,7 @@ pub mod demo;
 mod demo_chain;
 pub mod facilitator;
 pub mod keygen;
+pub mod program;
 pub mod serve;
 pub mod server_common;
 pub mod settle;
