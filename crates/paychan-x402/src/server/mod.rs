@@ -58,6 +58,7 @@ use crate::{
     v1, v2,
 };
 
+pub mod exact;
 pub mod facilitator;
 pub mod limits;
 pub use limits::{Limits, serve};
