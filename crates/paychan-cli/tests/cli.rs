@@ -961,6 +961,204 @@ response = {{ hello = "world" }}
     chain.shutdown().unwrap();
 }
 
+/// `[exact]` in the routes file: `paychan serve` offers `exact` after
+/// `paychan` on the routes that take it and settles a stock-layout payment
+/// on chain before the 200; without the payee's associated token account
+/// (`--no-settler`, which does not create it) it refuses to start;
+/// `paychan facilitator` lists the `exact` kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_settles_exact_payments_on_the_routes_that_take_them() {
+    use paychan_x402::{codec, v2};
+
+    let chain = LocalChain::start(LocalChainConfig::default())
+        .await
+        .expect("the chain starts");
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let mint = chain.mint();
+    let (payee, payee_file) = funded_party(&chain, home, "payee", 0).await;
+    let (client, _) = funded_party(&chain, home, "client", 1_000_000).await;
+    let routes = home.join("exact.toml");
+    std::fs::write(
+        &routes,
+        format!(
+            r#"
+listen = "127.0.0.1:0"
+mint = "{mint}"
+store = "redb:exact.redb"
+[exact]
+enabled = true
+[[routes]]
+path = "/joke"
+price = "0.001"
+response = "paid joke"
+[[routes]]
+path = "/plain"
+price = "0.001"
+response = "paychan only"
+exact = false
+"#
+        ),
+    )
+    .unwrap();
+    let (keypair, routes) = (payee_file.to_str().unwrap(), routes.to_str().unwrap());
+    let (server, url) = spawn_server(
+        home,
+        &[
+            "--rpc-url",
+            chain.rpc_url(),
+            "--keypair",
+            keypair,
+            "serve",
+            "--routes",
+            routes,
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let joke = http.get(format!("{url}/joke")).send().await.unwrap();
+    assert_eq!(joke.status(), 402);
+    let required: v2::PaymentRequired =
+        codec::decode(joke.headers()["payment-required"].as_bytes()).unwrap();
+    let schemes: Vec<&str> = required.accepts.iter().map(|r| r.scheme.as_str()).collect();
+    assert_eq!(schemes, ["paychan", "exact"]);
+    let offer = required.accepts[1].clone();
+    assert_eq!(
+        offer.extra.as_ref().unwrap()["feePayer"],
+        payee.pubkey().to_string()
+    );
+    let plain = http.get(format!("{url}/plain")).send().await.unwrap();
+    let plain: v2::PaymentRequired =
+        codec::decode(plain.headers()["payment-required"].as_bytes()).unwrap();
+    assert_eq!(plain.accepts.len(), 1);
+
+    // A stock-layout payment: limit, price, TransferChecked, memo.
+    let budget = |kind: u8, value: &[u8]| {
+        let mut data = vec![kind];
+        data.extend_from_slice(value);
+        paychan_sdk::Instruction::new_with_bytes(
+            Pubkey::from_str_const("ComputeBudget111111111111111111111111111111"),
+            &data,
+            vec![],
+        )
+    };
+    let payee_tokens = ata(&payee.pubkey(), &mint);
+    let transfer = spl_token::instruction::transfer_checked(
+        &spl_token::ID,
+        &ata(&client.pubkey(), &mint),
+        &mint,
+        &payee_tokens,
+        &client.pubkey(),
+        &[],
+        1_000,
+        6,
+    )
+    .unwrap();
+    let memo = paychan_sdk::Instruction::new_with_bytes(
+        Pubkey::from_str_const("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"),
+        b"0123456789abcdef0123456789abcdef",
+        vec![],
+    );
+    let ixs = [
+        budget(2, &20_000u32.to_le_bytes()),
+        budget(3, &1u64.to_le_bytes()),
+        transfer,
+        memo,
+    ];
+    let mut tx = solana_transaction::Transaction::new_with_payer(&ixs, Some(&payee.pubkey()));
+    let blockhash = chain.rpc_client().get_latest_blockhash().await.unwrap();
+    tx.partial_sign(&[&client], blockhash);
+    let transaction = paychan_x402::server::exact::encode_transaction(&tx.into()).unwrap();
+    let header = codec::encode(&v2::PaymentPayload {
+        x402_version: 2,
+        resource: None,
+        accepted: offer,
+        payload: serde_json::json!({ "transaction": transaction }),
+        extensions: None,
+    })
+    .unwrap();
+    let before = chain.token_balance(&payee_tokens).await.unwrap();
+    let paid = http
+        .get(format!("{url}/joke"))
+        .header("PAYMENT-SIGNATURE", header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), 200);
+    let settle: v2::SettleResponse =
+        codec::decode(paid.headers()["payment-response"].as_bytes()).unwrap();
+    assert_eq!(paid.text().await.unwrap(), "paid joke");
+    assert!(settle.success && !settle.transaction.is_empty());
+    assert_eq!(
+        chain.token_balance(&payee_tokens).await.unwrap(),
+        before + 1_000
+    );
+    terminate(server).await;
+
+    // A payee without an associated token account: a startup error.
+    let (nobody, nobody_file) = funded_party(&chain, home, "nobody", 0).await;
+    let run = paychan_async(
+        home,
+        &[
+            "--rpc-url",
+            chain.rpc_url(),
+            "--keypair",
+            nobody_file.to_str().unwrap(),
+            "serve",
+            "--routes",
+            routes,
+            "--no-settler",
+            "--store",
+            &format!("redb:{}", home.join("nobody.redb").display()),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("associated token account")
+            && run.stderr.contains(&nobody.pubkey().to_string()),
+        "{run:?}"
+    );
+
+    let (facilitator, url) = spawn_server(
+        home,
+        &[
+            "--rpc-url",
+            chain.rpc_url(),
+            "--keypair",
+            keypair,
+            "facilitator",
+            "--routes",
+            routes,
+            "--store",
+            &format!("redb:{}", home.join("facilitator.redb").display()),
+        ],
+    )
+    .await;
+    let supported: v2::SupportedResponse = serde_json::from_str(
+        &http
+            .get(format!("{url}/supported"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let exact = supported
+        .kinds
+        .iter()
+        .find(|k| k.scheme == "exact")
+        .expect("the exact kind");
+    assert_eq!(
+        exact.extra.as_ref().unwrap()["feePayer"],
+        payee.pubkey().to_string()
+    );
+    terminate(facilitator).await;
+    chain.shutdown().unwrap();
+}
+
 /// `paychan settle --once --json` puts a voucher from a redb store on chain;
 /// a second run finds nothing to do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,11 @@
 //! the scheme, the network or the signature: the caller compares the
 //! returned scheme and network with what it offers, and the verifier checks
 //! the voucher.
+//!
+//! `exact` payments (the x402 SVM `exact` scheme, v2 only) have their own
+//! decoder, [`decode_exact_payment`]: the paywall tries it first on routes
+//! that offer `exact` (headers of up to [`MAX_EXACT_HEADER_LEN`]) and falls
+//! back to [`decode_payment`] for anything that is not an `exact` payment.
 use std::borrow::Cow;
 
 use base64::Engine;
@@ -161,6 +166,88 @@ fn voucher_of(payload: &SignedVoucherJson, prefix: &str) -> Result<SignedVoucher
     payload
         .to_signed()
         .map_err(|e| PaymentError::field_error(format!("{prefix}{}", e.field), e.error.to_string()))
+}
+
+/// Longest `PAYMENT-SIGNATURE` carrying an `exact` payment: its transaction
+/// alone is up to 1,644 base64 characters (1,232 bytes), and the envelope
+/// echoes the offer and the resource. Other schemes keep
+/// [`MAX_PAYMENT_HEADER_LEN`].
+pub const MAX_EXACT_HEADER_LEN: usize = 8 * 1024;
+
+/// An `exact` payment (x402 v2 only): the network it names and its
+/// transaction, still base64 (the server decodes and checks it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExactPayment {
+    /// `accepted.network`.
+    pub network: String,
+    /// `payload.transaction`: base64 of a serialized `VersionedTransaction`.
+    pub transaction: String,
+}
+
+/// Just enough of a payment to read its scheme.
+#[derive(Deserialize)]
+struct SchemeProbe<'a> {
+    #[serde(borrow)]
+    accepted: SchemeOnly<'a>,
+}
+
+#[derive(Deserialize)]
+struct SchemeOnly<'a> {
+    #[serde(borrow)]
+    scheme: Cow<'a, str>,
+}
+
+/// `v2::PaymentPayload` of an `exact` payment, typed.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExactEnvelope<'a> {
+    x402_version: u32,
+    #[serde(borrow)]
+    accepted: AcceptedRef<'a>,
+    payload: crate::scheme::ExactPayload,
+}
+
+/// Decodes a `PAYMENT-SIGNATURE` value when it carries an `exact` payment
+/// (`accepted.scheme` is `"exact"`): `Ok(None)` for anything else (including
+/// a value that is not base64 JSON at all or longer than
+/// [`MAX_EXACT_HEADER_LEN`]), which [`decode_payment`] then decodes or
+/// refuses as before; an error names the field of an `exact` payment at fault.
+pub fn decode_exact_payment(value: &[u8]) -> Result<Option<ExactPayment>, PaymentError> {
+    if value.len() > MAX_EXACT_HEADER_LEN {
+        return Ok(None);
+    }
+    let mut buf = [0u8; MAX_EXACT_HEADER_LEN / 4 * 3];
+    let Ok(len) = base64::engine::general_purpose::STANDARD.decode_slice(value, &mut buf) else {
+        return Ok(None);
+    };
+    let json = buf.get(..len).unwrap_or_default();
+    match serde_json::from_slice::<SchemeProbe<'_>>(json) {
+        Ok(probe) if probe.accepted.scheme == crate::scheme::EXACT => {}
+        _ => return Ok(None),
+    }
+    let e: ExactEnvelope<'_> = from_json(json)?;
+    if e.x402_version != 2 {
+        return Err(PaymentError::field_error(
+            "x402Version",
+            format!("{} in a header that carries version 2", e.x402_version),
+        ));
+    }
+    Ok(Some(ExactPayment {
+        network: e.accepted.network.into_owned(),
+        transaction: e.payload.transaction,
+    }))
+}
+
+/// The transaction of a facilitator request's `exact` payload (already
+/// parsed as JSON), naming the bad field under `paymentPayload.payload.`.
+pub fn decode_exact_payload_value(payload: &serde_json::Value) -> Result<String, PaymentError> {
+    const PREFIX: &str = "paymentPayload.payload.";
+    let p: crate::scheme::ExactPayload =
+        serde_path_to_error::deserialize(payload).map_err(|e| {
+            let path = e.path().clone();
+            path_error(PREFIX, &path, e.into_inner().to_string())
+        })?;
+    Ok(p.transaction)
 }
 
 /// Decodes a payment header value (see the module docs).
@@ -341,6 +428,50 @@ mod tests {
                 len: MAX_PAYMENT_HEADER_LEN + 1
             }
         );
+    }
+
+    #[test]
+    fn exact_payments_are_told_apart_and_their_bad_fields_named() {
+        let exact = json!({
+            "x402Version": 2,
+            "resource": {"url": "https://api.example/paid"},
+            "accepted": {"scheme": "exact", "network": "solana:x", "amount": "1",
+                         "extra": {"feePayer": "abc"}},
+            "payload": {"transaction": "AQID"},
+        });
+        assert_eq!(
+            decode_exact_payment(&header(&exact)).unwrap(),
+            Some(ExactPayment {
+                network: "solana:x".into(),
+                transaction: "AQID".into()
+            })
+        );
+        // Not exact, not base64, not JSON: left to `decode_payment`.
+        let paychan = v2(serde_json::to_value(voucher()).unwrap());
+        assert_eq!(decode_exact_payment(&header(&paychan)).unwrap(), None);
+        assert_eq!(decode_exact_payment(b"not base64!").unwrap(), None);
+        assert_eq!(decode_exact_payment(&header(&json!([1, 2]))).unwrap(), None);
+        let big = vec![b'A'; MAX_EXACT_HEADER_LEN + 1];
+        assert_eq!(decode_exact_payment(&big).unwrap(), None);
+        // An exact payment with a bad field names it.
+        let mut bad = exact.clone();
+        bad["payload"] = json!({"tx": "AQID"});
+        let err = decode_exact_payment(&header(&bad)).unwrap_err();
+        assert_eq!(err.field(), Some("payload.transaction"), "{err}");
+        let mut bad = exact.clone();
+        bad["x402Version"] = json!(1);
+        let err = decode_exact_payment(&header(&bad)).unwrap_err();
+        assert_eq!(err.field(), Some("x402Version"), "{err}");
+        let mut bad = exact;
+        bad["accepted"]["network"] = json!(5);
+        let err = decode_exact_payment(&header(&bad)).unwrap_err();
+        assert_eq!(err.field(), Some("accepted.network"), "{err}");
+        assert_eq!(
+            decode_exact_payload_value(&json!({"transaction": "AQID"})).unwrap(),
+            "AQID"
+        );
+        let err = decode_exact_payload_value(&json!({"transaction": 7})).unwrap_err();
+        assert_eq!(err.field(), Some("paymentPayload.payload.transaction"));
     }
 
     #[test]

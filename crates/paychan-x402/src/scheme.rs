@@ -28,3 +28,33 @@ pub struct PaychanExtra {
 /// The payload of a `paychan` payment: the signed v1 voucher in the MPP/x402
 /// JSON form.
 pub type PaychanPayload = SignedVoucherJson;
+
+/// The x402 `exact` scheme on Solana (`scheme_exact_svm`): one partially
+/// signed `TransferChecked` transaction per request, co-signed by the fee
+/// payer named in [`ExactExtra::fee_payer`] and sent before the answer.
+pub const EXACT: &str = "exact";
+
+/// Longest `extra.memo` of an `exact` offer, bytes (the reference client's
+/// `MAX_MEMO_BYTES`).
+pub const MAX_EXACT_MEMO_BYTES: usize = 256;
+
+/// `extra` of an `exact` offer, as `@x402/svm` reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExactExtra {
+    /// Who signs as fee payer and pays the transaction's fee (base58).
+    pub fee_payer: String,
+    /// When set, the transaction must carry exactly one Memo instruction
+    /// with exactly this UTF-8 text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memo: Option<String>,
+}
+
+/// The payload of an `exact` payment: the base64 wire bytes of a partially
+/// signed `VersionedTransaction` (legacy or v0).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExactPayload {
+    /// Standard base64 (with padding) of the serialized transaction.
+    pub transaction: String,
+}

@@ -7,6 +7,11 @@
 //! token is configured (`facilitator_token`, or `PAYCHAN_FACILITATOR_TOKEN`);
 //! without one the facilitator refuses to listen beyond loopback. A payment
 //! for less than the cheapest route (or `facilitator_min_price`) is refused.
+//!
+//! With `[exact] enabled = true`, it also verifies and settles x402 `exact`
+//! payments (the `--keypair` signs as fee payer and pays each transaction's
+//! fee; `/settle` answers once the transaction is confirmed) and lists the
+//! `exact` kind in `/supported`.
 use clap::Args;
 use paychan_x402::server::facilitator::{self, FacilitatorConfig};
 use serde_json::json;
@@ -15,7 +20,7 @@ use super::{
     Context,
     server_common::{
         DEFAULT_FACILITATOR_LISTEN, PricedRoute, ServerArgs, bind, resolve_server, shutdown_signal,
-        start_backend,
+        start_backend, start_exact,
     },
 };
 use crate::{error::CliError, output::Report};
@@ -77,13 +82,41 @@ pub async fn run(ctx: &Context, args: &FacilitatorArgs) -> Result<Report, CliErr
         token,
         ..FacilitatorConfig::new(setup.network.clone(), backend.extra.clone(), min_price)
     };
+    let exact = if setup.file.exact.enabled() {
+        let Some(fee_payer) = keypair.as_ref() else {
+            backend.shutdown().await;
+            return Err(CliError::Usage(
+                "[exact] needs the fee payer's keypair (--keypair): it signs and pays for \
+                 every exact transaction"
+                    .into(),
+            ));
+        };
+        match start_exact(&chain, &setup, fee_payer).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                backend.shutdown().await;
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
+    let exact_note = exact.as_ref().map_or(String::new(), |s| {
+        format!(
+            ", exact (fee payer {}, at most {} lamports a settlement)",
+            s.fee_payer(),
+            s.max_fee()
+        )
+    });
     let app = match backend.settle_handle() {
-        Some(queue) => facilitator::router(backend.verifier.clone(), config, queue),
-        None => facilitator::router(backend.verifier.clone(), config, ()),
+        Some(queue) => {
+            facilitator::router_with_exact(backend.verifier.clone(), config, queue, exact)
+        }
+        None => facilitator::router_with_exact(backend.verifier.clone(), config, (), exact),
     }
     .route("/health", axum::routing::get(|| async { "ok" }));
     eprintln!(
-        "paychan facilitator: listening on http://{addr} (network {}, payee {}, mint {}, settler {})",
+        "paychan facilitator: listening on http://{addr} (network {}, payee {}, mint {}{exact_note}, settler {})",
         setup.network,
         setup.payee,
         setup.mint,

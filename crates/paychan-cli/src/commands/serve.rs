@@ -3,6 +3,11 @@
 //! `paychan` offer until paid with a voucher (docs/004). Vouchers are
 //! checked against channel snapshots read over RPC and stored in redb or
 //! Redis; the settler runs in the same process unless `--no-settler`.
+//!
+//! Routes with `exact` (their own key, else `[exact] enabled`) also offer
+//! the x402 `exact` scheme, settled here with the `--keypair` as fee payer
+//! (docs/004, "exact"); the keypair is then required even with
+//! `--no-settler`.
 use clap::Args;
 use paychan_x402::server::{Paywall, PaywallConfig};
 use serde_json::json;
@@ -11,7 +16,7 @@ use super::{
     Context,
     server_common::{
         DEFAULT_SERVE_LISTEN, PricedRoute, ServerArgs, bind, paywall_router, resolve_server,
-        shutdown_signal, start_backend,
+        shutdown_signal, start_backend, start_exact,
     },
 };
 use crate::{
@@ -58,12 +63,19 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<Report, CliError> {
             super::server_common::MAX_ROUTES
         )));
     }
+    let exact_default = setup.file.exact.enabled();
     let routes = setup
         .file
         .routes
         .iter()
-        .map(|r| PricedRoute::from_config(r, setup.mint_info.decimals))
+        .map(|r| {
+            PricedRoute::from_config(r, setup.mint_info.decimals).map(|p| PricedRoute {
+                exact: r.exact.unwrap_or(exact_default) && p.price > 0,
+                ..p
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
+    let exact_routes = routes.iter().filter(|r| r.exact).count();
     let prices = routes.iter().map(|r| r.price).filter(|p| *p > 0);
     let (min_price, max_price) = (prices.clone().min().unwrap_or(1), prices.max().unwrap_or(1));
     let backend = start_backend(
@@ -79,11 +91,35 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<Report, CliError> {
     let mut config = PaywallConfig::new(setup.network.clone(), backend.extra.clone());
     config.description = setup.file.description.clone();
     config.public_url = setup.file.public_url.clone();
-    let paywall = Paywall::new(backend.verifier.clone(), config);
+    let mut paywall = Paywall::new(backend.verifier.clone(), config);
+    let mut exact_note = String::new();
+    if exact_routes > 0 {
+        let Some(fee_payer) = keypair.as_ref() else {
+            backend.shutdown().await;
+            return Err(CliError::Usage(
+                "exact routes need the fee payer's keypair (--keypair): it signs and pays \
+                 for every exact transaction"
+                    .into(),
+            ));
+        };
+        let settler = match start_exact(&chain, &setup, fee_payer).await {
+            Ok(s) => s,
+            Err(e) => {
+                backend.shutdown().await;
+                return Err(e);
+            }
+        };
+        exact_note = format!(
+            ", exact on {exact_routes} (fee payer {}, at most {} lamports a request)",
+            settler.fee_payer(),
+            settler.max_fee()
+        );
+        paywall = paywall.with_exact(settler);
+    }
     let app = paywall_router(&paywall, &routes);
     let (listener, addr) = bind(&setup.listen).await?;
     eprintln!(
-        "paychan serve: listening on http://{addr} (network {}, payee {}, mint {}, {} routes, settler {})",
+        "paychan serve: listening on http://{addr} (network {}, payee {}, mint {}, {} routes{exact_note}, settler {})",
         setup.network,
         setup.payee,
         setup.mint,
@@ -131,6 +167,7 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<Report, CliError> {
             "routes": routes.iter().map(|r| json!({
                 "path": r.path,
                 "price": r.price.to_string(),
+                "exact": r.exact,
             })).collect::<Vec<_>>(),
         }),
     })

@@ -32,7 +32,14 @@ use paychan_verifier::{
     rpc::RpcChannels,
     store::{Durability, RedbStore, RedisStore},
 };
-use paychan_x402::{network::caip2_for_genesis, scheme::PaychanExtra, server::Paywall};
+use paychan_x402::{
+    network::caip2_for_genesis,
+    scheme::PaychanExtra,
+    server::{
+        Paywall,
+        exact::{ExactConfig, ExactLimits, ExactSettler},
+    },
+};
 use serde::Deserialize;
 use solana_keypair::Keypair;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
@@ -81,6 +88,9 @@ pub struct RouteConfig {
     pub mime_type: Option<String>,
     /// The body served once paid: a string (text) or a table / array (JSON).
     pub response: serde_json::Value,
+    /// Whether the route also offers the x402 `exact` scheme (after
+    /// `paychan`) [default: `enabled` of `[exact]`].
+    pub exact: Option<bool>,
 }
 
 /// The server config file (`--routes FILE`) or the `[serve]` table of the
@@ -129,6 +139,9 @@ pub struct ServeConfig {
     /// Timeouts and limits of the HTTP server.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The x402 `exact` scheme (opt-in).
+    #[serde(default)]
+    pub exact: ExactFileConfig,
     /// The example API.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
@@ -150,6 +163,74 @@ pub struct LimitsConfig {
     pub max_in_flight: Option<usize>,
     /// Channel look-ups over RPC in flight at once; more get 503 [default: 64].
     pub max_channel_loads: Option<usize>,
+}
+
+/// `[exact]` of the server config: the x402 `exact` scheme, settled by
+/// this server (the `--keypair` signs as fee payer and pays every exact
+/// transaction's fee, about 10,000 lamports a request).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExactFileConfig {
+    /// Offer `exact` on every priced route (a route's own `exact` key
+    /// wins); `paychan facilitator` settles `exact` when true [default: false].
+    pub enabled: Option<bool>,
+    /// Highest compute-unit limit a payment may set [default: 50000].
+    pub max_compute_units: Option<u32>,
+    /// Highest compute-unit price, micro-lamports [default: 50000].
+    pub max_compute_unit_price: Option<u64>,
+    /// Exact settlements in flight at once; more get 503 [default: 16].
+    pub max_in_flight: Option<usize>,
+    /// How long a sent transaction is awaited, milliseconds [default: 60000].
+    pub confirm_timeout_ms: Option<u64>,
+    /// `extra.memo` of the offers: every payment must carry exactly this
+    /// Memo (at most 256 bytes) [default: none].
+    pub memo: Option<String>,
+}
+
+impl ExactFileConfig {
+    /// Whether `exact` is on for routes without their own key.
+    pub fn enabled(&self) -> bool {
+        self.enabled.unwrap_or(false)
+    }
+
+    /// The settler's limits, defaults filled in.
+    pub fn limits(&self) -> ExactLimits {
+        let d = ExactLimits::default();
+        ExactLimits {
+            max_compute_units: self.max_compute_units.unwrap_or(d.max_compute_units),
+            max_compute_unit_price: self
+                .max_compute_unit_price
+                .unwrap_or(d.max_compute_unit_price),
+            max_in_flight: self.max_in_flight.unwrap_or(d.max_in_flight),
+            confirm_timeout: self
+                .confirm_timeout_ms
+                .map_or(d.confirm_timeout, Duration::from_millis),
+            ..d
+        }
+    }
+}
+
+/// The `exact` settlement of a server: the payee's associated token
+/// account must exist (the in-process settler creates it; with
+/// `--no-settler` it is a startup error), and `fee_payer` (the `--keypair`)
+/// must hold at least one worst-case fee.
+pub async fn start_exact(
+    chain: &Chain,
+    setup: &ServerSetup,
+    fee_payer: &Keypair,
+) -> Result<Arc<ExactSettler>, CliError> {
+    let config = ExactConfig {
+        network: setup.network.clone(),
+        pay_to: setup.payee,
+        mint: setup.mint,
+        fee_payer: fee_payer.insecure_clone(),
+        memo: setup.file.exact.memo.clone(),
+        limits: setup.file.exact.limits(),
+    };
+    let settler = ExactSettler::connect(chain.url(), config)
+        .await
+        .map_err(|e| CliError::Usage(format!("exact: {e}")))?;
+    Ok(Arc::new(settler))
 }
 
 impl LimitsConfig {
@@ -553,6 +634,9 @@ pub struct PricedRoute {
     pub mime_type: String,
     /// The response body.
     pub body: String,
+    /// Offers `exact` too (its own `exact` key, else `false`; `serve`
+    /// applies `[exact] enabled` to routes without one).
+    pub exact: bool,
 }
 
 impl PricedRoute {
@@ -587,6 +671,7 @@ impl PricedRoute {
             description: route.description.clone(),
             mime_type,
             body,
+            exact: route.exact.unwrap_or(false),
         })
     }
 }
@@ -609,7 +694,8 @@ where
         let handler = if route.price > 0 {
             let mut layer = paywall
                 .layer(route.price)
-                .mime_type(route.mime_type.clone());
+                .mime_type(route.mime_type.clone())
+                .exact(route.exact);
             if let Some(d) = &route.description {
                 layer = layer.description(d.clone());
             }
@@ -986,13 +1072,25 @@ mod tests {
         assert_eq!(routes[1].mime_type, "application/json");
         let quote: serde_json::Value = serde_json::from_str(&routes[1].body).unwrap();
         assert_eq!(quote["symbol"], "PAY");
+        // `exact`: off by default, on for the route that opts in.
+        assert!(!config.exact.enabled());
+        assert_eq!(
+            routes.iter().map(|r| r.exact).collect::<Vec<_>>(),
+            [false, true, false]
+        );
+        assert_eq!(config.exact.limits(), ExactLimits::default());
+        assert!(ServeConfig::parse("[exact]\nenable = true").is_err());
         // The same keys parse as [serve] of the main config.
         let main = format!(
             "rpc_url = \"http://127.0.0.1:8899\"\n[serve]\n{}",
-            include_str!("../../serve.example.toml").replace("[[routes]]", "[[serve.routes]]")
+            include_str!("../../serve.example.toml")
+                .replace("[[routes]]", "[[serve.routes]]")
+                .replace("[exact]", "[serve.exact]")
         );
         let file = FileConfig::parse(&main).unwrap();
-        assert_eq!(file.serve.unwrap().routes.len(), 3);
+        let serve = file.serve.unwrap();
+        assert_eq!(serve.routes.len(), 3);
+        assert_eq!(serve.exact, config.exact);
         assert!(ServeConfig::parse("lisen = \"typo\"").is_err());
     }
 
@@ -1024,6 +1122,7 @@ mod tests {
             description: None,
             mime_type: None,
             response: serde_json::json!("x"),
+            exact: None,
         };
         assert!(PricedRoute::from_config(&route("joke", "1"), 6).is_err());
         assert!(PricedRoute::from_config(&route("/{id}", "1"), 6).is_err());

@@ -17,6 +17,15 @@
 //! [`FacilitatorConfig::min_price`] is refused whatever price the caller
 //! names (`invalid_payment_requirements`).
 //!
+//! With [`router_with_exact`], the facilitator also verifies and settles
+//! x402 `exact` payments (`paymentRequirements.scheme` = `"exact"`) with an
+//! [`ExactSettler`]: `/verify` checks every rule and simulates, `/settle`
+//! co-signs, sends and confirms the transaction before answering with its
+//! signature in `transaction` (a second `/settle` of the same transaction
+//! is `duplicate_settlement`), and `/supported` lists the `exact` kind with
+//! `extra.feePayer`. Refusals carry the reason `@x402/svm` gives
+//! ([`super::exact::reason`]) and `extensions.exact`.
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //! use paychan_verifier::{MemoryChannels, MemoryStore, Terms, Verifier};
@@ -48,8 +57,12 @@ use paychan_verifier::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{bad_request, json_response, overloaded, unavailable, unix_now, v1_network};
-use crate::{scheme::PaychanExtra, scheme::SCHEME, v1, v2};
+use super::{
+    bad_request,
+    exact::{ExactError, ExactRefusal, ExactSettler, reason},
+    in_flight, json_response, overloaded, unavailable, unix_now, v1_network,
+};
+use crate::{scheme::EXACT, scheme::PaychanExtra, scheme::SCHEME, v1, v2};
 
 /// Largest accepted request body.
 pub const MAX_BODY_LEN: usize = 16 * 1024;
@@ -126,6 +139,32 @@ struct Facilitator<C, S, Q> {
     min_price: u64,
     queue: Q,
     supported: Bytes,
+    exact: Option<Arc<ExactSettler>>,
+}
+
+/// The facilitator's `GET /supported` answer, with the `exact` kind (v2)
+/// when `exact` settles: its `extra.feePayer`, which `signers` lists too.
+#[must_use]
+pub fn supported_with_exact(
+    network: &str,
+    extra: &PaychanExtra,
+    exact: Option<&ExactSettler>,
+) -> v2::SupportedResponse {
+    let mut answer = supported(network, extra);
+    if let Some(exact) = exact {
+        answer.kinds.push(v2::SupportedKind {
+            x402_version: 2,
+            scheme: EXACT.to_owned(),
+            network: exact.network().to_owned(),
+            extra: serde_json::to_value(exact.extra()).ok(),
+        });
+        let signers = answer.signers.entry("solana:*".to_owned()).or_default();
+        let fee_payer = exact.fee_payer().to_string();
+        if !signers.contains(&fee_payer) {
+            signers.push(fee_payer);
+        }
+    }
+    answer
 }
 
 /// The facilitator's `GET /supported` answer.
@@ -168,6 +207,23 @@ where
     S: VoucherStore + 'static,
     Q: SettleQueue,
 {
+    router_with_exact(verifier, config, queue, None)
+}
+
+/// [`router`], settling x402 `exact` payments too when `exact` is given
+/// (see the module docs; every `/settle` of one costs the fee payer the
+/// transaction's fee).
+pub fn router_with_exact<C, S, Q>(
+    verifier: Arc<Verifier<C, S>>,
+    config: FacilitatorConfig,
+    queue: Q,
+    exact: Option<Arc<ExactSettler>>,
+) -> Router
+where
+    C: ChannelSource + 'static,
+    S: VoucherStore + 'static,
+    Q: SettleQueue,
+{
     let FacilitatorConfig {
         network,
         extra,
@@ -180,7 +236,8 @@ where
         minimum_deposit: terms.min_deposit.to_string(),
         ..extra
     };
-    let supported = serde_json::to_vec(&supported(&network, &extra)).unwrap_or_default();
+    let supported = serde_json::to_vec(&supported_with_exact(&network, &extra, exact.as_deref()))
+        .unwrap_or_default();
     let state = Arc::new(Facilitator {
         verifier,
         v1_network: v1_network(&network).to_owned(),
@@ -189,6 +246,7 @@ where
         min_price: min_price.max(1),
         queue,
         supported: Bytes::from(supported),
+        exact,
     });
     Router::new()
         .route("/verify", post(verify::<C, S, Q>))
@@ -212,6 +270,21 @@ struct V1Request {
     payment_requirements: v1::PaymentRequirements,
 }
 
+/// A checked request: a `paychan` voucher or an `exact` transaction.
+enum Parsed {
+    Paychan(Payment),
+    Exact(ExactPayment),
+}
+
+/// An `exact` request, checked against this facilitator.
+struct ExactPayment {
+    settler: Arc<ExactSettler>,
+    network: String,
+    transaction: String,
+    price: u64,
+    memo: Option<String>,
+}
+
 /// What both versions say, once checked against this facilitator.
 struct Payment {
     /// The network to answer with (CAIP-2, or the v1 name).
@@ -229,12 +302,14 @@ enum Invalid {
     Reason(&'static str, Detail),
 }
 
-/// What exactly is wrong with a payment (`extensions.paychan` of the answer).
+/// What exactly is wrong with a payment (`extensions.paychan` of the
+/// answer; `extensions.exact` for an `exact` payment).
 #[derive(Clone, Debug)]
 struct Detail {
     code: &'static str,
     field: Option<String>,
     message: String,
+    extension: &'static str,
 }
 
 impl Detail {
@@ -243,6 +318,7 @@ impl Detail {
             code,
             field: Some(field.to_owned()),
             message: message.into(),
+            extension: "paychan",
         }
     }
 
@@ -251,11 +327,27 @@ impl Detail {
             code: r.code(),
             field: Some(payload_field(r.field()).to_owned()),
             message: r.to_string(),
+            extension: "paychan",
+        }
+    }
+
+    /// An `exact` refusal, about `field` of the request.
+    fn exact(r: &ExactRefusal, field: &'static str) -> Self {
+        Self {
+            code: r.reason,
+            field: Some(field.to_owned()),
+            message: r.message.clone(),
+            extension: "exact",
         }
     }
 
     fn extensions(&self) -> Value {
-        json!({ "paychan": { "code": self.code, "field": self.field, "message": self.message } })
+        let mut map = serde_json::Map::new();
+        map.insert(
+            self.extension.to_owned(),
+            json!({ "code": self.code, "field": self.field, "message": self.message }),
+        );
+        Value::Object(map)
     }
 }
 
@@ -265,7 +357,7 @@ where
     S: VoucherStore + 'static,
     Q: SettleQueue,
 {
-    fn parse(&self, body: &[u8]) -> Result<Payment, Invalid> {
+    fn parse(&self, body: &[u8]) -> Result<Parsed, Invalid> {
         let bad = |e: serde_json::Error| Invalid::BadRequest(e.to_string());
         let version: Versioned = serde_json::from_slice(body).map_err(bad)?;
         let (
@@ -286,6 +378,11 @@ where
                     return Err(Invalid::BadRequest(
                         "paymentPayload.x402Version must be 2".into(),
                     ));
+                }
+                if let Some(settler) = &self.exact
+                    && q.scheme == EXACT
+                {
+                    return self.parse_exact(settler, p, q).map(Parsed::Exact);
                 }
                 (
                     self.network.clone(),
@@ -392,13 +489,131 @@ where
                     code: "malformed",
                     field: e.field().map(str::to_owned),
                     message: e.to_string(),
+                    extension: "paychan",
                 },
             )
         })?;
-        Ok(Payment {
+        Ok(Parsed::Paychan(Payment {
             network,
             voucher,
             price,
+        }))
+    }
+
+    /// An `exact` request, checked in the reference's order (scheme,
+    /// network, fee payer), then against this payee, mint and minimum price.
+    fn parse_exact(
+        &self,
+        settler: &Arc<ExactSettler>,
+        p: v2::PaymentPayload,
+        q: v2::PaymentRequirements,
+    ) -> Result<ExactPayment, Invalid> {
+        let refuse = |reason: &'static str, field: &'static str, message: String| {
+            Err(Invalid::Reason(
+                reason,
+                Detail::exact(&ExactRefusal::new(reason, message), field),
+            ))
+        };
+        if p.accepted.scheme != EXACT {
+            return refuse(
+                reason::UNSUPPORTED_SCHEME,
+                "paymentPayload.accepted.scheme",
+                format!(
+                    "the payment is {:?}; the requirements are exact",
+                    p.accepted.scheme
+                ),
+            );
+        }
+        if p.accepted.network != q.network || q.network != settler.network() {
+            return refuse(
+                reason::NETWORK_MISMATCH,
+                "paymentRequirements.network",
+                format!(
+                    "the payment and the requirements must both be on {}",
+                    settler.network()
+                ),
+            );
+        }
+        let extra = q.extra.as_ref();
+        let Some(fee_payer) = extra
+            .and_then(|e| e.get("feePayer"))
+            .and_then(Value::as_str)
+        else {
+            return refuse(
+                reason::MISSING_FEE_PAYER,
+                "paymentRequirements.extra.feePayer",
+                "the requirements name no fee payer".into(),
+            );
+        };
+        if Pubkey::from_str(fee_payer).ok() != Some(settler.fee_payer()) {
+            return refuse(
+                reason::FEE_PAYER_NOT_MANAGED,
+                "paymentRequirements.extra.feePayer",
+                format!("this facilitator signs as {} only", settler.fee_payer()),
+            );
+        }
+        if Pubkey::from_str(&q.pay_to).ok() != Some(settler.pay_to()) {
+            return refuse(
+                reason::RECIPIENT_MISMATCH,
+                "paymentRequirements.payTo",
+                format!("this facilitator settles for {} only", settler.pay_to()),
+            );
+        }
+        if Pubkey::from_str(&q.asset).ok() != Some(settler.mint()) {
+            return refuse(
+                reason::MINT_MISMATCH,
+                "paymentRequirements.asset",
+                format!("this facilitator settles {} only", settler.mint()),
+            );
+        }
+        let price = parse_amount(&q.amount).ok_or_else(|| {
+            Invalid::BadRequest("paymentRequirements amount is not a decimal u64".into())
+        })?;
+        if price < self.min_price {
+            return Err(Invalid::Reason(
+                "invalid_payment_requirements",
+                Detail {
+                    extension: "exact",
+                    ..Detail::new(
+                        "price_below_minimum",
+                        "paymentRequirements.amount",
+                        format!(
+                            "amount {price} is below the least this payee charges, {}",
+                            self.min_price
+                        ),
+                    )
+                },
+            ));
+        }
+        let memo = match extra.and_then(|e| e.get("memo")) {
+            None | Some(Value::Null) => settler.memo().map(str::to_owned),
+            Some(Value::String(m)) if m.len() <= crate::scheme::MAX_EXACT_MEMO_BYTES => {
+                Some(m.clone()).filter(|m| !m.is_empty())
+            }
+            Some(_) => {
+                return Err(Invalid::BadRequest(format!(
+                    "paymentRequirements.extra.memo must be a string of at most {} bytes",
+                    crate::scheme::MAX_EXACT_MEMO_BYTES
+                )));
+            }
+        };
+        let transaction = crate::payment::decode_exact_payload_value(&p.payload).map_err(|e| {
+            Invalid::Reason(
+                reason::TRANSACTION_COULD_NOT_BE_DECODED,
+                Detail {
+                    code: reason::TRANSACTION_COULD_NOT_BE_DECODED,
+                    field: e.field().map(str::to_owned),
+                    message: e.to_string(),
+                    extension: "exact",
+                },
+            )
+        })?;
+        Ok(ExactPayment {
+            settler: settler.clone(),
+            network: q.network,
+            transaction,
+            price,
+            memo,
         })
     }
 
@@ -513,7 +728,8 @@ where
         extensions: Some(detail.extensions()),
     };
     let payment = match f.parse(&body) {
-        Ok(p) => p,
+        Ok(Parsed::Paychan(p)) => p,
+        Ok(Parsed::Exact(e)) => return verify_exact(e).await,
         Err(Invalid::BadRequest(m)) => return bad_request(&m),
         Err(Invalid::Reason(reason, detail)) => {
             return json_response(StatusCode::OK, &invalid(reason, &detail));
@@ -566,7 +782,8 @@ where
         extensions: Some(detail.extensions()),
     };
     let payment = match f.parse(&body) {
-        Ok(p) => p,
+        Ok(Parsed::Paychan(p)) => p,
+        Ok(Parsed::Exact(e)) => return settle_exact(e).await,
         Err(Invalid::BadRequest(m)) => return bad_request(&m),
         Err(Invalid::Reason(reason, detail)) => {
             return json_response(StatusCode::OK, &failed(reason, &detail, f.network.clone()));
@@ -598,6 +815,103 @@ where
         }
         Checked::Overloaded => overloaded(),
         Checked::Fault => unavailable(),
+    }
+}
+
+/// `/verify` of an `exact` payment: every rule and a simulation.
+async fn verify_exact(e: ExactPayment) -> Response {
+    match e
+        .settler
+        .verify(&e.transaction, e.price, e.memo.as_deref())
+        .await
+    {
+        Ok(v) => json_response(
+            StatusCode::OK,
+            &v2::VerifyResponse {
+                is_valid: true,
+                invalid_reason: None,
+                invalid_message: None,
+                payer: Some(v.payer.to_string()),
+                extensions: None,
+            },
+        ),
+        Err(ExactError::Refused(r)) => json_response(
+            StatusCode::OK,
+            &v2::VerifyResponse {
+                is_valid: false,
+                invalid_reason: Some(r.reason.to_owned()),
+                invalid_message: Some(r.message.clone()),
+                payer: r.payer.map(|p| p.to_string()),
+                extensions: Some(
+                    Detail::exact(&r, "paymentPayload.payload.transaction").extensions(),
+                ),
+            },
+        ),
+        Err(e) => exact_fault(&e),
+    }
+}
+
+/// `/settle` of an `exact` payment: on chain (`confirmed`) before the answer.
+async fn settle_exact(e: ExactPayment) -> Response {
+    let failed = |r: &ExactRefusal, transaction: String| v2::SettleResponse {
+        success: false,
+        error_reason: Some(r.reason.to_owned()),
+        error_message: Some(r.message.clone()),
+        payer: r.payer.map(|p| p.to_string()),
+        transaction,
+        network: e.network.clone(),
+        amount: None,
+        extensions: Some(Detail::exact(r, "paymentPayload.payload.transaction").extensions()),
+    };
+    match e
+        .settler
+        .settle(&e.transaction, e.price, e.memo.as_deref())
+        .await
+    {
+        Ok(c) if c.first => json_response(
+            StatusCode::OK,
+            &v2::SettleResponse {
+                success: true,
+                error_reason: None,
+                error_message: None,
+                payer: Some(c.settlement.payer.to_string()),
+                transaction: c.settlement.signature.to_string(),
+                network: e.network.clone(),
+                amount: Some(c.settlement.amount.to_string()),
+                extensions: None,
+            },
+        ),
+        Ok(c) => {
+            let r = ExactRefusal {
+                payer: Some(c.settlement.payer),
+                ..ExactRefusal::new(
+                    reason::DUPLICATE_SETTLEMENT,
+                    format!("{} was settled before", c.settlement.signature),
+                )
+            };
+            json_response(StatusCode::OK, &failed(&r, String::new()))
+        }
+        Err(ExactError::Refused(r)) => json_response(StatusCode::OK, &failed(&r, String::new())),
+        Err(ExactError::Pending { signature }) => {
+            let r = ExactRefusal::new(
+                reason::SETTLEMENT_PENDING,
+                format!("{signature} was sent and is not confirmed yet; /settle it again"),
+            );
+            json_response(StatusCode::OK, &failed(&r, signature.to_string()))
+        }
+        Err(e) => exact_fault(&e),
+    }
+}
+
+/// An `exact` settlement that could not be decided (409 / 503).
+fn exact_fault(e: &ExactError) -> Response {
+    match e {
+        ExactError::InFlight => in_flight(),
+        ExactError::Overloaded => overloaded(),
+        other => {
+            tracing::warn!("facilitator: exact settlement unavailable: {other}");
+            unavailable()
+        }
     }
 }
 

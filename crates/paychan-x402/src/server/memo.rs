@@ -28,6 +28,23 @@ use axum::body::Bytes;
 use http::{HeaderMap, StatusCode};
 use parking_lot::Mutex;
 use paychan_verifier::{Pubkey, SignedVoucher};
+
+/// What identifies a payment in this memory: a voucher's cumulative amount
+/// and signature, or an `exact` transfer's amount and the client's signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Paid {
+    pub(crate) cumulative: u64,
+    pub(crate) signature: [u8; 64],
+}
+
+impl From<&SignedVoucher> for Paid {
+    fn from(v: &SignedVoucher) -> Self {
+        Self {
+            cumulative: v.voucher.cumulative_amount,
+            signature: v.signature,
+        }
+    }
+}
 use tokio::sync::watch;
 
 /// Handler runs one voucher pays for at most: the first, and two more after
@@ -86,8 +103,8 @@ struct Entry {
 }
 
 impl Entry {
-    fn is(&self, voucher: &SignedVoucher) -> bool {
-        self.cumulative == voucher.voucher.cumulative_amount && self.signature == voucher.signature
+    fn is(&self, paid: &Paid) -> bool {
+        self.cumulative == paid.cumulative && self.signature == paid.signature
     }
 
     fn start_run(&mut self, key: Option<RequestKey>) {
@@ -191,23 +208,23 @@ impl Memo {
     pub(crate) fn pending(
         &self,
         channel: Pubkey,
-        voucher: &SignedVoucher,
+        paid: impl Into<Paid>,
         price: u64,
     ) -> Pending<'_> {
         Pending {
             memo: self,
             channel,
-            voucher: *voucher,
+            paid: paid.into(),
             price,
             armed: true,
         }
     }
 
     /// The entry of `voucher` (charged `charged`) before any run: a credit.
-    fn new_entry(voucher: &SignedVoucher, charged: u64) -> Entry {
+    fn new_entry(paid: &Paid, charged: u64) -> Entry {
         Entry {
-            cumulative: voucher.voucher.cumulative_amount,
-            signature: voucher.signature,
+            cumulative: paid.cumulative,
+            signature: paid.signature,
             charged,
             key: None,
             state: State::Credit,
@@ -217,20 +234,23 @@ impl Memo {
         }
     }
 
-    fn start(
+    /// A payment accepted for the first time (charged `charged`): its
+    /// first run starts.
+    pub(crate) fn start(
         &self,
         channel: Pubkey,
-        voucher: &SignedVoucher,
+        paid: impl Into<Paid>,
         charged: u64,
         key: Option<RequestKey>,
     ) -> Ticket<'_> {
-        let mut entry = Self::new_entry(voucher, charged);
+        let paid = paid.into();
+        let mut entry = Self::new_entry(&paid, charged);
         entry.start_run(key);
         self.generations.lock().insert(self.half, channel, entry);
         Ticket {
             memo: self,
             channel,
-            voucher: *voucher,
+            paid,
             ended: false,
         }
     }
@@ -239,15 +259,16 @@ impl Memo {
     pub(crate) fn claim(
         &self,
         channel: &Pubkey,
-        voucher: &SignedVoucher,
+        paid: impl Into<Paid>,
         key: Option<RequestKey>,
         price: u64,
     ) -> Claim<'_> {
+        let paid = paid.into();
         let mut generations = self.generations.lock();
         let Some(entry) = generations.get_mut(self.half, channel) else {
             return Claim::Refused;
         };
-        if !entry.is(voucher) {
+        if !entry.is(&paid) {
             return Claim::Refused;
         }
         let same_request = key.is_some() && key == entry.key;
@@ -257,7 +278,7 @@ impl Memo {
                 Claim::Run(Ticket {
                     memo: self,
                     channel: *channel,
-                    voucher: *voucher,
+                    paid,
                     ended: false,
                 })
             }
@@ -295,10 +316,10 @@ impl Memo {
         }))
     }
 
-    fn end(&self, channel: &Pubkey, voucher: &SignedVoucher, state: State) {
+    fn end(&self, channel: &Pubkey, paid: &Paid, state: State) {
         let mut generations = self.generations.lock();
         if let Some(entry) = generations.get_mut(self.half, channel)
-            && entry.is(voucher)
+            && entry.is(paid)
         {
             entry.end_run(state);
         }
@@ -317,7 +338,7 @@ impl Memo {
 pub(crate) struct Pending<'a> {
     memo: &'a Memo,
     channel: Pubkey,
-    voucher: SignedVoucher,
+    paid: Paid,
     price: u64,
     armed: bool,
 }
@@ -326,7 +347,7 @@ impl<'a> Pending<'a> {
     /// The store accepted the voucher, charging `charged`: a run starts.
     pub(crate) fn accepted(mut self, charged: u64, key: Option<RequestKey>) -> Ticket<'a> {
         self.armed = false;
-        self.memo.start(self.channel, &self.voucher, charged, key)
+        self.memo.start(self.channel, self.paid, charged, key)
     }
 
     /// The store answered otherwise.
@@ -340,7 +361,7 @@ impl Drop for Pending<'_> {
         if self.armed {
             // The request went away while the store was deciding: if the
             // voucher was accepted, it paid for nothing yet.
-            let entry = Memo::new_entry(&self.voucher, self.price);
+            let entry = Memo::new_entry(&self.paid, self.price);
             self.memo
                 .generations
                 .lock()
@@ -355,14 +376,14 @@ impl Drop for Pending<'_> {
 pub(crate) struct Ticket<'a> {
     memo: &'a Memo,
     channel: Pubkey,
-    voucher: SignedVoucher,
+    paid: Paid,
     ended: bool,
 }
 
 impl Ticket<'_> {
     fn end(&mut self, state: State) {
         self.ended = true;
-        self.memo.end(&self.channel, &self.voucher, state);
+        self.memo.end(&self.channel, &self.paid, state);
     }
 
     /// The handler answered below 500: the voucher is spent; `response` is

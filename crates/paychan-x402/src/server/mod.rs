@@ -25,6 +25,12 @@
 //! A route's price is either fixed (`paywall.layer(1_000)`) or computed from
 //! the request ([`Price::computed`]); `None` (or 0) serves the request free.
 //! The paid handler finds the [`Receipt`] in the request's extensions.
+//!
+//! A paywall built [`Paywall::with_exact`] also offers the x402 `exact`
+//! scheme (after `paychan`) on the routes that opt in
+//! ([`PaywallLayer::exact`]): the client's transfer is settled on chain by
+//! this server ([`exact::ExactSettler`], the payee paying its fee) before
+//! the handler runs, which then finds an [`exact::ExactReceipt`].
 use std::{
     borrow::Cow,
     collections::HashMap,
@@ -52,12 +58,13 @@ use tower::{Layer, Service};
 
 use crate::{
     network::Network,
-    payment::{HeaderVersion, PaymentError},
+    payment::{ExactPayment, HeaderVersion, PaymentError},
     scheme::PaychanExtra,
     scheme::SCHEME,
     v1, v2,
 };
 
+pub mod exact;
 pub mod facilitator;
 pub mod limits;
 pub use limits::{Limits, serve};
@@ -208,7 +215,8 @@ pub fn payment_required(
     }
 }
 
-/// The v1 402 body carrying the same offer.
+/// The v1 402 body carrying the same offer. `exact` offers are left out:
+/// this server takes `exact` payments in `PAYMENT-SIGNATURE` (v2) only.
 #[must_use]
 pub fn to_v1(required: &v2::PaymentRequired) -> v1::PaymentRequired {
     let resource = &required.resource;
@@ -221,6 +229,7 @@ pub fn to_v1(required: &v2::PaymentRequired) -> v1::PaymentRequired {
         accepts: required
             .accepts
             .iter()
+            .filter(|r| r.scheme != crate::scheme::EXACT)
             .map(|r| v1::PaymentRequirements {
                 scheme: r.scheme.clone(),
                 network: v1_network(&r.network).to_owned(),
@@ -286,6 +295,19 @@ struct Shared<C, S> {
     config: PaywallConfig,
     v1_network: String,
     memo: memo::Memo,
+    /// The `exact` settlement, when the paywall offers it.
+    exact: Option<Arc<exact::ExactSettler>>,
+    /// The runs `exact` payments paid, by transaction message hash.
+    exact_memo: memo::Memo,
+}
+
+fn new_memo(config: &PaywallConfig) -> memo::Memo {
+    memo::Memo::new(
+        config.memory_channels,
+        config.max_replays,
+        config.max_replay_body,
+        config.replay_budget,
+    )
 }
 
 /// The paywall: one verifier and offer configuration; [`Paywall::layer`]
@@ -315,20 +337,40 @@ impl<C: ChannelSource + 'static, S: VoucherStore + 'static> Paywall<C, S> {
     /// offer's `payTo` and `asset`).
     pub fn new(verifier: Arc<Verifier<C, S>>, config: PaywallConfig) -> Self {
         let v1_network = v1_network(&config.network).to_owned();
-        let memo = memo::Memo::new(
-            config.memory_channels,
-            config.max_replays,
-            config.max_replay_body,
-            config.replay_budget,
-        );
         Self {
             shared: Arc::new(Shared {
+                memo: new_memo(&config),
+                exact_memo: new_memo(&config),
                 verifier,
                 config,
                 v1_network,
-                memo,
+                exact: None,
             }),
         }
+    }
+
+    /// This paywall, able to offer the x402 `exact` scheme (settled by
+    /// `settler`, the payee paying every transaction's fee) on the routes
+    /// that opt in with [`PaywallLayer::exact`]. Call it before making
+    /// layers: layers made before keep a paywall without `exact`.
+    #[must_use]
+    pub fn with_exact(self, settler: Arc<exact::ExactSettler>) -> Self {
+        let s = &self.shared;
+        Self {
+            shared: Arc::new(Shared {
+                verifier: s.verifier.clone(),
+                config: s.config.clone(),
+                v1_network: s.v1_network.clone(),
+                memo: new_memo(&s.config),
+                exact_memo: new_memo(&s.config),
+                exact: Some(settler),
+            }),
+        }
+    }
+
+    /// The `exact` settlement, if this paywall has one.
+    pub fn exact(&self) -> Option<&Arc<exact::ExactSettler>> {
+        self.shared.exact.as_ref()
     }
 
     /// The verifier.
@@ -343,7 +385,9 @@ impl<C: ChannelSource + 'static, S: VoucherStore + 'static> Paywall<C, S> {
 
     /// The `PAYMENT-REQUIRED` value this paywall sends for `price` at the
     /// request path (and query) `url`, with the configured resource URL,
-    /// public URL, description and MIME type applied as the layer does.
+    /// public URL, description and MIME type applied as the layer does, on
+    /// a route without `exact` (one with it lists
+    /// [`exact::ExactSettler::requirements`] second).
     #[must_use]
     pub fn payment_required(&self, price: u64, url: &str) -> v2::PaymentRequired {
         let c = &self.shared.config;
@@ -369,6 +413,7 @@ impl<C: ChannelSource + 'static, S: VoucherStore + 'static> Paywall<C, S> {
             description: c.description.clone(),
             mime_type: c.mime_type.clone(),
             resource_url: c.resource_url.clone(),
+            exact: false,
         }
     }
 }
@@ -380,6 +425,7 @@ pub struct PaywallLayer<C, S> {
     description: Option<String>,
     mime_type: Option<String>,
     resource_url: Option<String>,
+    exact: bool,
 }
 
 impl<C, S> Clone for PaywallLayer<C, S> {
@@ -390,6 +436,7 @@ impl<C, S> Clone for PaywallLayer<C, S> {
             description: self.description.clone(),
             mime_type: self.mime_type.clone(),
             resource_url: self.resource_url.clone(),
+            exact: self.exact,
         }
     }
 }
@@ -399,6 +446,7 @@ impl<C, S> fmt::Debug for PaywallLayer<C, S> {
         f.debug_struct("PaywallLayer")
             .field("price", &self.price)
             .field("resource_url", &self.resource_url)
+            .field("exact", &self.exact)
             .finish_non_exhaustive()
     }
 }
@@ -422,6 +470,17 @@ impl<C, S> PaywallLayer<C, S> {
     #[must_use]
     pub fn resource_url(mut self, url: impl Into<String>) -> Self {
         self.resource_url = Some(url.into());
+        self
+    }
+
+    /// Whether this route also offers the x402 `exact` scheme, after
+    /// `paychan` (default: no). Only a paywall built
+    /// [`Paywall::with_exact`] can: on another, `true` changes nothing.
+    /// Every `exact` payment is a transaction the payee pays the fee of
+    /// (see [`exact`]).
+    #[must_use]
+    pub fn exact(mut self, exact: bool) -> Self {
+        self.exact = exact;
         self
     }
 }
@@ -461,6 +520,8 @@ struct Route<C, S> {
     description: Option<String>,
     mime_type: Option<String>,
     resource_url: Option<String>,
+    /// The `exact` settlement, when this route offers it.
+    exact: Option<Arc<exact::ExactSettler>>,
     /// Fixed price and URL: the offer, serialized once.
     fixed_offer: Option<Offer>,
     /// Computed price, fixed URL: offers by price (bounded).
@@ -475,7 +536,7 @@ impl<C: ChannelSource + 'static, S: VoucherStore + 'static> Route<C, S> {
             .path_and_query()
             .map_or_else(|| parts.uri.to_string().into(), |p| p.as_str().into());
         let url = resource_url(self.resource_url.as_deref(), c.public_url.as_deref(), &path);
-        payment_required(
+        let mut required = payment_required(
             self.shared.verifier.terms(),
             &c.network,
             &c.extra,
@@ -485,7 +546,11 @@ impl<C: ChannelSource + 'static, S: VoucherStore + 'static> Route<C, S> {
                 description: self.description.clone(),
                 mime_type: self.mime_type.clone(),
             },
-        )
+        );
+        if let Some(exact) = &self.exact {
+            required.accepts.push(exact.requirements(price));
+        }
+        required
     }
 
     /// 402 with the plain offer.
@@ -513,7 +578,8 @@ impl<C: ChannelSource + 'static, S: VoucherStore + 'static> Route<C, S> {
         }
     }
 
-    /// 402 with the offer, the reason and the `extensions.paychan` hint.
+    /// 402 with the offer, the reason and the `extensions.paychan` hint
+    /// (`extensions.exact` for an `exact` payment).
     fn refusal(&self, price: u64, parts: &Parts, v1: bool, refusal: &Refusal) -> Response {
         let mut required = self.required(price, parts);
         required.error = Some(refusal.reason.to_owned());
@@ -533,7 +599,15 @@ impl<C: ChannelSource + 'static, S: VoucherStore + 'static> Route<C, S> {
         if let Some(required) = refusal.required {
             paychan.insert("required".into(), required.to_string().into());
         }
-        required.extensions = Some(json!({ "paychan": paychan }));
+        if let Some(payer) = &refusal.payer {
+            paychan.insert("payer".into(), payer.to_string().into());
+        }
+        if let Some(transaction) = &refusal.transaction {
+            paychan.insert("transaction".into(), transaction.clone().into());
+        }
+        let mut extensions = serde_json::Map::new();
+        extensions.insert(refusal.extension.into(), paychan.into());
+        required.extensions = Some(extensions.into());
         let Some(offer) = Offer::encode(&required) else {
             return internal_error();
         };
@@ -560,9 +634,31 @@ struct Refusal {
     channel: Option<Pubkey>,
     last_accepted: Option<u64>,
     required: Option<u64>,
+    /// The key under `extensions`: `paychan`, or `exact`.
+    extension: &'static str,
+    /// `exact`: the transfer's authority, once known.
+    payer: Option<Pubkey>,
+    /// `exact`: the transaction's signature, when it was sent.
+    transaction: Option<String>,
 }
 
 impl Refusal {
+    /// An `exact` payment refused with the reference's reason.
+    fn exact(r: &exact::ExactRefusal) -> Self {
+        Self {
+            reason: r.reason,
+            code: r.reason,
+            field: Some("payload.transaction"),
+            message: r.message.clone(),
+            channel: None,
+            last_accepted: None,
+            required: None,
+            extension: "exact",
+            payer: r.payer,
+            transaction: None,
+        }
+    }
+
     fn rejected(channel: Pubkey, r: &Rejection) -> Self {
         let required = match r {
             Rejection::InsufficientIncrement { required, .. } => Some(*required),
@@ -576,6 +672,9 @@ impl Refusal {
             channel: Some(channel),
             last_accepted: r.last_accepted(),
             required,
+            extension: "paychan",
+            payer: None,
+            transaction: None,
         }
     }
 }
@@ -594,6 +693,7 @@ where
             description: self.description.clone(),
             mime_type: self.mime_type.clone(),
             resource_url: self.resource_url.clone(),
+            exact: self.shared.exact.clone().filter(|_| self.exact),
             fixed_offer: None,
             offers: parking_lot::RwLock::default(),
         };
@@ -677,6 +777,17 @@ where
     } else {
         return route.offer(price, &parts);
     };
+    if version == HeaderVersion::V2
+        && let Some(settler) = &route.exact
+    {
+        match crate::payment::decode_exact_payment(header.as_bytes()) {
+            Ok(Some(payment)) => {
+                return handle_exact(route, settler, inner, parts, body, payment, price).await;
+            }
+            Ok(None) => {}
+            Err(e) => return bad_payment(&e),
+        }
+    }
     let shared = &route.shared;
     let v1 = version == HeaderVersion::V1;
     let voucher = match decode_payment(header.as_bytes(), version, shared) {
@@ -684,28 +795,9 @@ where
         Err(Bad::Malformed(e)) => return bad_payment(&e),
         Err(Bad::Refused(refusal)) => return route.refusal(price, &parts, v1, &refusal),
     };
-    // An Idempotency-Key is bound to its request: method, path and query,
-    // and the body, read here (bounded) and hashed.
-    let (body, request_key) = match parts.headers.get(IDEMPOTENCY_KEY) {
-        None => (body, None),
-        Some(k) => {
-            let Some(k) = idempotency_key(k.as_bytes()) else {
-                return bad_request("Idempotency-Key must be 1 to 128 visible ASCII bytes");
-            };
-            let key = shared.memo.key_hash(k);
-            let limit = shared.config.max_idempotent_body;
-            let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-                return json_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &json!({
-                        "error": "payload_too_large",
-                        "message": format!("a paid request with an Idempotency-Key carries at most {limit} bytes of body"),
-                    }),
-                );
-            };
-            let request = request_fingerprint(&parts, &bytes);
-            (Body::from(bytes), Some(memo::RequestKey { key, request }))
-        }
+    let (body, request_key) = match bind_key(&parts, body, &shared.memo, &shared.config).await {
+        Ok(bound) => bound,
+        Err(res) => return res,
     };
     let channel = Pubkey::new_from_array(voucher.voucher.channel_id);
     // Armed until the store answers: a request dropped meanwhile leaves
@@ -757,13 +849,6 @@ where
     };
     let mut req = Request::from_parts(parts, body);
     req.extensions_mut().insert(receipt);
-    // The ticket lives across the handler: dropped with this future (the
-    // client went away), the run counts as failed and the voucher stays a credit.
-    let mut res = call(&mut inner, req).await;
-    if res.status().is_server_error() {
-        ticket.failed();
-        return handler_failed(&res);
-    }
     let settle = v2::SettleResponse {
         success: true,
         error_reason: None,
@@ -774,7 +859,75 @@ where
         amount: Some(receipt.charged.to_string()),
         extensions: None,
     };
-    match crate::codec::encode(&settle)
+    run_paid(
+        &shared.memo,
+        inner,
+        req,
+        ticket,
+        &settle,
+        v1,
+        request_key.is_some(),
+    )
+    .await
+}
+
+/// A paid request with an `Idempotency-Key`: the key is bound to its
+/// request (method, path and query, and the body, read here — bounded — and
+/// hashed). Without one, the body is left as it is.
+async fn bind_key(
+    parts: &Parts,
+    body: Body,
+    memo: &memo::Memo,
+    config: &PaywallConfig,
+) -> Result<(Body, Option<memo::RequestKey>), Response> {
+    let Some(k) = parts.headers.get(IDEMPOTENCY_KEY) else {
+        return Ok((body, None));
+    };
+    let Some(k) = idempotency_key(k.as_bytes()) else {
+        return Err(bad_request(
+            "Idempotency-Key must be 1 to 128 visible ASCII bytes",
+        ));
+    };
+    let key = memo.key_hash(k);
+    let limit = config.max_idempotent_body;
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return Err(json_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &json!({
+                "error": "payload_too_large",
+                "message": format!("a paid request with an Idempotency-Key carries at most {limit} bytes of body"),
+            }),
+        ));
+    };
+    let request = request_fingerprint(parts, &bytes);
+    Ok((Body::from(bytes), Some(memo::RequestKey { key, request })))
+}
+
+/// Runs the paid handler under `ticket`: a 5xx is not charged (the payment
+/// stays a credit and the answer carries none of the handler's content);
+/// otherwise the answer gets `PAYMENT-RESPONSE` = `settle` (and the v1
+/// header for a v1 request) and, for a request with an `Idempotency-Key`,
+/// is kept for its retries.
+async fn run_paid<I>(
+    memo: &memo::Memo,
+    mut inner: I,
+    req: Request<Body>,
+    ticket: memo::Ticket<'_>,
+    settle: &v2::SettleResponse,
+    v1: bool,
+    keyed: bool,
+) -> Response
+where
+    I: Service<Request<Body>, Response = Response, Error = Infallible>,
+{
+    // The ticket lives across the handler: dropped with this future (the
+    // client went away), the run counts as failed and the payment stays a credit.
+    let mut res = call(&mut inner, req).await;
+    if res.status().is_server_error() {
+        ticket.failed();
+        return handler_failed(&res);
+    }
+    match crate::codec::encode(settle)
         .ok()
         .and_then(|s| HeaderValue::try_from(s).ok())
     {
@@ -787,27 +940,23 @@ where
         }
         None => tracing::error!("PAYMENT-RESPONSE could not be encoded"),
     }
-    if request_key.is_none() {
+    if !keyed {
         ticket.served(None);
         return res;
     }
-    // Kept for a retry of this request (same voucher, key and request).
+    // Kept for a retry of this request (same payment, key and request).
     let (head, body) = res.into_parts();
     let exact = http_body::Body::size_hint(&body)
         .exact()
         .and_then(|n| usize::try_from(n).ok())
-        .filter(|n| *n <= shared.memo.max_body());
+        .filter(|n| *n <= memo.max_body());
     let Some(len) = exact else {
         ticket.served(None);
         return Response::from_parts(head, body);
     };
     match axum::body::to_bytes(body, len).await {
         Ok(bytes) => {
-            ticket.served(shared.memo.store_response(
-                head.status,
-                head.headers.clone(),
-                bytes.clone(),
-            ));
+            ticket.served(memo.store_response(head.status, head.headers.clone(), bytes.clone()));
             Response::from_parts(head, Body::from(bytes))
         }
         Err(e) => {
@@ -816,6 +965,121 @@ where
             internal_error()
         }
     }
+}
+
+/// An `exact` payment (docs/004, "exact"): settled on chain before the
+/// handler runs. The transaction's message hash names the payment in the
+/// memory of runs, with the same rules as a voucher's: one successful run,
+/// a credit after a failed one (at most 3 runs), the stored answer for a
+/// retry with the same `Idempotency-Key` and request, `duplicate_settlement`
+/// for any other reuse.
+async fn handle_exact<C, S, I>(
+    route: &Route<C, S>,
+    settler: &Arc<exact::ExactSettler>,
+    inner: I,
+    parts: Parts,
+    body: Body,
+    payment: ExactPayment,
+    price: u64,
+) -> Response
+where
+    C: ChannelSource + 'static,
+    S: VoucherStore + 'static,
+    I: Service<Request<Body>, Response = Response, Error = Infallible>,
+{
+    let shared = &route.shared;
+    let refuse = |r: &exact::ExactRefusal| route.refusal(price, &parts, false, &Refusal::exact(r));
+    if payment.network != settler.network() {
+        return refuse(&exact::ExactRefusal::new(
+            exact::reason::NETWORK_MISMATCH,
+            format!("network must be {}", settler.network()),
+        ));
+    }
+    let (body, request_key) = match bind_key(&parts, body, &shared.exact_memo, &shared.config).await
+    {
+        Ok(bound) => bound,
+        Err(res) => return res,
+    };
+    let claimed = match settler
+        .settle(&payment.transaction, price, settler.memo())
+        .await
+    {
+        Ok(c) => c,
+        Err(exact::ExactError::Refused(r)) => {
+            tracing::debug!(reason = r.reason, "exact payment refused: {}", r.message);
+            return refuse(&r);
+        }
+        Err(exact::ExactError::Pending { signature }) => {
+            let mut refusal = Refusal::exact(&exact::ExactRefusal::new(
+                exact::reason::SETTLEMENT_PENDING,
+                format!(
+                    "{signature} was sent and is not confirmed yet; present the same payment again"
+                ),
+            ));
+            refusal.transaction = Some(signature.to_string());
+            return route.refusal(price, &parts, false, &refusal);
+        }
+        Err(exact::ExactError::InFlight) => return in_flight(),
+        Err(exact::ExactError::Overloaded) => return overloaded(),
+        Err(e) => {
+            tracing::warn!("exact settlement unavailable: {e}");
+            return unavailable();
+        }
+    };
+    let settlement = &claimed.settlement;
+    let key = Pubkey::new_from_array(settlement.message_hash);
+    let paid = memo::Paid {
+        cumulative: settlement.amount,
+        signature: settlement.client_signature,
+    };
+    let ticket = if claimed.first {
+        shared
+            .exact_memo
+            .start(key, paid, settlement.amount, request_key)
+    } else {
+        match claim(&shared.exact_memo, &key, paid, request_key, price).await {
+            Ok(memo::Claim::Run(ticket)) => ticket,
+            Ok(memo::Claim::Replay(stored)) => return replay(&stored),
+            Ok(_) => {
+                return refuse(&exact::ExactRefusal {
+                    payer: Some(settlement.payer),
+                    ..exact::ExactRefusal::new(
+                        exact::reason::DUPLICATE_SETTLEMENT,
+                        format!("{} paid a request already", settlement.signature),
+                    )
+                });
+            }
+            Err(InFlight) => return in_flight(),
+        }
+    };
+    let receipt = exact::ExactReceipt {
+        signature: settlement.signature,
+        payer: settlement.payer,
+        amount: settlement.amount,
+        fee: settlement.fee,
+    };
+    let settle = v2::SettleResponse {
+        success: true,
+        error_reason: None,
+        error_message: None,
+        payer: Some(settlement.payer.to_string()),
+        transaction: settlement.signature.to_string(),
+        network: settler.network().to_owned(),
+        amount: Some(settlement.amount.to_string()),
+        extensions: None,
+    };
+    let mut req = Request::from_parts(parts, body);
+    req.extensions_mut().insert(receipt);
+    run_paid(
+        &shared.exact_memo,
+        inner,
+        req,
+        ticket,
+        &settle,
+        false,
+        request_key.is_some(),
+    )
+    .await
 }
 
 /// How long a retry waits for the run its voucher paid, when that run is
@@ -830,12 +1094,13 @@ struct InFlight;
 async fn claim<'a>(
     memo: &'a memo::Memo,
     channel: &Pubkey,
-    voucher: &SignedVoucher,
+    paid: impl Into<memo::Paid>,
     key: Option<memo::RequestKey>,
     price: u64,
 ) -> Result<memo::Claim<'a>, InFlight> {
+    let paid = paid.into();
     loop {
-        match memo.claim(channel, voucher, key, price) {
+        match memo.claim(channel, paid, key, price) {
             memo::Claim::Wait(mut done) => {
                 let ended = tokio::time::timeout(REPLAY_WAIT, done.wait_for(|d| *d)).await;
                 if !matches!(ended, Ok(Ok(_))) {
@@ -896,7 +1161,7 @@ fn handler_failed(res: &Response) -> Response {
 }
 
 /// 409: the request paid by this voucher is still running.
-fn in_flight() -> Response {
+pub(super) fn in_flight() -> Response {
     let mut res = json_response(
         StatusCode::CONFLICT,
         &json!({
@@ -952,6 +1217,9 @@ fn decode_payment<C, S>(
             channel,
             last_accepted: None,
             required: None,
+            extension: "paychan",
+            payer: None,
+            transaction: None,
         })));
     }
     let ours = payment.network == shared.config.network
@@ -965,6 +1233,9 @@ fn decode_payment<C, S>(
             channel,
             last_accepted: None,
             required: None,
+            extension: "paychan",
+            payer: None,
+            transaction: None,
         })));
     }
     Ok(payment.voucher)
