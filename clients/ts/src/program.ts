@@ -162,11 +162,10 @@ export async function openInstruction(a: OpenAccounts, args: OpenArgs): Promise<
   });
   const vault = await findVaultAddress(a.programId, a.payee, a.mint);
   const vaultTokens = await findVaultTokensAddress(a.programId, vault);
-  const sameSigner = a.payer.address === a.rentPayer.address;
   const instruction: Instruction = {
     programAddress: a.programId,
     accounts: [
-      signerMeta(a.payer, sameSigner ? AccountRole.WRITABLE_SIGNER : AccountRole.READONLY_SIGNER),
+      signerMeta(a.payer, AccountRole.READONLY_SIGNER),
       signerMeta(a.rentPayer, AccountRole.WRITABLE_SIGNER),
       { address: a.payee, role: AccountRole.READONLY },
       { address: a.mint, role: AccountRole.READONLY },
