@@ -59,6 +59,22 @@ export function canSign(key: Uint8Array): boolean {
   }
 }
 
+/** Payees already checked with [`canSign`] (the check costs a point decompression). */
+const signers = new Map<string, boolean>();
+const MAX_CACHED_SIGNERS = 1024;
+
+function payeeCanSign(payTo: string, bytes: Uint8Array): boolean {
+  let known = signers.get(payTo);
+  if (known === undefined) {
+    known = canSign(bytes);
+    if (signers.size >= MAX_CACHED_SIGNERS) {
+      signers.clear();
+    }
+    signers.set(payTo, known);
+  }
+  return known;
+}
+
 function field(value: unknown): string | undefined {
   return typeof value === "string" && value.length <= MAX_FIELD ? value : undefined;
 }
@@ -84,7 +100,7 @@ export function checkRequirement(r: PaymentRequirements, f: OfferFilter): Offer 
   if (payeeBytes.every((b) => b === 0)) {
     refuse("payTo is the all-zero key, which nobody can sign for");
   }
-  if (f.payeeMustSign && !canSign(payeeBytes)) {
+  if (f.payeeMustSign && !payeeCanSign(r.payTo, payeeBytes)) {
     refuse(`payTo ${r.payTo} cannot sign (off the curve, small order or not canonical)`);
   }
   const extra = asRecord(r.extra);

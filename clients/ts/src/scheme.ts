@@ -604,6 +604,13 @@ export class PaychanScheme implements SchemeNetworkClient {
   /** Tops the channel up when its headroom is under the threshold (or the price), within the budget. */
   private async ensureCapacity(entry: Entry, price: bigint): Promise<void> {
     const s = entry.state;
+    if (s.pending?.kind === "topUp") {
+      // A top-up whose fate was unknown: settle that first.
+      const [exposure, signed] = [s.exposure(), s.signed];
+      await this.resolvePending(s, await this.chain.channel(toAddress(s.address), toAddress(s.programId)));
+      this.book.committed += s.exposure() - exposure;
+      this.book.spent += s.signed - signed;
+    }
     const headroom = s.headroom();
     const want = this.topUpThreshold > price ? this.topUpThreshold : price;
     if (s.hasCredit() || headroom >= want || s.pending !== undefined) {
@@ -764,16 +771,26 @@ export class PaychanScheme implements SchemeNetworkClient {
   private async reconcile(entry: Entry): Promise<void> {
     const s = entry.state;
     const account = await this.chain.channel(toAddress(s.address), toAddress(s.programId));
+    if (!(await this.resolvePending(s, account))) {
+      this.entries.delete(s.address);
+    }
+  }
+
+  /**
+   * Resolves an `open` or `top_up` whose fate was unknown against the
+   * channel's account, then applies the account. Returns false when the
+   * channel never came to be (its `open` can no longer land).
+   */
+  private async resolvePending(s: ChannelState, account: ChannelAccount | null): Promise<boolean> {
     const pending = s.pending;
     if (pending?.kind === "open") {
       if (account !== null) {
         s.pending = undefined;
         s.phase = "open";
       } else if (await this.chain.expired(pending.signature, BigInt(pending.lastValidBlockHeight))) {
-        this.entries.delete(s.address);
-        return;
+        return false;
       } else {
-        return;
+        return true;
       }
     } else if (pending?.kind === "topUp") {
       if (account !== null && account.deposit >= s.deposit + BigInt(pending.amount)) {
@@ -783,6 +800,7 @@ export class PaychanScheme implements SchemeNetworkClient {
       }
     }
     this.apply(s, account);
+    return true;
   }
 
   private apply(s: ChannelState, account: ChannelAccount | null): void {
