@@ -19,9 +19,12 @@
 //! 4. A settler sweep: the payee's token account holds exactly what was
 //!    paid, every channel's `settled` is its accepted amount.
 //!
+//! `typescript_unit_tests_pass` runs the package's own unit tests
+//! (`node --test`, what `npm test` runs) so that CI runs them too.
+//!
 //! Needs Node.js and `npm ci --prefix clients/ts` (scripts/test.sh does it);
-//! the test compiles the package (`tsc`) itself. Run with `-- --nocapture`
-//! for the measured rates.
+//! the tests compile the package (`tsc`) themselves. Run with
+//! `-- --nocapture` for the measured rates.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -60,8 +63,14 @@ fn package_dir() -> PathBuf {
 }
 
 /// Fails (never skips) when the package's dependencies are not installed,
-/// then compiles it so the run uses the sources of this checkout.
+/// then compiles it (once per test binary) so the run uses the sources of
+/// this checkout.
 fn build_package() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(compile_package);
+}
+
+fn compile_package() {
     let dir = package_dir();
     for needed in [
         "node_modules/@x402/fetch/package.json",
@@ -85,6 +94,41 @@ fn build_package() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn typescript_unit_tests_pass() {
+    build_package();
+    let dir = package_dir();
+    let mut files: Vec<String> = std::fs::read_dir(dir.join("dist/test"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".test.js"))
+        .map(|n| format!("dist/test/{n}"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "the unit test files: {files:?}");
+    let out = Command::new("node")
+        .arg("--test")
+        .args(&files)
+        .current_dir(&dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `node` (install Node.js ≥ 20): {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "node --test failed:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let count = |what: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("# {what} ")))
+            .and_then(|n| n.trim().parse::<u32>().ok())
+    };
+    assert_eq!(count("fail"), Some(0), "{stdout}");
+    assert_eq!(count("skipped"), Some(0), "{stdout}");
+    assert!(count("pass").unwrap_or(0) >= 40, "{stdout}");
 }
 
 /// A payer with SOL and tokens in its associated token account.
