@@ -297,10 +297,19 @@ fn kept_one(path: &Path, address: Pubkey, signed: u64, accepted: u64, deposit: u
     assert_eq!(all.len(), 1, "{all:?}");
     let kept = all.remove(0);
     assert_eq!(
-        (kept.address, kept.signed, kept.accepted, kept.deposit, kept.phase.as_str()),
+        (
+            kept.address,
+            kept.signed,
+            kept.accepted,
+            kept.deposit,
+            kept.phase.as_str()
+        ),
         (address, signed, accepted, deposit, "open")
     );
-    assert_eq!(kept.session_key, kept.signer, "the seed kept is the signer's");
+    assert_eq!(
+        kept.session_key, kept.signer,
+        "the seed kept is the signer's"
+    );
     kept
 }
 
@@ -423,7 +432,10 @@ async fn typescript_client_pays_200_requests_and_the_settler_puts_them_on_chain(
     assert_eq!(onchain.deposit, 240 * PRICE);
     assert_eq!(onchain.payer, a.key.pubkey());
     assert_eq!(onchain.payee, payee.pubkey());
-    assert_eq!(onchain.settled, 0, "nothing settled before the settler runs");
+    assert_eq!(
+        onchain.settled, 0,
+        "nothing settled before the settler runs"
+    );
     assert_eq!(
         chain.token_balance(&a.tokens).await.unwrap(),
         PAYER_TOKENS - 240 * PRICE
@@ -466,7 +478,10 @@ async fn typescript_client_pays_200_requests_and_the_settler_puts_them_on_chain(
     );
     assert_eq!(second["wire"]["paidAnswers"], RESTART_HALF);
     assert_eq!(second["wire"]["unpaid402"], RESTART_HALF);
-    assert_eq!(accepted_by_server(&store, &channel_b), 2 * RESTART_HALF * PRICE);
+    assert_eq!(
+        accepted_by_server(&store, &channel_b),
+        2 * RESTART_HALF * PRICE
+    );
     kept_one(
         &b.state_file(),
         channel_b,
@@ -474,10 +489,7 @@ async fn typescript_client_pays_200_requests_and_the_settler_puts_them_on_chain(
         2 * RESTART_HALF * PRICE,
         200 * PRICE,
     );
-    assert_eq!(
-        u64_of(&second["budget"]["spent"]),
-        2 * RESTART_HALF * PRICE
-    );
+    assert_eq!(u64_of(&second["budget"]["spent"]), 2 * RESTART_HALF * PRICE);
 
     // 3. A budget of 10.5 prices: a channel of the whole budget (the deposit
     // asked for is larger), 10 paid requests, then refusals before anything
@@ -511,14 +523,20 @@ async fn typescript_client_pays_200_requests_and_the_settler_puts_them_on_chain(
         .parse()
         .unwrap();
     let onchain_c = chain.channel(&channel_c).await.unwrap();
-    assert_eq!(onchain_c.deposit, budget_c, "the deposit is capped by the budget");
+    assert_eq!(
+        onchain_c.deposit, budget_c,
+        "the deposit is capped by the budget"
+    );
     assert_eq!(
         chain.token_balance(&c.tokens).await.unwrap(),
         PAYER_TOKENS - budget_c
     );
     assert_eq!(u64_of(&report_c["budget"]["spent"]), 10 * PRICE);
     assert_eq!(u64_of(&report_c["budget"]["committed"]), budget_c);
-    assert_eq!(report_c["wire"]["paidAnswers"], 10, "nothing sent past the budget");
+    assert_eq!(
+        report_c["wire"]["paidAnswers"], 10,
+        "nothing sent past the budget"
+    );
     assert_eq!(accepted_by_server(&store, &channel_c), 10 * PRICE);
 
     // 4. The settler sweeps the store: the payee holds what was paid.

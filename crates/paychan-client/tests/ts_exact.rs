@@ -28,12 +28,7 @@
 mod common;
 
 use std::{
-    collections::BTreeSet,
-    path::PathBuf,
-    process::Command,
-    str::FromStr,
-    sync::Arc,
-    time::Instant,
+    collections::BTreeSet, path::PathBuf, process::Command, str::FromStr, sync::Arc, time::Instant,
 };
 
 use axum::{Extension, Router, routing::get};
@@ -204,7 +199,11 @@ async fn stock_x402_fetch_and_svm_exact_pay_20_requests() {
         );
         transactions.insert(tx.to_owned());
     }
-    assert_eq!(transactions.len() as u64, REQUESTS, "one transaction per request");
+    assert_eq!(
+        transactions.len() as u64,
+        REQUESTS,
+        "one transaction per request"
+    );
 
     assert_eq!(
         chain.token_balance(&payee_tokens).await.unwrap(),

@@ -115,7 +115,15 @@ fn instructions() -> Value {
         },
         args.clone(),
     );
-    let top_up = ix::top_up(&channel, &payer, &payer_tokens, &payee, &mint, &token_program, 250_000);
+    let top_up = ix::top_up(
+        &channel,
+        &payer,
+        &payer_tokens,
+        &payee,
+        &mint,
+        &token_program,
+        250_000,
+    );
     json!({
         "keys": {
             "payer": payer.to_string(),
@@ -148,8 +156,7 @@ fn the_typescript_vectors_are_what_the_rust_crate_produces() {
         let text = serde_json::to_string_pretty(&expected).unwrap() + "\n";
         std::fs::write(&path, text).unwrap();
     }
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let actual: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
         actual,
