@@ -753,7 +753,9 @@ export class PaychanScheme implements SchemeNetworkClient {
     for (const entry of this.entries.values()) {
       await this.keyOf(entry);
     }
-    const live = [...this.entries.values()].filter((e) => e.state.phase !== "closed");
+    // Channels of another network (the state file of a payer used with
+    // another cluster) are kept and budgeted, not read from this cluster.
+    const live = [...this.entries.values()].filter((e) => e.state.phase !== "closed" && e.state.network === this.network);
     await Promise.all(live.map((e) => this.reconcile(e)));
     for (const { state } of this.entries.values()) {
       // A voucher signed but never confirmed (the process stopped before its

@@ -389,3 +389,21 @@ test("within the origin, redirects are followed", async () => {
     server.close();
   }
 });
+
+test("channels of another network are kept and budgeted, not read from this cluster", async () => {
+  const { doc } = await openChannel(10_000n);
+  const here = doc.channels[0]!;
+  const there = { ...here, address: encodeBase58(crypto.getRandomValues(new Uint8Array(32))), network: "solana:elsewhere", deposit: "7000", signed: "3000" };
+  const store = new RecordingStore({ ...doc, channels: [here, there] });
+  const s = scheme(store);
+  await s.init();
+  const kept = s.channels().find((c) => c.address === there.address);
+  assert.equal(kept?.phase, "open", "not taken for closed because this cluster has no such account");
+  assert.deepEqual(s.budget(), { limit: 1_000_000n, spent: 3_000n, committed: 17_000n });
+  // And a channel of this network that is gone from the chain is closed.
+  cluster.accounts.delete(here.address);
+  const s2 = scheme(new RecordingStore({ ...doc, channels: [{ ...here, signed: "2000", accepted: "2000" }] }));
+  await s2.init();
+  assert.equal(s2.channels()[0]!.phase, "closed");
+  assert.equal(s2.budget().committed, 2_000n, "a closed channel costs its final amount");
+});
