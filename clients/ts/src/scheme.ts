@@ -14,6 +14,13 @@ import type {
   SchemeNetworkClient,
 } from "@x402/core/types";
 import type { PaymentResponseContext, x402Client } from "@x402/core/client";
+import {
+  decodePaymentRequiredHeader,
+  decodePaymentResponseHeader,
+  decodePaymentSignatureHeader,
+  encodePaymentSignatureHeader,
+} from "@x402/core/http";
+import type { PaymentPayload } from "@x402/core/types";
 import { findDefaultAsset as findSvmDefaultAsset } from "@x402/svm";
 
 import { Chain, TransactionFailedError, TransactionUnknownError } from "./chain.js";
@@ -143,6 +150,26 @@ interface TransportRecord {
 }
 
 const MAX_TRANSPORT_RECORDS = 4096;
+/** Most requests (method and URL) whose offer is remembered for paying ahead. */
+export const MAX_CACHED_OFFERS = 4096;
+/** Longest method and URL remembered. */
+export const MAX_RESOURCE_KEY_LEN = 2048;
+
+/**
+ * The key an offer is remembered under: the method and the URL's origin,
+ * path and query (not its credentials nor its fragment); `undefined` when
+ * longer than [`MAX_RESOURCE_KEY_LEN`].
+ */
+export function resourceKey(method: string, url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return undefined;
+  }
+  const key = `${method.toUpperCase()} ${u.origin}${u.pathname}${u.search}`;
+  return key.length <= MAX_RESOURCE_KEY_LEN ? key : undefined;
+}
 const DEFAULT_DEPOSIT = 1_000_000n;
 
 function nowUnix(): bigint {
@@ -180,6 +207,10 @@ export class PaychanScheme implements SchemeNetworkClient {
   private readonly opening = new Map<string, number>();
   private waiters: Array<() => void> = [];
   private readonly transport = new Map<string, TransportRecord>();
+  /** Offers paid before, by resource key: what a request is paid ahead with. */
+  private readonly offers = new Map<string, Pick<PaymentPayload, "accepted" | "resource">>();
+  /** Payments sent ahead, by voucher signature, until their answer. */
+  private readonly prepaid = new Map<string, PaymentPayload>();
   private ready: Promise<void> | undefined;
 
   constructor(config: PaychanSchemeConfig) {
@@ -249,6 +280,9 @@ export class PaychanScheme implements SchemeNetworkClient {
       isOwnPayment: (signature) => this.isOwnPayment(signature),
       onAnswer: (signature, status, sameOrigin) => this.recordAnswer(signature, status, sameOrigin),
       onTransportError: (signature) => this.onTransportError(signature),
+      prepare: (method, url) => this.prepare(method, url),
+      onPrepaidAnswer: (signature, response, method, url) => this.onPrepaidAnswer(signature, response, method, url),
+      remember: (method, url, header, response) => this.remember(method, url, header, response),
     });
   }
 
@@ -694,6 +728,101 @@ export class PaychanScheme implements SchemeNetworkClient {
       }
     }
     return false;
+  }
+
+  /** The payment header paying `method url` ahead, when its offer was paid before. */
+  private async prepare(method: string, url: string): Promise<string | undefined> {
+    const key = resourceKey(method, url);
+    const known = key === undefined ? undefined : this.offers.get(key);
+    if (known === undefined) {
+      return undefined;
+    }
+    const { payload } = await this.createPaymentPayload(2, known.accepted);
+    const payment: PaymentPayload = { x402Version: 2, accepted: known.accepted, payload };
+    if (known.resource !== undefined) {
+      payment.resource = known.resource;
+    }
+    const signature = typeof payload.signature === "string" ? payload.signature : undefined;
+    if (signature === undefined) {
+      return undefined;
+    }
+    if (this.prepaid.size >= MAX_TRANSPORT_RECORDS) {
+      this.prepaid.clear();
+    }
+    this.prepaid.set(signature, payment);
+    return encodePaymentSignatureHeader(payment);
+  }
+
+  /**
+   * Reads the answer to a request paid ahead as the x402 hooks read a paid
+   * answer; an answer that does not confirm the payment makes the request
+   * be paid after its 402 again (and remembered again once paid).
+   */
+  private async onPrepaidAnswer(signature: string, response: Response, method: string, url: string): Promise<void> {
+    const payment = this.prepaid.get(signature);
+    this.prepaid.delete(signature);
+    if (payment === undefined) {
+      return;
+    }
+    const header = (name: string): string | null => response.headers.get(name);
+    const ctx: PaymentResponseContext = { paymentPayload: payment, requirements: payment.accepted };
+    try {
+      const h = header("PAYMENT-RESPONSE") ?? header("X-PAYMENT-RESPONSE");
+      if (h !== null) {
+        ctx.settleResponse = decodePaymentResponseHeader(h);
+      }
+    } catch {
+      // Not a receipt: not paid.
+    }
+    if (ctx.settleResponse === undefined && response.status === 402) {
+      try {
+        const h = header("PAYMENT-REQUIRED");
+        if (h !== null) {
+          ctx.paymentRequired = decodePaymentRequiredHeader(h);
+        }
+      } catch {
+        // A refusal without a readable offer.
+      }
+    }
+    if (ctx.settleResponse?.success !== true || response.status >= 400) {
+      const key = resourceKey(method, url);
+      if (key !== undefined) {
+        this.offers.delete(key);
+      }
+    }
+    await this.onPaymentResponse(ctx);
+  }
+
+  /** Remembers the offer a request was paid with after its 402, once its answer confirms the payment. */
+  private remember(method: string, url: string, paymentHeader: string, response: Response): void {
+    const key = resourceKey(method, url);
+    if (key === undefined || response.status >= 400) {
+      return;
+    }
+    const receipt = response.headers.get("PAYMENT-RESPONSE");
+    try {
+      if (receipt === null || decodePaymentResponseHeader(receipt).success !== true) {
+        return;
+      }
+      const payment = decodePaymentSignatureHeader(paymentHeader);
+      if (payment.x402Version !== 2 || payment.accepted.scheme !== SCHEME) {
+        return;
+      }
+      this.offers.delete(key);
+      if (this.offers.size >= MAX_CACHED_OFFERS) {
+        const oldest = this.offers.keys().next();
+        if (oldest.done !== true) {
+          this.offers.delete(oldest.value);
+        }
+      }
+      const known: Pick<PaymentPayload, "accepted" | "resource"> = { accepted: payment.accepted };
+      if (payment.resource !== undefined) {
+        known.resource = payment.resource;
+      }
+      this.offers.set(key, known);
+    } catch {
+      // Not a payment this scheme can pay ahead.
+    }
   }
 
   private recordAnswer(signature: string, status: number, sameOrigin: boolean): void {

@@ -20,6 +20,15 @@ export interface TransportOptions {
   maxRedirects?: number;
   /** Longest wait for a 409's `Retry-After`, milliseconds (default 2,000). */
   maxRetryAfterMs?: number;
+  /**
+   * Pay ahead: a request (same method, same URL) whose paychan offer was
+   * paid before carries a voucher at once instead of waiting for its 402,
+   * halving the round trips (default true). Such payments do not go through
+   * the x402Client's selection and hooks (its spend controls passed the
+   * same offer the first time); a refusal is handed back to
+   * `wrapFetchWithPayment` as the 402 it is, which then pays as usual.
+   */
+  prepay?: boolean;
 }
 
 /** What the transport reports to the scheme. */
@@ -30,6 +39,12 @@ export interface TransportHooks {
   onAnswer(signature: string, status: number, sameOrigin: boolean): void;
   /** A paid request got no answer (the connection failed). */
   onTransportError(signature: string): void;
+  /** The PAYMENT-SIGNATURE to pay `method url` ahead with, if its offer is known. */
+  prepare(method: string, url: string): Promise<string | undefined>;
+  /** How a request paid ahead was answered (the x402 hooks never see it). */
+  onPrepaidAnswer(signature: string, response: Response, method: string, url: string): Promise<void>;
+  /** A paid request (paid after its 402) was answered: remember its offer if it was paid. */
+  remember(method: string, url: string, paymentHeader: string, response: Response): void;
 }
 
 /** Header of an Idempotency-Key. */
@@ -44,8 +59,8 @@ export function idempotencyKey(): string {
 }
 
 /** The voucher signature of a `paychan` PAYMENT-SIGNATURE header, if it is one. */
-export function paychanSignature(header: string | null): string | undefined {
-  if (header === null) {
+export function paychanSignature(header: string | null | undefined): string | undefined {
+  if (header === null || header === undefined) {
     return undefined;
   }
   const payment = asRecord(decodeBase64Json(header, MAX_PAYMENT_HEADER));
@@ -127,10 +142,21 @@ export function paychanFetch(
   const retries = options.retries ?? 1;
   const maxRedirects = options.maxRedirects ?? 10;
   const maxRetryAfter = options.maxRetryAfterMs ?? 2_000;
+  const prepay = options.prepay ?? true;
   return async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const request = new Request(input, init);
-    const signature = paychanSignature(request.headers.get("PAYMENT-SIGNATURE"));
-    if (signature === undefined || !hooks.isOwnPayment(signature)) {
+    let header = request.headers.get("PAYMENT-SIGNATURE");
+    let prepaid = false;
+    if (header === null && !request.headers.has("X-PAYMENT") && prepay) {
+      const ahead = await hooks.prepare(request.method, request.url).catch(() => undefined);
+      if (ahead !== undefined) {
+        request.headers.set("PAYMENT-SIGNATURE", ahead);
+        header = ahead;
+        prepaid = true;
+      }
+    }
+    const signature = paychanSignature(header);
+    if (header === null || signature === undefined || !hooks.isOwnPayment(signature)) {
       return fetchWithinOrigin(base, request, maxRedirects);
     }
     if (!request.headers.has(IDEMPOTENCY_KEY)) {
@@ -154,6 +180,11 @@ export function paychanFetch(
         continue;
       }
       hooks.onAnswer(signature, res.status, sameOrigin(res.url === "" ? request.url : res.url, request.url));
+      if (prepaid) {
+        await hooks.onPrepaidAnswer(signature, res, request.method, request.url);
+      } else {
+        hooks.remember(request.method, request.url, header, res);
+      }
       return res;
     }
   };

@@ -270,7 +270,8 @@ test("findDefaultAsset: @x402/svm's table, the configured mint when declared USD
 });
 
 /** A paywall in miniature: 402 with the offer, or 200 with a receipt when the voucher adds at least the price. */
-async function fakePaywall(opts: { failFirstPaid?: boolean; redirectTo?: string } = {}) {
+async function fakePaywall(opts: { failFirstPaid?: boolean; redirectTo?: string; price?: () => bigint } = {}) {
+  const price = opts.price ?? (() => 1_000n);
   const seen: Array<{ paid: boolean; idempotencyKey: string | undefined; path: string }> = [];
   let last = 0n;
   let failed = false;
@@ -283,7 +284,7 @@ async function fakePaywall(opts: { failFirstPaid?: boolean; redirectTo?: string 
       res.setHeader("location", opts.redirectTo);
       return res.end();
     }
-    const required: PaymentRequired = { x402Version: 2, resource: { url: `http://x${req.url}` } as PaymentRequired["resource"], accepts: [requirements()] };
+    const required: PaymentRequired = { x402Version: 2, resource: { url: `http://x${req.url}` } as PaymentRequired["resource"], accepts: [requirements(price())] };
     if (!paid) {
       res.statusCode = 402;
       res.setHeader("PAYMENT-REQUIRED", encodePaymentRequiredHeader(required));
@@ -296,9 +297,11 @@ async function fakePaywall(opts: { failFirstPaid?: boolean; redirectTo?: string 
       res.statusCode = 503;
       return res.end('{"error":"handler_failed"}');
     }
-    if (amount - last < 1_000n) {
+    if (amount - last < price()) {
       res.statusCode = 402;
-      res.setHeader("PAYMENT-REQUIRED", encodePaymentRequiredHeader({ ...required, error: "invalid_payment_amount" }));
+      const channel = voucher === undefined ? undefined : encodeBase58(voucher.voucher.channelId);
+      const hint = amount === last || voucher === undefined ? {} : { extensions: { paychan: { channel, lastAccepted: last.toString() } } };
+      res.setHeader("PAYMENT-REQUIRED", encodePaymentRequiredHeader({ ...required, error: "invalid_payment_amount", ...hint }));
       return res.end("{}");
     }
     const charged = amount - last;
@@ -333,7 +336,10 @@ test("@x402/fetch with the scheme's transport: Idempotency-Key on paid requests,
     assert.equal(paid.length, 3);
     assert.ok(paid.every((r) => r.idempotencyKey !== undefined && /^[0-9a-f]{32}$/.test(r.idempotencyKey)));
     assert.equal(new Set(paid.map((r) => r.idempotencyKey)).size, 3);
-    assert.ok(paywall.seen.filter((r) => !r.paid).every((r) => r.idempotencyKey === undefined));
+    // Paid once after its 402, the third request was paid ahead: no 402 for it.
+    const unpaid = paywall.seen.filter((r) => !r.paid);
+    assert.equal(unpaid.length, 2);
+    assert.ok(unpaid.every((r) => r.idempotencyKey === undefined));
   } finally {
     paywall.server.close();
   }
@@ -406,4 +412,45 @@ test("channels of another network are kept and budgeted, not read from this clus
   await s2.init();
   assert.equal(s2.channels()[0]!.phase, "closed");
   assert.equal(s2.budget().committed, 2_000n, "a closed channel costs its final amount");
+});
+
+test("paying ahead: one 402 per request and price; a price raised is refused, resynchronised and paid", async () => {
+  const { doc } = await openChannel(100_000n);
+  const s = scheme(new RecordingStore(doc), { usdSymbol: "USDC" });
+  const client = new x402Client();
+  client.register(NETWORK, s);
+  let price = 1_000n;
+  const paywall = await fakePaywall({ price: () => price });
+  try {
+    const fetchWithPayment = wrapFetchWithPayment(s.fetch(), client);
+    for (let i = 0; i < 5; i++) {
+      const res = await fetchWithPayment(`${paywall.url}/r?q=1`);
+      assert.equal(await res.text(), "charged 1000");
+    }
+    assert.equal(paywall.seen.filter((r) => !r.paid).length, 1, "only the first request waited for a 402");
+    assert.equal(paywall.seen.filter((r) => r.paid).length, 5);
+    // Another URL (the query differs) is another resource: its own 402.
+    await fetchWithPayment(`${paywall.url}/r?q=2`);
+    assert.equal(paywall.seen.filter((r) => !r.paid).length, 2);
+    // The price rises: the voucher paid ahead is refused, the 402 is paid at the new price.
+    price = 2_500n;
+    const seen = paywall.seen.length;
+    const res = await fetchWithPayment(`${paywall.url}/r?q=1`);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), "charged 2500");
+    assert.deepEqual(
+      paywall.seen.slice(seen).map((r) => r.paid),
+      [true, true],
+      "paid ahead (refused), then paid at the new price",
+    );
+    assert.equal(s.channels()[0]!.accepted, 8_500n);
+    assert.equal(s.budget().spent, 8_500n, "the refused voucher (7,000) is covered by the next one: cumulative amounts");
+    // Not paid ahead without the transport's option.
+    const plain = wrapFetchWithPayment(s.fetch(fetch, { prepay: false }), client);
+    const before = paywall.seen.filter((r) => !r.paid).length;
+    await plain(`${paywall.url}/r?q=1`);
+    assert.equal(paywall.seen.filter((r) => !r.paid).length, before + 1);
+  } finally {
+    paywall.server.close();
+  }
 });

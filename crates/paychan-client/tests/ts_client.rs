@@ -9,7 +9,10 @@
 //!    from the IDL, topped up once on the way): every answer is a 200 whose
 //!    `PAYMENT-RESPONSE` charges the price, the store holds 200 × price, the
 //!    client's state file says the same, and its paid requests per second
-//!    are printed.
+//!    are printed. The first request is paid after its 402, the others
+//!    ahead (the scheme's transport remembers the offer). Then 100 more by
+//!    another payer with paying ahead off: a 402 before every payment, as
+//!    `@x402/fetch` alone does.
 //! 2. Another payer stopped after 60 requests without writing its state again
 //!    (as a crash would), then a new process from the same state file for 60
 //!    more: exactly 120 × price, one refusal (the re-sent voucher, as spent)
@@ -56,6 +59,7 @@ use common::{SOL, extra, network, serve};
 const PRICE: u64 = 1_000;
 const REQUESTS: u64 = 200;
 const RESTART_HALF: u64 = 60;
+const NO_PREPAY: u64 = 100;
 const PAYER_TOKENS: u64 = 5_000_000;
 
 fn package_dir() -> PathBuf {
@@ -166,6 +170,8 @@ struct Run<'a> {
     top_up_threshold: u64,
     top_up_amount: u64,
     flush: bool,
+    /// Pay ahead once the offer is known (the transport's default).
+    prepay: bool,
     payer: &'a Payer,
 }
 
@@ -198,6 +204,7 @@ async fn run_node(env: &Env<'_>, run: &Run<'_>) -> Value {
         "topUpAmount": run.top_up_amount,
         "stateFile": run.payer.state_file(),
         "flush": run.flush,
+        "prepay": run.prepay,
     });
     std::fs::write(&input, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
     let (i, o) = (input.clone(), output.clone());
@@ -384,6 +391,7 @@ async fn typescript_client_pays_200_requests_and_the_settler_puts_them_on_chain(
             top_up_threshold: 20 * PRICE,
             top_up_amount: 120 * PRICE,
             flush: true,
+            prepay: true,
             payer: &a,
         },
     )
@@ -398,9 +406,10 @@ async fn typescript_client_pays_200_requests_and_the_settler_puts_them_on_chain(
         (REQUESTS - 1) as f64 * 1000.0 / steady,
     );
     let wire = &report["wire"];
-    // @x402/fetch pays after a 402: one unpaid request per paid one, every
-    // voucher accepted at once, each paid request with an Idempotency-Key.
-    assert_eq!(wire["unpaid402"], REQUESTS);
+    // One offer discovery (a 402 paid by @x402/fetch), then every request paid
+    // ahead by the scheme's transport; every voucher accepted at once, each
+    // paid request with an Idempotency-Key.
+    assert_eq!(wire["unpaid402"], 1);
     assert_eq!(wire["refused"], json!([]));
     assert_eq!(wire["paidAnswers"], REQUESTS);
     assert_eq!(wire["idempotencyKeys"], REQUESTS);
@@ -441,6 +450,39 @@ async fn typescript_client_pays_200_requests_and_the_settler_puts_them_on_chain(
         PAYER_TOKENS - 240 * PRICE
     );
 
+    // 1b. Paying ahead off: every request waits for its 402.
+    let d = Payer::new(&chain).await;
+    let report_d = run_node(
+        &env,
+        &Run {
+            requests: NO_PREPAY,
+            budget: 1_000_000,
+            deposit: 200 * PRICE,
+            top_up_threshold: 20 * PRICE,
+            top_up_amount: 200 * PRICE,
+            flush: true,
+            prepay: false,
+            payer: &d,
+        },
+    )
+    .await;
+    assert_all_paid(&report_d, NO_PREPAY, &d.key.pubkey(), &network);
+    let elapsed_d = report_d["elapsedMs"].as_f64().unwrap();
+    eprintln!(
+        "1b. TS client, {NO_PREPAY} paid requests, each after its 402: {elapsed_d:.0} ms \
+         ({:.0} paid requests/s)",
+        NO_PREPAY as f64 * 1000.0 / elapsed_d
+    );
+    assert_eq!(report_d["wire"]["unpaid402"], NO_PREPAY);
+    assert_eq!(report_d["wire"]["paidAnswers"], NO_PREPAY);
+    assert_eq!(report_d["wire"]["refused"], json!([]));
+    let channel_d: Pubkey = report_d["channels"][0]["address"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(accepted_by_server(&store, &channel_d), NO_PREPAY * PRICE);
+
     // 2. Stopped after 60 requests without a final write, then restarted.
     let b = Payer::new(&chain).await;
     let half = |flush| Run {
@@ -450,6 +492,7 @@ async fn typescript_client_pays_200_requests_and_the_settler_puts_them_on_chain(
         top_up_threshold: 20 * PRICE,
         top_up_amount: 200 * PRICE,
         flush,
+        prepay: true,
         payer: &b,
     };
     let first = run_node(&env, &half(false)).await;
@@ -477,7 +520,11 @@ async fn typescript_client_pays_200_requests_and_the_settler_puts_them_on_chain(
         json!([["invalid_payment_amount", (RESTART_HALF * PRICE).to_string()]])
     );
     assert_eq!(second["wire"]["paidAnswers"], RESTART_HALF);
-    assert_eq!(second["wire"]["unpaid402"], RESTART_HALF);
+    assert_eq!(first["wire"]["unpaid402"], 1);
+    assert_eq!(
+        second["wire"]["unpaid402"], 1,
+        "a new process discovers the offer once"
+    );
     assert_eq!(
         accepted_by_server(&store, &channel_b),
         2 * RESTART_HALF * PRICE
@@ -505,6 +552,7 @@ async fn typescript_client_pays_200_requests_and_the_settler_puts_them_on_chain(
             top_up_threshold: 2 * PRICE,
             top_up_amount: 100 * PRICE,
             flush: true,
+            prepay: true,
             payer: &c,
         },
     )
@@ -537,6 +585,9 @@ async fn typescript_client_pays_200_requests_and_the_settler_puts_them_on_chain(
         report_c["wire"]["paidAnswers"], 10,
         "nothing sent past the budget"
     );
+    // The two requests past the budget went out unpaid (402) and were not paid.
+    assert_eq!(report_c["wire"]["unpaid402"], 3);
+    assert_eq!(report_c["wire"]["refused"], json!([]));
     assert_eq!(accepted_by_server(&store, &channel_c), 10 * PRICE);
 
     // 4. The settler sweeps the store: the payee holds what was paid.
@@ -551,12 +602,13 @@ async fn typescript_client_pays_200_requests_and_the_settler_puts_them_on_chain(
     let settler = Settler::new(config, store.clone(), Arc::new(rpc)).unwrap();
     let sweep = settler.run_once(RunMode::Sweep).await.unwrap();
     assert!(sweep.failed.is_empty(), "{:?}", sweep.failed);
-    assert_eq!(sweep.channels_settled(), 3);
-    let total = (REQUESTS + 2 * RESTART_HALF + 10) * PRICE;
+    assert_eq!(sweep.channels_settled(), 4);
+    let total = (REQUESTS + NO_PREPAY + 2 * RESTART_HALF + 10) * PRICE;
     assert_eq!(sweep.value_settled(), total);
     assert_eq!(chain.token_balance(&payee_tokens).await.unwrap(), total);
     for (channel, paid) in [
         (channel_a, REQUESTS * PRICE),
+        (channel_d, NO_PREPAY * PRICE),
         (channel_b, 2 * RESTART_HALF * PRICE),
         (channel_c, 10 * PRICE),
     ] {

@@ -8,7 +8,8 @@
 // input:  rpcUrl, network, mint, decimals, payerSecretKey (64 numbers),
 //         payerTokens, url, price, requests, budget, deposit, topUpThreshold,
 //         topUpAmount, maxPrice, stateFile, flush (false: exit right after the
-//         last answer, as a crash would, without writing the state again)
+//         last answer, as a crash would, without writing the state again),
+//         prepay (false: every request waits for its 402, as with plain fetch)
 // output: per-request outcomes, what crossed the wire, timings, the scheme's
 //         channels and budget.
 import { readFileSync, writeFileSync } from "node:fs";
@@ -66,7 +67,7 @@ const scheme = registerPaychanScheme(client, {
   maxChannelsPerPayee: 1,
   usdSymbol: "USDC",
 });
-const fetchWithPayment = wrapFetchWithPayment(scheme.fetch(countingFetch), client);
+const fetchWithPayment = wrapFetchWithPayment(scheme.fetch(countingFetch, { prepay: input.prepay !== false }), client);
 
 const outcomes = [];
 const started = performance.now();
