@@ -228,7 +228,8 @@ export class ChannelState {
     if (cumulative > this.accepted && cumulative <= this.signed) {
       this.accepted = cumulative;
     }
-    if (this.lastCumulative() !== undefined && this.lastCumulative()! <= this.accepted) {
+    const last = this.lastCumulative();
+    if (last !== undefined && last <= this.accepted) {
       this.resend = false;
     }
   }

@@ -454,3 +454,28 @@ test("paying ahead: one 402 per request and price; a price raised is refused, re
     paywall.server.close();
   }
 });
+
+test("bodies survive the transport: a POST is sent, a 307 re-sends it, a 303 turns it into a GET", async () => {
+  const { url, server } = await listen((req, res, body) => {
+    if (req.url === "/307") {
+      res.statusCode = 307;
+      res.setHeader("location", "/echo");
+      return res.end();
+    }
+    if (req.url === "/303") {
+      res.statusCode = 303;
+      res.setHeader("location", "/echo");
+      return res.end();
+    }
+    res.end(`${req.method} ${req.url} ${body}`);
+  });
+  try {
+    const f = scheme(new RecordingStore()).fetch();
+    const post = (path: string): Promise<string> => f(`${url}${path}`, { method: "POST", body: "hello" }).then((r) => r.text());
+    assert.equal(await post("/echo"), "POST /echo hello");
+    assert.equal(await post("/307"), "POST /echo hello");
+    assert.equal(await post("/303"), "GET /echo ");
+  } finally {
+    server.close();
+  }
+});
