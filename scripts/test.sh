@@ -24,6 +24,8 @@ node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)
   || { echo "[test] error: Node.js >= 18 is needed (found $(node --version))" >&2; exit 1; }
 npm ci --prefix "$root/tests/interop" --no-audit --no-fund --loglevel=error >/dev/null \
   || { echo "[test] error: npm ci --prefix tests/interop failed" >&2; exit 1; }
+npm ci --prefix "$root/clients/ts" --no-audit --no-fund --loglevel=error >/dev/null \
+  || { echo "[test] error: npm ci --prefix clients/ts failed" >&2; exit 1; }
 "$root/scripts/build-sbf.sh"
 "$root/scripts/idl.sh" --check
 cargo test --workspace --features paychan-cli/demo
