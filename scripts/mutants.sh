@@ -19,9 +19,10 @@
 # while it runs; an interrupted run may leave a mutant in a file (`git diff`
 # shows it, `git checkout -- <file>` undoes it).
 #
-# Usage: scripts/mutants.sh [--in-place] [verifier|voucher|x402 ...] [-- cargo-mutants args]
-#   (no crate named: all three; `-- --iterate` re-tests only what a previous
-#   run did not catch). Results: target/mutants/<crate>/mutants.out/
+# Usage: scripts/mutants.sh [--in-place] [--summary] [verifier|voucher|x402 ...] [-- cargo-mutants args]
+#   (no crate named: all three; `-- --iterate` re-tests only what the previous
+#   run did not catch and counts the rest as it was; `--summary` prints the
+#   last results without running). Results: target/mutants/<crate>/mutants.out/
 #   (outcomes.json, caught.txt, missed.txt, timeout.txt, unviable.txt, log/).
 #   Prints caught / missed / unviable / timeout per file, then every missed
 #   mutant; exits 1 when a missed mutant is not listed, with its reason, in
@@ -50,9 +51,11 @@ die() { log "error: $*"; exit 1; }
 crates=()
 extra=()
 in_place=()
+summary_only=
 while [ $# -gt 0 ]; do
   case $1 in
     --in-place) in_place=(--in-place) ;;
+    --summary) summary_only=1 ;;
     verifier | voucher | x402) crates+=("$1") ;;
     --) shift; extra=("$@"); break ;;
     *) die "unknown argument $1 (verifier, voucher, x402, or -- cargo-mutants args)" ;;
@@ -70,58 +73,63 @@ files_of() {
   esac
 }
 
-bin=$tools/bin/cargo-mutants
-if ! { [ -x "$bin" ] && "$bin" mutants --version 2>/dev/null | grep -q " $MUTANTS_VERSION\$"; }; then
-  log "installing cargo-mutants $MUTANTS_VERSION into $tools (a few minutes, once)"
-  cargo install cargo-mutants --version "$MUTANTS_VERSION" --locked --root "$tools" >&2 \
-    || die "cannot install cargo-mutants $MUTANTS_VERSION"
-fi
-command -v redis-server >/dev/null || die "redis-server is not on PATH (apt-get install redis-server)"
-command -v node >/dev/null || die "node is not on PATH (apt-get install nodejs npm)"
-if [ ! -d tests/interop/node_modules ]; then
-  npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error >/dev/null \
-    || die "npm ci --prefix tests/interop failed"
-fi
+# Installs the pinned cargo-mutants and runs it on each crate in turn.
+run_mutants() {
+  bin=$tools/bin/cargo-mutants
+  if ! { [ -x "$bin" ] && "$bin" mutants --version 2>/dev/null | grep -q " $MUTANTS_VERSION\$"; }; then
+    log "installing cargo-mutants $MUTANTS_VERSION into $tools (a few minutes, once)"
+    cargo install cargo-mutants --version "$MUTANTS_VERSION" --locked --root "$tools" >&2 \
+      || die "cannot install cargo-mutants $MUTANTS_VERSION"
+  fi
+  command -v redis-server >/dev/null || die "redis-server is not on PATH (apt-get install redis-server)"
+  command -v node >/dev/null || die "node is not on PATH (apt-get install nodejs npm)"
+  if [ ! -d tests/interop/node_modules ]; then
+    npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error >/dev/null \
+      || die "npm ci --prefix tests/interop failed"
+  fi
 
-all_files=()
-for c in "${crates[@]}"; do
-  read -ra fs <<< "$(files_of "$c")"
-  all_files+=("${fs[@]}")
-done
-# --in-place edits these files: refuse to start on uncommitted changes to
-# them (so `git diff` shows what an interrupted run left behind).
-if [ ${#in_place[@]} -gt 0 ] && [ -z "${MUTANTS_ALLOW_DIRTY:-}" ] \
-  && ! git diff --quiet HEAD -- "${all_files[@]}"; then
-  die "uncommitted changes in the mutated files (commit them, or set MUTANTS_ALLOW_DIRTY=1)"
-fi
-before=$(sha256sum "${all_files[@]}")
+  all_files=()
+  for c in "${crates[@]}"; do
+    read -ra fs <<< "$(files_of "$c")"
+    all_files+=("${fs[@]}")
+  done
+  # --in-place edits these files: refuse to start on uncommitted changes to
+  # them (so `git diff` shows what an interrupted run left behind).
+  if [ ${#in_place[@]} -gt 0 ] && [ -z "${MUTANTS_ALLOW_DIRTY:-}" ] \
+    && ! git diff --quiet HEAD -- "${all_files[@]}"; then
+    die "uncommitted changes in the mutated files (commit them, or set MUTANTS_ALLOW_DIRTY=1)"
+  fi
+  before=$(sha256sum "${all_files[@]}")
+
+  for c in "${crates[@]}"; do
+    read -ra fs <<< "$(files_of "$c")"
+    args=()
+    for f in "${fs[@]}"; do args+=(--file "$f"); done
+    out=target/mutants/$c
+    mkdir -p "$out"
+    log "paychan-$c: $("$bin" mutants --list --package "paychan-$c" "${args[@]}" | wc -l) mutants in ${fs[*]}"
+    started=$(date +%s)
+    # Exit codes: 0 all caught, 2 some missed, 3 some timed out; anything else is a failure.
+    rc=0
+    nice -n 15 "$bin" mutants "${in_place[@]}" --no-shuffle --colors never \
+      --package "paychan-$c" --all-features "${args[@]}" \
+      --timeout "$TIMEOUT" --build-timeout "$BUILD_TIMEOUT" \
+      --output "$out" "${extra[@]}" || rc=$?
+    log "paychan-$c: cargo-mutants exited $rc after $(( $(date +%s) - started )) s"
+    case $rc in 0 | 2 | 3) ;; *) status=1 ;; esac
+  done
+
+  if [ ${#in_place[@]} -gt 0 ] && [ "$before" != "$(sha256sum "${all_files[@]}")" ]; then
+    log "WARNING: a mutated file differs from before the run; see git diff"
+    status=1
+  fi
+}
 
 status=0
-for c in "${crates[@]}"; do
-  read -ra fs <<< "$(files_of "$c")"
-  args=()
-  for f in "${fs[@]}"; do args+=(--file "$f"); done
-  out=target/mutants/$c
-  mkdir -p "$out"
-  log "paychan-$c: $("$bin" mutants --list --package "paychan-$c" "${args[@]}" | wc -l) mutants in ${fs[*]}"
-  started=$(date +%s)
-  # Exit codes: 0 all caught, 2 some missed, 3 some timed out; anything else is a failure.
-  rc=0
-  nice -n 15 "$bin" mutants "${in_place[@]}" --no-shuffle --colors never \
-    --package "paychan-$c" --all-features "${args[@]}" \
-    --timeout "$TIMEOUT" --build-timeout "$BUILD_TIMEOUT" \
-    --output "$out" "${extra[@]}" || rc=$?
-  log "paychan-$c: cargo-mutants exited $rc after $(( $(date +%s) - started )) s"
-  case $rc in 0 | 2 | 3) ;; *) status=1 ;; esac
-done
-
-if [ ${#in_place[@]} -gt 0 ] && [ "$before" != "$(sha256sum "${all_files[@]}")" ]; then
-  log "WARNING: a mutated file differs from before the run; see git diff"
-  status=1
-fi
+[ -n "$summary_only" ] || run_mutants
 
 python3 - "$root/scripts/mutants-accepted.txt" "${crates[@]}" <<'PY' || status=1
-import json, re, sys
+import json, os, re, sys
 accepted_file, crates = sys.argv[1], sys.argv[2:]
 accepted = set()
 for line in open(accepted_file):
@@ -140,6 +148,20 @@ for crate in crates:
         unexpected.append(f"paychan-{crate}: no outcomes")
         continue
     per_file = {}
+    out = f"target/mutants/{crate}/mutants.out"
+    # After `--iterate`, what an earlier run caught or found unviable was not
+    # tested again (previously_caught.txt lists both): count it as it was.
+    def lines(path):
+        try:
+            return [l.strip() for l in open(path) if l.strip()]
+        except OSError:
+            return []
+    carried = lines(f"{out}/previously_caught.txt")
+    old_unviable = set(lines(f"{out}.old/unviable.txt")) if carried else set()
+    for line in carried:
+        kind = "unviable" if line in old_unviable else "caught"
+        counts = per_file.setdefault(line.split(":", 1)[0], {})
+        counts[kind] = counts.get(kind, 0) + 1
     for o in outcomes["outcomes"]:
         scenario = o["scenario"]
         if scenario == "Baseline" or "Mutant" not in scenario:
