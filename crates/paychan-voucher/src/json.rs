@@ -482,4 +482,24 @@ mod tests {
             );
         }
     }
+
+    /// The error names the field at fault, then what is wrong with it.
+    #[test]
+    fn a_field_error_displays_its_path_and_problem() {
+        let mut j = fixed_json();
+        j.voucher.cumulative_amount = "01".into();
+        let e = j.to_signed().unwrap_err();
+        assert_eq!(
+            e,
+            FieldError {
+                field: "voucher.cumulativeAmount",
+                error: VoucherError::BadAmount
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            alloc::format!("voucher.cumulativeAmount: {}", VoucherError::BadAmount)
+        );
+        assert!(e.to_string().len() > "voucher.cumulativeAmount: ".len());
+    }
 }
