@@ -131,6 +131,42 @@ fn above_the_deposit_is_refused() {
     assert!(v.store().latest(&f.channel).unwrap().is_none());
 }
 
+/// The deposit is a bound the payer may reach: a voucher for exactly the
+/// deposit pays, one base unit more does not.
+#[test]
+fn a_voucher_spending_exactly_the_deposit_is_accepted() {
+    let f = Fixture::new();
+    let v = verifier(&f, ChannelStatus::Open, 0);
+    block_on(v.check(&f.voucher(DEPOSIT - PRICE, 0), NOW)).unwrap();
+    let r = block_on(v.check(&f.voucher(DEPOSIT, 0), NOW)).unwrap();
+    assert_eq!(
+        (r.cumulative, r.charged, r.previous, r.duplicate),
+        (DEPOSIT, PRICE, DEPOSIT - PRICE, false)
+    );
+    assert_eq!(
+        v.store()
+            .latest(&f.channel)
+            .unwrap()
+            .unwrap()
+            .voucher
+            .voucher
+            .cumulative_amount,
+        DEPOSIT
+    );
+    let r = rejection(block_on(v.check(&f.voucher(DEPOSIT + PRICE, 0), NOW)));
+    assert_eq!(
+        r,
+        Rejection::ExceedsDeposit {
+            cumulative: DEPOSIT + PRICE,
+            deposit: DEPOSIT
+        }
+    );
+    // The same holds for /verify.
+    let v = verifier(&f, ChannelStatus::Open, 0);
+    let r = block_on(v.verify_only(&f.voucher(DEPOSIT, 0), PRICE, NOW)).unwrap();
+    assert_eq!((r.cumulative, r.charged), (DEPOSIT, DEPOSIT));
+}
+
 /// A source whose cache still shows the deposit before a top-up, while the
 /// chain (`load`) already has the new one.
 struct ToppedUp {
@@ -323,6 +359,49 @@ fn repeated_forgeries_are_refused_from_cached_state() {
             cumulative: 2 * PRICE,
             required: 7 * PRICE,
             last_accepted: 6 * PRICE
+        }
+    );
+}
+
+/// The forgery memory is cleared only when it is full: a forgery on
+/// another channel does not end this channel's backoff.
+#[test]
+fn a_forgery_on_another_channel_keeps_this_channels_backoff() {
+    let f = Fixture::new();
+    let g = Fixture {
+        payee: f.payee,
+        mint: f.mint,
+        ..Fixture::new()
+    };
+    let channels = f.channels(ChannelStatus::Open, 0);
+    channels.upsert(g.snapshot(ChannelStatus::Open, 0)).unwrap();
+    let v = Verifier::new(channels, MemoryStore::default(), f.terms())
+        .with_forgery_backoff(std::time::Duration::from_secs(60));
+    block_on(v.check(&f.voucher(5 * PRICE, 0), NOW)).unwrap();
+    let mut forged = f.voucher(PRICE, 0);
+    forged.signature[1] ^= 1;
+    assert_eq!(
+        rejection(block_on(v.check(&forged, NOW))),
+        Rejection::BadSignature
+    );
+    let mut forged = g.voucher(PRICE, 0);
+    forged.signature[1] ^= 1;
+    assert_eq!(
+        rejection(block_on(v.check(&forged, NOW))),
+        Rejection::BadSignature
+    );
+    // Both channels back off: a stale voucher of either gets no hint.
+    assert_eq!(
+        rejection(block_on(v.check(&f.voucher(2 * PRICE, 0), NOW))),
+        Rejection::Stale {
+            cumulative: 2 * PRICE
+        }
+    );
+    block_on(v.check(&g.voucher(3 * PRICE, 0), NOW)).unwrap();
+    assert_eq!(
+        rejection(block_on(v.check(&g.voucher(2 * PRICE, 0), NOW))),
+        Rejection::Stale {
+            cumulative: 2 * PRICE
         }
     );
 }

@@ -235,3 +235,71 @@ proptest::proptest! {
         }
     }
 }
+
+/// The settler and the paywall share one store through an `Arc`: every read
+/// through the wrapper answers what the wrapped store holds.
+#[test]
+fn an_arc_store_reads_what_the_store_it_wraps_holds() {
+    use std::sync::Arc;
+
+    use paychan_verifier::AcceptOutcome;
+    let f = Fixture::new();
+    let g = Fixture::new();
+    let shared = Arc::new(MemoryStore::default());
+    // The wrapped store itself, read without the wrapper.
+    let inner: &MemoryStore = &shared;
+    type Wrapper = Arc<MemoryStore>;
+    for (voucher, floor) in [
+        (f.voucher(2 * PRICE, 0), 0),
+        (g.voucher(7 * PRICE, 0), PRICE),
+    ] {
+        let outcome = block_on(<Wrapper as VoucherStore>::accept(
+            &shared, &voucher, floor, PRICE,
+        ))
+        .unwrap();
+        assert!(matches!(outcome, AcceptOutcome::Accepted(a) if a.voucher == voucher));
+    }
+    for fx in [&f, &g] {
+        let held = inner.latest(&fx.channel).unwrap().unwrap();
+        assert_eq!(
+            <Wrapper as VoucherStore>::latest(&shared, &fx.channel).unwrap(),
+            Some(held)
+        );
+        assert_eq!(
+            block_on(<Wrapper as VoucherStore>::fetch_latest(
+                &shared,
+                &fx.channel
+            ))
+            .unwrap(),
+            Some(held)
+        );
+        assert_eq!(
+            <Wrapper as VoucherStore>::cached(&shared, &fx.channel),
+            Some(held.latest())
+        );
+    }
+    assert_eq!(
+        <Wrapper as VoucherStore>::latest(&shared, &f.channel)
+            .unwrap()
+            .map(|a| (a.voucher.voucher.cumulative_amount, a.previous)),
+        Some((2 * PRICE, 0))
+    );
+    let mut all = <Wrapper as VoucherStore>::all_latest(&shared).unwrap();
+    let mut held = inner.all_latest().unwrap();
+    all.sort_by_key(|a| a.channel());
+    held.sort_by_key(|a| a.channel());
+    assert_eq!(all, held);
+    let mut amounts: Vec<(u64, u64)> = all
+        .iter()
+        .map(|a| (a.voucher.voucher.cumulative_amount, a.previous))
+        .collect();
+    amounts.sort_unstable();
+    assert_eq!(amounts, [(2 * PRICE, 0), (7 * PRICE, PRICE)]);
+    // A channel the store never saw.
+    let unknown = Fixture::new().channel;
+    assert_eq!(
+        <Wrapper as VoucherStore>::latest(&shared, &unknown).unwrap(),
+        None
+    );
+    assert_eq!(<Wrapper as VoucherStore>::cached(&shared, &unknown), None);
+}

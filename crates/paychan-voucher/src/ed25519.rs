@@ -690,4 +690,16 @@ mod tests {
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].message, &[9u8; 50][..]);
     }
+
+    /// The length is defined for 1..=8 signatures only: 0 and 9 have none
+    /// (not the 2-byte header of an empty instruction).
+    #[test]
+    fn instruction_len_is_none_outside_one_to_eight_signatures() {
+        assert_eq!(ed25519_instruction_len(0, 50), None);
+        assert_eq!(ed25519_instruction_len(0, 0), None);
+        assert_eq!(ed25519_instruction_len(9, 50), None);
+        assert_eq!(ed25519_instruction_len(1, 0), Some(2 + 14 + 96));
+        assert_eq!(ed25519_instruction_len(8, 50), Some(2 + 8 * (14 + 96 + 50)));
+        assert_eq!(ed25519_instruction_len(2, usize::MAX), None);
+    }
 }

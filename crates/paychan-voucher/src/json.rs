@@ -451,4 +451,55 @@ mod tests {
         let err = serde_json::from_str::<SignedVoucher>(&wrong).unwrap_err();
         assert!(err.to_string().contains("unsupported signature type"));
     }
+
+    /// The length guard refuses only text too long to be a key: text of
+    /// exactly the bound (46 characters for 32 bytes, 90 for 64) still
+    /// reaches the decoder, which names a bad character; one more character
+    /// is refused by its length alone.
+    #[test]
+    fn the_base58_length_bound_is_exact() {
+        assert_eq!((max_base58_len(32), max_base58_len(64)), (46, 90));
+        for (n, set) in [
+            (
+                46,
+                (|j, s| j.signer = s) as fn(&mut SignedVoucherJson, String),
+            ),
+            (46, |j, s| j.voucher.channel_id = s),
+            (90, |j, s| j.signature = s),
+        ] {
+            let at_bound = alloc::format!("0{}", "1".repeat(n - 1));
+            assert_eq!(
+                reject(|j| set(j, at_bound)),
+                VoucherError::BadBase58,
+                "{n} characters"
+            );
+            let over = alloc::format!("0{}", "1".repeat(n));
+            assert_eq!(
+                reject(|j| set(j, over)),
+                VoucherError::BadKeyLength,
+                "{} characters",
+                n + 1
+            );
+        }
+    }
+
+    /// The error names the field at fault, then what is wrong with it.
+    #[test]
+    fn a_field_error_displays_its_path_and_problem() {
+        let mut j = fixed_json();
+        j.voucher.cumulative_amount = "01".into();
+        let e = j.to_signed().unwrap_err();
+        assert_eq!(
+            e,
+            FieldError {
+                field: "voucher.cumulativeAmount",
+                error: VoucherError::BadAmount
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            alloc::format!("voucher.cumulativeAmount: {}", VoucherError::BadAmount)
+        );
+        assert!(e.to_string().len() > "voucher.cumulativeAmount: ".len());
+    }
 }

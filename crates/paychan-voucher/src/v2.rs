@@ -378,4 +378,15 @@ mod tests {
         assert_ne!(h_ab, h_ab_other);
         assert_ne!(h_ab, h_a);
     }
+
+    #[test]
+    fn decode_accepts_the_largest_count() {
+        let cumulatives: Vec<u64> = (1..=64).collect();
+        let bytes = encode_v2(9, &[7; 32], &cumulatives).unwrap();
+        assert_eq!(bytes.len(), v2_len(64));
+        let v = VoucherV2Ref::decode(&bytes).unwrap();
+        assert_eq!(v.count(), V2_MAX_CHANNELS);
+        assert_eq!((v.cumulative(63), v.cumulative(64)), (Some(64), None));
+        assert_eq!(v.cumulatives().collect::<Vec<_>>(), cumulatives);
+    }
 }

@@ -318,6 +318,48 @@ async fn a_retry_during_the_run_waits_for_its_response() {
     assert_eq!(e.runs(), 1);
 }
 
+/// A retry whose run is still in flight after [`REPLAY_WAIT`] is answered
+/// 409 with `Retry-After`, without running the handler (the clock is paused:
+/// the wait passes without taking 30 seconds).
+///
+/// [`REPLAY_WAIT`]: paychan_x402::server::REPLAY_WAIT
+#[tokio::test(start_paused = true)]
+async fn a_retry_still_waiting_after_the_replay_wait_is_409() {
+    let e = env(Duration::ZERO);
+    let runs = e.runs.clone();
+    let stuck = move || {
+        runs.fetch_add(1, Ordering::SeqCst);
+        std::future::pending::<&'static str>()
+    };
+    let app = Router::new()
+        .route("/stuck", get(stuck))
+        .route_layer(e.paywall.layer(PRICE));
+    let v = e.voucher(PRICE);
+    let first = tokio::spawn({
+        let (app, req) = (app.clone(), e.request("GET", "/stuck", &v, Some("k"), ""));
+        async move { send(&app, req).await }
+    });
+    // The clock moves only once every task waits: the first run is in its handler.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(e.runs(), 1);
+    let started = tokio::time::Instant::now();
+    let retry = send(&app, e.request("GET", "/stuck", &v, Some("k"), "")).await;
+    assert_eq!(retry.status, StatusCode::CONFLICT, "{}", retry.body);
+    assert_eq!(retry.headers["retry-after"], "1");
+    assert_eq!(retry.headers["content-type"], "application/json");
+    assert_eq!(
+        serde_json::from_str::<Value>(&retry.body).unwrap()["error"],
+        "in_flight"
+    );
+    assert!(retry.headers.get("PAYMENT-RESPONSE").is_none());
+    assert!(started.elapsed() >= paychan_x402::server::REPLAY_WAIT);
+    assert_eq!(e.runs(), 1, "the handler did not run again");
+    assert!(!first.is_finished());
+    first.abort();
+    assert!(first.await.is_err_and(|e| e.is_cancelled()));
+    assert_eq!(e.accepted(), Some(PRICE), "charged once");
+}
+
 /// Finding 2: a failing handler used to turn a voucher into unlimited
 /// credits, each 5xx carrying the handler's content.
 #[tokio::test]

@@ -77,12 +77,16 @@ impl Fixture {
     }
 
     fn voucher(&self, cumulative: u64) -> SignedVoucher {
+        self.voucher_expiring(cumulative, 0)
+    }
+
+    fn voucher_expiring(&self, cumulative: u64, expires_at: i64) -> SignedVoucher {
         sign_v1(
             &self.key,
             &VoucherV1 {
                 channel_id: self.channel.to_bytes(),
                 cumulative_amount: cumulative,
-                expires_at: 0,
+                expires_at,
             },
         )
     }
@@ -239,10 +243,15 @@ fn pay_v2(voucher: &SignedVoucher, accepted: &v2::PaymentRequirements) -> String
 
 /// `X-PAYMENT`.
 fn pay_v1(voucher: &SignedVoucher) -> String {
+    pay_v1_on(NETWORK, voucher)
+}
+
+/// `X-PAYMENT` naming `network`.
+fn pay_v1_on(network: &str, voucher: &SignedVoucher) -> String {
     codec::encode(&v1::PaymentPayload {
         x402_version: 1,
         scheme: "paychan".into(),
-        network: NETWORK.into(),
+        network: network.into(),
         payload: serde_json::to_value(voucher).unwrap(),
     })
     .unwrap()
@@ -636,6 +645,222 @@ async fn a_verifier_fault_is_503_and_never_paid() {
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(a.json()["error"], "unavailable");
     assert!(a.headers.get("PAYMENT-RESPONSE").is_none());
+}
+
+/// A channel source that is shedding load.
+struct Busy;
+
+impl ChannelSource for Busy {
+    fn get(&self, _: &Pubkey) -> Option<ChannelSnapshot> {
+        None
+    }
+
+    async fn load(&self, _: &Pubkey) -> Result<Option<ChannelSnapshot>, LoadError> {
+        Err(LoadError::Overloaded)
+    }
+}
+
+#[tokio::test]
+async fn an_overloaded_verifier_is_503_with_retry_after_and_never_paid() {
+    let f = Fixture::new(3);
+    let verifier = Arc::new(Verifier::new(Busy, MemoryStore::default(), f.terms()));
+    let paywall = Paywall::new(verifier, PaywallConfig::new(NETWORK, f.extra()));
+    let app = Router::new()
+        .route("/paid", get(paid))
+        .route_layer(paywall.layer(PRICE));
+    let accepted = paywall.payment_required(PRICE, "/paid").accepts[0].clone();
+    let sig = pay_v2(&f.voucher(PRICE), &accepted);
+    let a = send(&app, get_req("/paid", &[("PAYMENT-SIGNATURE", &sig)])).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(a.json()["error"], "overloaded");
+    assert_eq!(a.headers["retry-after"], "1");
+    assert_eq!(a.headers["content-type"], "application/json");
+    assert!(a.headers.get("PAYMENT-RESPONSE").is_none());
+}
+
+/// The paywall checks expiry against the real clock: a voucher that expires
+/// before the settlement margin is over is refused, one that lasts longer pays.
+#[tokio::test]
+async fn a_voucher_expiring_within_the_settlement_margin_is_refused() {
+    let e = env();
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    let margin = e.f.terms().settle_margin_secs;
+    assert_eq!(margin, 600);
+    let soon = e.f.voucher_expiring(PRICE, now + margin / 2);
+    let a = e.pay("/paid", &soon, None).await;
+    assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED);
+    let required = a.required();
+    assert_eq!(required.error.as_deref(), Some("payment_expired"));
+    let hint = &required.extensions.unwrap()["paychan"];
+    assert_eq!(hint["code"], "voucher_expires_too_soon");
+    assert_eq!(hint["field"], "voucher.expiresAt");
+    assert_eq!(e.latest(), None);
+    // Lasting the margin and an hour more: paid.
+    let later = e.f.voucher_expiring(PRICE, now + margin + 3_600);
+    let a = e.pay("/paid", &later, None).await;
+    assert_eq!((a.status, a.text()), (StatusCode::OK, "paid 1000 of 1000"));
+    assert_eq!(e.latest(), Some((PRICE, 0)));
+}
+
+/// On a public cluster the v1 name of the network differs from its CAIP-2
+/// id: `X-PAYMENT` may name either, `PAYMENT-SIGNATURE` only the CAIP-2 id,
+/// and no header another cluster.
+#[tokio::test]
+async fn v1_payments_may_name_the_v1_network_and_v2_payments_may_not() {
+    const DEVNET: &str = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
+    let f = Fixture::new(7);
+    let paywall = Paywall::new(f.verifier(), PaywallConfig::new(DEVNET, f.extra()));
+    let app = Router::new()
+        .route("/paid", get(paid))
+        .route_layer(paywall.layer(PRICE));
+    let pay = |header: &'static str, value: String| {
+        let app = app.clone();
+        async move { send(&app, get_req("/paid", &[(header, &value)])).await }
+    };
+    let a = pay("X-PAYMENT", pay_v1_on("solana-devnet", &f.voucher(PRICE))).await;
+    assert_eq!((a.status, a.text()), (StatusCode::OK, "paid 1000 of 1000"));
+    let a = pay("X-PAYMENT", pay_v1_on(DEVNET, &f.voucher(2 * PRICE))).await;
+    assert_eq!((a.status, a.text()), (StatusCode::OK, "paid 1000 of 2000"));
+    for other in [
+        "solana",
+        "solana-testnet",
+        "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp",
+    ] {
+        let a = pay("X-PAYMENT", pay_v1_on(other, &f.voucher(3 * PRICE))).await;
+        assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED, "{other}");
+        let body: v1::PaymentRequired = serde_json::from_slice(&a.body).unwrap();
+        assert_eq!(body.error, "invalid_network", "{other}");
+        assert_eq!(body.accepts[0].network, "solana-devnet");
+    }
+    let mut accepted = paywall.payment_required(PRICE, "/paid").accepts[0].clone();
+    assert_eq!(accepted.network, DEVNET);
+    accepted.network = "solana-devnet".into();
+    let a = pay(
+        "PAYMENT-SIGNATURE",
+        pay_v2(&f.voucher(3 * PRICE), &accepted),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED);
+    let required = a.required();
+    assert_eq!(required.error.as_deref(), Some("invalid_network"));
+    assert_eq!(
+        required.extensions.unwrap()["paychan"]["field"],
+        "accepted.network"
+    );
+    let stored = paywall.verifier().store().latest(&f.channel).unwrap();
+    assert_eq!(
+        stored.map(|a| a.voucher.voucher.cumulative_amount),
+        Some(2 * PRICE)
+    );
+}
+
+/// The offer advertises the grace period and minimum deposit the verifier
+/// enforces, whatever the configured `extra` says.
+#[tokio::test]
+async fn the_offer_advertises_the_enforced_terms_not_the_configured_extra() {
+    let f = Fixture::new(7);
+    let mut extra = f.extra();
+    extra.grace_period_seconds = 60;
+    extra.minimum_deposit = "1".into();
+    let paywall = Paywall::new(f.verifier(), PaywallConfig::new(NETWORK, extra.clone()));
+    let app = Router::new()
+        .route("/paid", get(paid))
+        .route_layer(paywall.layer(PRICE));
+    let a = send(&app, get_req("/paid", &[])).await;
+    assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED);
+    let offered: PaychanExtra =
+        serde_json::from_value(a.required().accepts[0].extra.clone().unwrap()).unwrap();
+    assert_eq!(
+        (
+            offered.grace_period_seconds,
+            offered.minimum_deposit.as_str()
+        ),
+        (3_600, "100000")
+    );
+    assert_eq!(
+        offered,
+        PaychanExtra {
+            grace_period_seconds: 3_600,
+            minimum_deposit: "100000".into(),
+            ..extra
+        }
+    );
+    assert_eq!(a.required(), paywall.payment_required(PRICE, "/paid"));
+}
+
+/// The paywall drives the wrapped service to readiness before calling it:
+/// a service with backpressure (here a concurrency limit) serves paid
+/// requests through it.
+#[tokio::test]
+async fn the_wrapped_service_is_made_ready_before_it_is_called() {
+    let e = env();
+    let inner = tower::ServiceBuilder::new()
+        .concurrency_limit(1)
+        .service_fn(|req: Request<Body>| async move {
+            let receipt = req.extensions().get::<Receipt>().copied();
+            let body = format!("paid {:?}", receipt.map(|r| r.charged));
+            Ok::<_, std::convert::Infallible>(axum::response::Response::new(Body::from(body)))
+        });
+    let svc = tower::Layer::layer(&e.paywall.layer(PRICE), inner);
+    for k in 1..=2u64 {
+        let sig = pay_v2(&e.f.voucher(k * PRICE), &e.accepted(PRICE));
+        let res = svc
+            .clone()
+            .oneshot(get_req("/paid", &[("PAYMENT-SIGNATURE", &sig)]))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(res.into_body(), 1 << 10)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"paid Some(1000)");
+    }
+    assert_eq!(e.latest(), Some((2 * PRICE, PRICE)));
+}
+
+/// A payment header of exactly the size bound is decoded and pays; one
+/// byte more is refused before decoding.
+#[tokio::test]
+async fn a_payment_header_of_exactly_the_size_bound_pays() {
+    let e = env();
+    let padded = |len: usize| {
+        let mut payload = serde_json::to_value(v2::PaymentPayload {
+            x402_version: 2,
+            resource: None,
+            accepted: e.accepted(PRICE),
+            payload: serde_json::to_value(e.f.voucher(PRICE)).unwrap(),
+            extensions: None,
+        })
+        .unwrap();
+        payload["padding"] = Value::String(String::new());
+        let bare = serde_json::to_vec(&payload).unwrap().len();
+        // `len` bytes of base64 carry len / 4 * 3 bytes of JSON.
+        payload["padding"] = Value::String("x".repeat(len / 4 * 3 - bare));
+        let header = codec::encode(&payload).unwrap();
+        assert_eq!(header.len(), len);
+        header
+    };
+    let limit = paychan_x402::payment::MAX_PAYMENT_HEADER_LEN;
+    let a = send(
+        &e.app,
+        get_req("/paid", &[("PAYMENT-SIGNATURE", &padded(limit))]),
+    )
+    .await;
+    assert_eq!((a.status, a.text()), (StatusCode::OK, "paid 1000 of 1000"));
+    let a = send(
+        &e.app,
+        get_req("/paid", &[("PAYMENT-SIGNATURE", &padded(limit + 4))]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(a.json()["error"], "invalid_payload");
+    assert!(a.json()["message"].as_str().unwrap().contains("exceeds"));
 }
 
 // ---- facilitator ----

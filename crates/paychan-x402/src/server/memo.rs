@@ -562,4 +562,53 @@ mod tests {
         memo.pending(last, &v, 5).accepted(5, None).failed();
         assert!(matches!(memo.claim(&last, &v, None, 5), Claim::Run(_)));
     }
+
+    /// A channel's credit pays only the voucher that left it: not another
+    /// amount, nor the same amount with another signature, nor another
+    /// amount that happens to carry the same signature bytes.
+    #[test]
+    fn a_credit_pays_only_the_voucher_that_left_it() {
+        let memo = memo();
+        let c = Pubkey::new_unique();
+        let v = voucher(&c, 10);
+        drop(memo.pending(c, &v, 10));
+        let mut resigned = v;
+        resigned.signature[0] ^= 1;
+        let mut same_signature = voucher(&c, 20);
+        same_signature.signature = v.signature;
+        for other in [voucher(&c, 20), resigned, same_signature] {
+            assert!(matches!(memo.claim(&c, &other, None, 10), Claim::Refused));
+        }
+        assert!(matches!(memo.claim(&c, &v, None, 10), Claim::Run(_)));
+    }
+
+    /// Up to `capacity / 2` channels are all remembered at once (the young
+    /// generation fills before it ages).
+    #[test]
+    fn channels_up_to_half_the_capacity_are_all_remembered() {
+        let memo = Memo::new(8, 1, 16, 64);
+        let channels: Vec<Pubkey> = (0..4).map(|_| Pubkey::new_unique()).collect();
+        for (i, c) in channels.iter().enumerate() {
+            let v = voucher(c, 10 + i as u64);
+            memo.pending(*c, &v, 1).accepted(1, None).failed();
+        }
+        assert_eq!(memo.len(), 4);
+        for (i, c) in channels.iter().enumerate() {
+            let v = voucher(c, 10 + i as u64);
+            assert!(matches!(memo.claim(c, &v, None, 1), Claim::Run(_)), "{i}");
+        }
+    }
+
+    /// Only a retry with the run's own Idempotency-Key waits for it: a
+    /// retry without one, of a run without one, is refused at once.
+    #[test]
+    fn a_keyless_retry_does_not_wait_for_a_keyless_run() {
+        let memo = memo();
+        let c = Pubkey::new_unique();
+        let v = voucher(&c, 10);
+        let ticket = memo.pending(c, &v, 10).accepted(10, None);
+        assert!(matches!(memo.claim(&c, &v, None, 10), Claim::Refused));
+        ticket.served(None);
+        assert!(matches!(memo.claim(&c, &v, None, 10), Claim::Refused));
+    }
 }

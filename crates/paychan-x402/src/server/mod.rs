@@ -1310,3 +1310,89 @@ fn internal_error() -> Response {
         &json!({ "error": "internal", "message": "the offer could not be encoded" }),
     )
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use paychan_verifier::{MemoryChannels, MemoryStore};
+
+    use super::*;
+
+    fn paywall() -> Paywall<MemoryChannels, MemoryStore> {
+        let terms = Terms::new(
+            Pubkey::new_unique(),
+            Pubkey::new_unique(),
+            Pubkey::new_unique(),
+            1_000,
+        );
+        let extra = PaychanExtra {
+            program_id: terms.program_id.to_string(),
+            token_program: Pubkey::new_unique().to_string(),
+            decimals: 6,
+            grace_period_seconds: terms.min_grace_period,
+            minimum_deposit: "0".into(),
+            fee_payer: None,
+        };
+        let verifier = Verifier::new(MemoryChannels::default(), MemoryStore::default(), terms);
+        Paywall::new(
+            Arc::new(verifier),
+            PaywallConfig::new("solana:local", extra),
+        )
+    }
+
+    fn head(uri: &str) -> Parts {
+        Request::get(uri).body(()).unwrap().into_parts().0
+    }
+
+    /// A fixed price at a fixed URL is serialized once, when the layer is
+    /// made, to the bytes the request path would build; a free route, a
+    /// computed price or a URL taken from the request is not.
+    #[test]
+    fn only_a_paid_fixed_route_at_a_fixed_url_is_serialized_ahead() {
+        let p = paywall();
+        let url = "https://api.example/fixed";
+        let fixed = p.layer(1_000).resource_url(url).layer(());
+        let offer = fixed.route.fixed_offer.as_ref().expect("serialized ahead");
+        let built = Offer::encode(&fixed.route.required(1_000, &head("/other"))).unwrap();
+        assert_eq!((&offer.header, &offer.body), (&built.header, &built.body));
+        let required: v2::PaymentRequired = serde_json::from_slice(&offer.body).unwrap();
+        assert_eq!(
+            (
+                required.resource.url.as_str(),
+                required.accepts[0].amount.as_str()
+            ),
+            (url, "1000")
+        );
+        for layer in [
+            p.layer(0).resource_url(url),
+            p.layer(1_000),
+            p.layer(Price::computed(|_| Some(1_000))).resource_url(url),
+        ] {
+            assert!(layer.layer(()).route.fixed_offer.is_none(), "{layer:?}");
+        }
+    }
+
+    /// Computed prices at a fixed URL keep at most OFFER_CACHE offers: a
+    /// client choosing the price cannot grow the cache without bound, and a
+    /// cached offer is the one the price calls for.
+    #[test]
+    fn offers_of_computed_prices_are_cached_up_to_the_bound() {
+        let p = paywall();
+        let svc = p
+            .layer(Price::computed(|_| Some(1)))
+            .resource_url("https://api.example/units")
+            .layer(());
+        let parts = head("/units");
+        let extra = 10;
+        for price in 1..=(OFFER_CACHE as u64 + extra) {
+            let res = svc.route.offer(price, &parts);
+            assert_eq!(res.status(), StatusCode::PAYMENT_REQUIRED);
+        }
+        let offers = svc.route.offers.read();
+        assert_eq!(offers.len(), OFFER_CACHE);
+        let cached = offers.get(&7).expect("an early price is cached");
+        let required: v2::PaymentRequired = serde_json::from_slice(&cached.body).unwrap();
+        assert_eq!(required.accepts[0].amount, "7");
+        assert!(!offers.contains_key(&(OFFER_CACHE as u64 + 1)));
+    }
+}
