@@ -235,7 +235,7 @@ impl CliError {
 }
 
 /// Every [`PaychanError`], in code order (code = 6000 + index).
-pub const PAYCHAN_ERRORS: [PaychanError; 37] = {
+pub const PAYCHAN_ERRORS: [PaychanError; 38] = {
     use PaychanError::*;
     [
         Overflow,
@@ -275,6 +275,7 @@ pub const PAYCHAN_ERRORS: [PaychanError; 37] = {
         VaultUnderfunded,
         InvalidPayee,
         UnsupportedVersion,
+        InvalidSignature,
     ]
 };
 
@@ -320,6 +321,7 @@ pub const fn paychan_error_index(e: PaychanError) -> usize {
         VaultUnderfunded => 34,
         InvalidPayee => 35,
         UnsupportedVersion => 36,
+        InvalidSignature => 37,
     }
 }
 
@@ -358,7 +360,7 @@ mod tests {
         let (name, message) = program_error_name(6015).unwrap();
         assert_eq!(name, "GracePeriodActive");
         assert_eq!(message, "the grace period is still running");
-        assert_eq!(program_error_name(6037), None);
+        assert_eq!(program_error_name(6038), None);
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub const ANCHOR_ERROR_OFFSET: u32 = 6000;
 
 /// The program's error variants in declaration order (append-only, so the
 /// index is stable); used to name codes in logs.
-const PROGRAM_ERRORS: [PaychanError; 37] = [
+const PROGRAM_ERRORS: [PaychanError; 38] = [
     PaychanError::Overflow,
     PaychanError::ZeroAmount,
     PaychanError::InvalidGracePeriod,
@@ -122,6 +122,7 @@ const PROGRAM_ERRORS: [PaychanError; 37] = [
     PaychanError::VaultUnderfunded,
     PaychanError::InvalidPayee,
     PaychanError::UnsupportedVersion,
+    PaychanError::InvalidSignature,
 ];
 
 /// The program error behind an Anchor custom code, if it is one of ours.
@@ -190,6 +191,7 @@ pub(crate) fn classify_transaction_error(
                         | PaychanError::ChannelClosed
                         | PaychanError::CumulativeExceedsDeposit
                         | PaychanError::WrongSigner
+                        | PaychanError::InvalidSignature
                         | PaychanError::VoucherChannelMismatch
                         | PaychanError::InvalidVoucher
                         | PaychanError::VaultMismatch
@@ -255,7 +257,11 @@ mod tests {
         );
         assert_eq!(code(6025), Some(PaychanError::VoucherExpired as u32 + 6000));
         assert_eq!(code(6036), Some(6036));
-        assert_eq!(code(6037), None);
+        assert_eq!(
+            code(6037),
+            Some(PaychanError::InvalidSignature as u32 + 6000)
+        );
+        assert_eq!(code(6038), None);
         assert_eq!(code(5999), None);
         for (i, e) in PROGRAM_ERRORS.iter().enumerate() {
             assert_eq!(*e as usize, i, "{e:?} is out of order");
@@ -275,6 +281,12 @@ mod tests {
         ));
         assert!(matches!(
             classify_transaction_error(ix(6007), None),
+            Failure::Voucher(_)
+        ));
+        // `settle_signed` refusing a signature (instruction 1, after the
+        // compute-budget instruction).
+        assert!(matches!(
+            classify_transaction_error(ix(6037), None),
             Failure::Voucher(_)
         ));
         assert!(matches!(

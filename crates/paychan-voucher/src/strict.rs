@@ -213,7 +213,7 @@ pub fn is_small_order_encoding(bytes: &[u8; 32]) -> bool {
     if let Some(top) = y.last_mut() {
         *top &= 0x7f;
     }
-    SMALL_ORDER_Y.iter().any(|candidate| *candidate == y)
+    SMALL_ORDER_Y.contains(&y)
 }
 
 // ---- Arithmetic mod L on 32-bit limbs ------------------------------------

@@ -95,10 +95,11 @@ struct ChainTx {
 
 fn instruction_kind(data: &[u8]) -> &'static str {
     use paychan::instruction as ix;
-    let table: [(&[u8], &'static str); 8] = [
+    let table: [(&[u8], &'static str); 9] = [
         (ix::Open::DISCRIMINATOR, "open"),
         (ix::TopUp::DISCRIMINATOR, "top_up"),
         (ix::Settle::DISCRIMINATOR, "settle"),
+        (ix::SettleSigned::DISCRIMINATOR, "settle_signed"),
         (ix::SettleBatch::DISCRIMINATOR, "settle_batch"),
         (ix::Close::DISCRIMINATOR, "close"),
         (ix::RequestClose::DISCRIMINATOR, "request_close"),
