@@ -69,7 +69,7 @@ pub mod pda {
 /// Instruction builders.
 pub mod ix {
     use anchor_lang::{InstructionData, ToAccountMetas, prelude::AccountMeta};
-    use paychan::instructions::OpenArgs;
+    use paychan::instructions::{OpenArgs, SignedVoucherArgs};
     use paychan_voucher::{
         ED25519_PROGRAM_ID, Ed25519LayoutError, SignedVoucher, ed25519_instruction_data_v1,
     };
@@ -207,6 +207,40 @@ pub mod ix {
             }
         }
 
+        /// `settle_signed` of `vouchers` (channels of this vault, each once):
+        /// the vouchers' amounts, expiries and signatures in the data, their
+        /// channels as writable remaining accounts in the same order. No
+        /// Ed25519 precompile instruction; see [`settle_signed_with_vouchers`]
+        /// for the transaction's instructions.
+        pub fn settle_signed_ix(&self, vouchers: &[SignedVoucher]) -> Instruction {
+            let mut accounts = paychan::accounts::SettleSigned {
+                vault: self.vault,
+                vault_tokens: self.vault_tokens,
+                payee_tokens: self.payee_tokens,
+                mint: self.mint,
+                token_program: self.token_program,
+            }
+            .to_account_metas(None);
+            accounts.extend(
+                vouchers
+                    .iter()
+                    .map(|v| AccountMeta::new(Pubkey::new_from_array(v.voucher.channel_id), false)),
+            );
+            let vouchers = vouchers
+                .iter()
+                .map(|v| SignedVoucherArgs {
+                    cumulative_amount: v.voucher.cumulative_amount,
+                    expires_at: v.voucher.expires_at,
+                    signature: v.signature,
+                })
+                .collect();
+            Instruction {
+                program_id: paychan::ID,
+                accounts,
+                data: paychan::instruction::SettleSigned { vouchers }.data(),
+            }
+        }
+
         /// `settle_batch` of `channels` (strictly increasing addresses).
         pub fn settle_batch_ix(&self, channels: &[Pubkey]) -> Instruction {
             Instruction {
@@ -246,6 +280,55 @@ pub mod ix {
             ed25519_for_vouchers(vouchers)?,
             accounts.settle_ix(&channels),
         ])
+    }
+
+    /// The compute-unit limit for `settle_signed` with `vouchers` vouchers,
+    /// the token transfer included: [`SETTLE_SIGNED_BASE_CU`] plus
+    /// [`SETTLE_SIGNED_CU_PER_VOUCHER`] per voucher. Measured on the SBPF v3
+    /// build (`scripts/bench-cu.sh`): 25,847 CU for one voucher, 234,978 for
+    /// eleven, 20,913 per voucher after the first (two SHA-512 blocks
+    /// ≈ 15,700, the reduction mod L ≈ 1,200, the two-point multiscalar
+    /// multiplication 3,031, the channel ≈ 1,000); the limit leaves about
+    /// 4 % (Token-2022's transfer costs more than SPL Token's). A priority
+    /// fee is charged on this limit, not on what is used.
+    pub fn settle_signed_compute_units(vouchers: usize) -> u32 {
+        let n = u32::try_from(vouchers).unwrap_or(u32::MAX);
+        SETTLE_SIGNED_CU_PER_VOUCHER
+            .saturating_mul(n)
+            .saturating_add(SETTLE_SIGNED_BASE_CU)
+    }
+
+    /// The fixed part of [`settle_signed_compute_units`].
+    pub const SETTLE_SIGNED_BASE_CU: u32 = 8_000;
+    /// The per-voucher part of [`settle_signed_compute_units`].
+    pub const SETTLE_SIGNED_CU_PER_VOUCHER: u32 = 21_500;
+
+    /// The compute-budget instruction that sets a transaction's compute-unit
+    /// limit.
+    pub fn compute_unit_limit(units: u32) -> Instruction {
+        solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(units)
+    }
+
+    /// The compute-budget instruction that sets a transaction's compute-unit
+    /// price (micro-lamports per compute unit).
+    pub fn compute_unit_price(micro_lamports: u64) -> Instruction {
+        solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_price(
+            micro_lamports,
+        )
+    }
+
+    /// `[set_compute_unit_limit, settle_signed]` for vouchers of channels of
+    /// one vault: one transaction signature in all, whatever the number of
+    /// vouchers (the limit is [`settle_signed_compute_units`]; `settle_signed`
+    /// needs more than the default 200,000 CU from 10 vouchers on).
+    pub fn settle_signed_with_vouchers(
+        accounts: &SettleAccounts,
+        vouchers: &[SignedVoucher],
+    ) -> Vec<Instruction> {
+        vec![
+            compute_unit_limit(settle_signed_compute_units(vouchers.len())),
+            accounts.settle_signed_ix(vouchers),
+        ]
     }
 
     /// Everything `close`, `finalize` and `reclaim` touch.
@@ -294,6 +377,29 @@ pub mod ix {
             .to_account_metas(None),
             data: paychan::instruction::Close { with_final_voucher }.data(),
         }
+    }
+
+    /// Compute units for a `close` without a final voucher (8,832 measured,
+    /// SPL Token; the refund transfer and the account's deletion included),
+    /// with a margin.
+    pub const CLOSE_CU: u32 = 12_000;
+
+    /// The payee's close with a final voucher, without the Ed25519
+    /// precompile: `[set_compute_unit_limit, settle_signed (the voucher),
+    /// close (no voucher)]` — one transaction signature. `settle` is the
+    /// vault's [`SettleAccounts`]; the voucher must be ahead of the
+    /// channel's `settled` (else leave it out and close alone).
+    pub fn settle_signed_and_close(
+        settle: &SettleAccounts,
+        voucher: &SignedVoucher,
+        close_accounts: &ChannelAccounts,
+    ) -> Vec<Instruction> {
+        let units = settle_signed_compute_units(1).saturating_add(CLOSE_CU);
+        vec![
+            compute_unit_limit(units),
+            settle.settle_signed_ix(std::slice::from_ref(voucher)),
+            close(close_accounts, false),
+        ]
     }
 
     /// `finalize` (anyone) once the grace period is over.
