@@ -3,7 +3,9 @@
 //! `cargo run -p paychan-tests --example cu` (or `scripts/bench-cu.sh`) prints a table and writes
 //! `target/bench/cu.json`. Figures are whole-transaction CU as LiteSVM
 //! reports them (the Ed25519 precompile costs no CU from the budget; the
-//! token program's CPI is included).
+//! token program's CPI is included), and the fee LiteSVM charged the fee
+//! payer (5,000 lamports per transaction signature and per precompile
+//! signature; no priority fee is set).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -18,15 +20,26 @@ use std::collections::BTreeMap;
 
 use anchor_lang::prelude::Pubkey;
 use common::*;
-use paychan::constants::{MAX_SETTLE_BATCH_CHANNELS, MAX_SETTLE_VOUCHERS};
+use paychan::constants::{
+    MAX_SETTLE_BATCH_CHANNELS, MAX_SETTLE_SIGNED_VOUCHERS, MAX_SETTLE_VOUCHERS,
+};
 use solana_signer::Signer;
 
 fn cu(res: TxResult) -> u64 {
     ok(res).compute_units_consumed
 }
 
+/// Sends as the harness's fee payer; returns (CU, lamports the fee payer paid).
+fn cu_and_fee(h: &mut Harness, res: impl FnOnce(&mut Harness) -> TxResult) -> (u64, u64) {
+    let payer = h.fee_payer.pubkey();
+    let before = h.lamports(&payer);
+    let meta = ok(res(h));
+    (meta.compute_units_consumed, before - h.lamports(&payer))
+}
+
 fn main() {
     let mut out: BTreeMap<String, u64> = BTreeMap::new();
+    let mut fees: BTreeMap<String, u64> = BTreeMap::new();
 
     // open: the first channel to a payee also creates the vault and its token account.
     let mut h = Harness::new();
@@ -57,10 +70,45 @@ fn main() {
             .iter()
             .map(|c| c.voucher(n * 10, 0))
             .collect();
-        out.insert(
-            format!("settle N={n}"),
-            cu(h.send_as(&settle_ixs(&accts, &vouchers), &[])),
+        let (units, fee) = cu_and_fee(&mut h, |h| h.send_as(&settle_ixs(&accts, &vouchers), &[]));
+        out.insert(format!("settle N={n}"), units);
+        fees.insert(format!("settle N={n}"), fee);
+    }
+
+    // settle_signed with N = 1..=MAX_SETTLE_SIGNED_VOUCHERS vouchers of
+    // different payers: v0 transactions loading the shared accounts and the
+    // channels from a lookup table, with the SDK's compute-unit limit.
+    let signed_max = u64::from(MAX_SETTLE_SIGNED_VOUCHERS);
+    let signed: Vec<Chan> = (0..signed_max)
+        .map(|_| h.open_channel(&payee.pubkey(), 1_000_000))
+        .collect();
+    let mut shared = vec![
+        accts.vault,
+        accts.vault_tokens,
+        accts.payee_tokens,
+        accts.mint,
+        accts.token_program,
+    ];
+    shared.extend(signed.iter().map(|c| c.address));
+    let signed_table = install_table(&mut h, shared);
+    h.advance(1, 1);
+    for n in 1..=signed_max {
+        let vouchers: Vec<_> = signed[..n as usize]
+            .iter()
+            .map(|c| c.voucher(n * 10, 0))
+            .collect();
+        let ixs = settle_signed_ixs(&accts, &vouchers);
+        let payer = h.fee_payer.insecure_clone();
+        let table = signed_table.clone();
+        let (units, fee) = cu_and_fee(&mut h, |h| {
+            h.send_v0(&ixs, &[&payer], std::slice::from_ref(&table))
+        });
+        assert!(
+            units <= u64::from(paychan_sdk::ix::settle_signed_compute_units(n as usize)),
+            "settle_signed N={n} used {units} CU, above the SDK's limit"
         );
+        out.insert(format!("settle_signed N={n}"), units);
+        fees.insert(format!("settle_signed N={n}"), fee);
     }
 
     // settle_batch with N = 1, 16, 32 and the most that fits a v0 transaction.
@@ -153,6 +201,12 @@ fn main() {
     let settle1 = out["settle N=1"];
     let per_voucher = settle_max / max;
     let marginal = (settle_max - settle1) / (max - 1);
+    let signed_at_max = out[&format!("settle_signed N={signed_max}")];
+    let signed1 = out["settle_signed N=1"];
+    let signed_per_voucher = signed_at_max / signed_max;
+    let signed_marginal = (signed_at_max - signed1) / (signed_max - 1);
+    let lamports_per_voucher =
+        |kind: &str, n: u64| fees[&format!("{kind} N={n}")] as f64 / n as f64;
     let batch_n = batch_max as u64;
     let batch_cu = out[&format!("settle_batch N={batch_max}")];
     let batch_marginal = (batch_cu - out["settle_batch N=1"]) / (batch_n - 1);
@@ -165,6 +219,21 @@ fn main() {
         "settle_batch N={batch_max}: {} CU per channel ({batch_marginal} marginal)",
         batch_cu / batch_n
     );
+    println!(
+        "settle_signed N={signed_max}: {signed_per_voucher} CU per voucher ({signed_marginal} marginal)"
+    );
+    println!(
+        "{:<24} {:>9} {:>22}",
+        "fees", "lamports", "lamports per voucher"
+    );
+    for (k, v) in &fees {
+        let n: u64 = k
+            .rsplit('=')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        println!("{k:<24} {v:>9} {:>22.1}", *v as f64 / n as f64);
+    }
 
     let json = serde_json::json!({
         "unit": "compute units per transaction (LiteSVM 0.16, SBPF v3 paychan.so)",
@@ -175,6 +244,16 @@ fn main() {
         "settle_batch_max_channels": batch_max,
         "settle_batch_cu_per_channel_at_max": batch_cu / batch_n,
         "settle_batch_marginal_cu_per_channel": batch_marginal,
+        "settle_signed_max_vouchers": signed_max,
+        "settle_signed_cu_per_voucher_at_max": signed_per_voucher,
+        "settle_signed_marginal_cu_per_voucher": signed_marginal,
+        "fees_lamports": fees,
+        "lamports_per_settled_voucher": {
+            "settle (precompile) at its cap": lamports_per_voucher("settle", max),
+            "settle_signed at its cap": lamports_per_voucher("settle_signed", signed_max),
+            "settle N=1": lamports_per_voucher("settle", 1),
+            "settle_signed N=1": lamports_per_voucher("settle_signed", 1),
+        },
     });
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     std::fs::create_dir_all(&dir).unwrap();

@@ -231,3 +231,102 @@ fn capacity_of_settle_batch_with_a_lookup_table() {
         meta.compute_units_consumed / max as u64
     );
 }
+
+fn signed_tx(
+    s: &Setup,
+    n: usize,
+    table: Option<&AddressLookupTableAccount>,
+) -> VersionedTransaction {
+    let accts = SettleAccounts::for_chan(&s.chans[0], s.payee_tokens);
+    let vouchers: Vec<_> = s.chans[..n].iter().map(|c| c.voucher(1_000, 0)).collect();
+    build(&s.h, &settle_signed_ixs(&accts, &vouchers), table)
+}
+
+/// The largest `[compute budget, settle_signed]`: legacy, and v0 with a
+/// lookup table holding the shared accounts and the channels (as for
+/// `settle` above). The compute-unit limit of 1,400,000 per transaction
+/// allows far more vouchers than the bytes do: the bytes set the cap.
+#[test]
+fn capacity_of_settle_signed_legacy_and_v0() {
+    const TX_CU_LIMIT: u64 = 1_400_000;
+    let cap = usize::from(paychan::constants::MAX_SETTLE_SIGNED_VOUCHERS);
+    let mut s = setup(cap + 4, false);
+    let legacy = largest(cap + 4, |n| wire_len(&signed_tx(&s, n, None)) <= PACKET);
+    let c = &s.chans[0];
+    let mut addresses = vec![
+        c.vault,
+        c.vault_tokens,
+        s.payee_tokens,
+        c.mint,
+        c.token_program,
+    ];
+    // Only the shared accounts (what the settler's table holds).
+    let shared_only = install_table(&mut s.h, addresses.clone());
+    let with_shared_table = largest(cap + 4, |n| {
+        wire_len(&signed_tx(&s, n, Some(&shared_only))) <= PACKET
+    });
+    addresses.extend(s.chans.iter().map(|c| c.address));
+    let table = install_table(&mut s.h, addresses);
+    let with_table = largest(cap + 4, |n| {
+        wire_len(&signed_tx(&s, n, Some(&table))) <= PACKET
+    });
+    println!(
+        "capacity: settle_signed legacy N = {legacy} ({} bytes), v0 + table of the shared \
+         accounts N = {with_shared_table} ({} bytes), v0 + table of the shared accounts and \
+         the channels N = {with_table} ({} bytes)",
+        wire_len(&signed_tx(&s, legacy, None)),
+        wire_len(&signed_tx(&s, with_shared_table, Some(&shared_only))),
+        wire_len(&signed_tx(&s, with_table, Some(&table)))
+    );
+    assert_eq!(legacy, 7, "legacy settle_signed fits {legacy}");
+    assert_eq!(
+        with_shared_table, 8,
+        "v0 with the shared accounts fits {with_shared_table}"
+    );
+    assert_eq!(
+        with_table, cap,
+        "the settle_signed cap must be what fits one packet"
+    );
+    // A compute-unit price instruction (a priority fee) costs 12 bytes: the
+    // cap still fits with it.
+    let accts = SettleAccounts::for_chan(&s.chans[0], s.payee_tokens);
+    let vouchers: Vec<_> = s.chans[..cap].iter().map(|c| c.voucher(1_000, 0)).collect();
+    let mut priced = vec![paychan_sdk::ix::compute_unit_price(1)];
+    priced.extend(settle_signed_ixs(&accts, &vouchers));
+    assert!(wire_len(&build(&s.h, &priced, Some(&table))) <= PACKET);
+
+    // Both largest transactions are valid and pay exactly.
+    s.h.advance(1, 1);
+    let one = ok(s.h.send_as(&settle_signed_ixs(&accts, &vouchers[..1]), &[]));
+    s.h.svm.expire_blockhash();
+    let tx = signed_tx(&s, legacy, None);
+    let meta = ok(s.h.svm.send_transaction(tx));
+    assert_eq!(s.h.balance(&s.payee_tokens), 1_000 * legacy as u64);
+    println!(
+        "capacity: settle_signed legacy N = {legacy} used {} CU",
+        meta.compute_units_consumed
+    );
+    s.h.svm.expire_blockhash();
+    let more: Vec<_> = s.chans[..with_table]
+        .iter()
+        .map(|c| c.voucher(2_000, 0))
+        .collect();
+    let tx = build(&s.h, &settle_signed_ixs(&accts, &more), Some(&table));
+    assert!(wire_len(&tx) <= PACKET);
+    let meta = ok(s.h.svm.send_transaction(tx));
+    assert_eq!(s.h.balance(&s.payee_tokens), 2_000 * with_table as u64);
+    let n = with_table as u64;
+    let full = meta.compute_units_consumed;
+    let marginal = (full - one.compute_units_consumed) / (n - 1);
+    let base = full - n * marginal;
+    let by_cu = (TX_CU_LIMIT - base) / marginal;
+    println!(
+        "capacity: settle_signed v0 N = {with_table} used {full} CU ({} per voucher, {marginal} \
+         per extra voucher); by compute units alone one transaction would take {by_cu}",
+        full / n
+    );
+    assert!(
+        by_cu > 4 * n,
+        "the bytes, not the compute units, set the cap"
+    );
+}

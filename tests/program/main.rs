@@ -20,5 +20,7 @@ mod request_close;
 mod security_review;
 mod settle;
 mod settle_batch;
+mod settle_signed;
+mod strict_vectors;
 mod token2022;
 mod top_up;

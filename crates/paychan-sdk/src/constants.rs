@@ -15,6 +15,9 @@ pub const MIN_GRACE_PERIOD_SECS: i64 = 600;
 pub const MAX_GRACE_PERIOD_SECS: i64 = 30 * 24 * 60 * 60;
 /// Most v1 vouchers one `settle` takes (what fits in one packet).
 pub const MAX_SETTLE_VOUCHERS: u8 = 5;
+/// Most v1 vouchers one `settle_signed` takes (what fits in one packet with
+/// a lookup table).
+pub const MAX_SETTLE_SIGNED_VOUCHERS: u8 = 11;
 /// Most channels one `settle_batch` takes (64 account locks in all).
 pub const MAX_SETTLE_BATCH_CHANNELS: u8 = 54;
 /// Layout version of every new channel.

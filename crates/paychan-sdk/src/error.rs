@@ -76,6 +76,7 @@ errors! {
     VaultUnderfunded = "the vault holds fewer tokens than it owes",
     InvalidPayee = "the payee must be a key that can sign (not the all-zero default key)",
     UnsupportedVersion = "the account was written in a layout version this program does not accept",
+    InvalidSignature = "the voucher's Ed25519 signature does not verify (verify_strict rules)",
 }
 
 impl PaychanError {

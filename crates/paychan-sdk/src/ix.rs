@@ -17,6 +17,8 @@ pub mod discriminator {
     pub const TOP_UP: [u8; 8] = [236, 225, 96, 9, 60, 106, 77, 208];
     /// `settle`.
     pub const SETTLE: [u8; 8] = [175, 42, 185, 87, 144, 131, 102, 212];
+    /// `settle_signed`.
+    pub const SETTLE_SIGNED: [u8; 8] = [63, 57, 208, 72, 206, 78, 1, 171];
     /// `settle_batch`.
     pub const SETTLE_BATCH: [u8; 8] = [22, 2, 21, 223, 225, 122, 163, 214];
     /// `close`.
@@ -35,10 +37,11 @@ pub mod discriminator {
 /// from its discriminator.
 pub fn instruction_name(data: &[u8]) -> Option<&'static str> {
     use discriminator::*;
-    let table: [([u8; 8], &str); 9] = [
+    let table: [([u8; 8], &str); 10] = [
         (OPEN, "open"),
         (TOP_UP, "top_up"),
         (SETTLE, "settle"),
+        (SETTLE_SIGNED, "settle_signed"),
         (SETTLE_BATCH, "settle_batch"),
         (CLOSE, "close"),
         (REQUEST_CLOSE, "request_close"),
@@ -215,6 +218,38 @@ impl SettleAccounts {
         instruction(self.metas(channels), discriminator::SETTLE.to_vec())
     }
 
+    /// `settle_signed` of `vouchers` (channels of this vault, each once):
+    /// the vouchers' amounts, expiries and signatures in the data, their
+    /// channels as writable remaining accounts in the same order. No
+    /// Ed25519 precompile instruction; see [`settle_signed_with_vouchers`]
+    /// for the transaction's instructions.
+    pub fn settle_signed_ix(&self, vouchers: &[SignedVoucher]) -> Instruction {
+        let mut metas = vec![
+            w(self.vault),
+            w(self.vault_tokens),
+            w(self.payee_tokens),
+            r(self.mint),
+            r(self.token_program),
+        ];
+        metas.extend(
+            vouchers
+                .iter()
+                .map(|v| w(Pubkey::new_from_array(v.voucher.channel_id))),
+        );
+        // Borsh `Vec<SignedVoucherArgs>`: u32 length, then per voucher the
+        // cumulative amount (u64 LE), `expires_at` (i64 LE), the signature.
+        let mut data = Vec::with_capacity(12 + vouchers.len() * 80);
+        data.extend_from_slice(&discriminator::SETTLE_SIGNED);
+        let count = u32::try_from(vouchers.len()).unwrap_or(u32::MAX);
+        data.extend_from_slice(&count.to_le_bytes());
+        for v in vouchers {
+            data.extend_from_slice(&v.voucher.cumulative_amount.to_le_bytes());
+            data.extend_from_slice(&v.voucher.expires_at.to_le_bytes());
+            data.extend_from_slice(&v.signature);
+        }
+        instruction(metas, data)
+    }
+
     /// `settle_batch` of `channels` (strictly increasing addresses).
     pub fn settle_batch_ix(&self, channels: &[Pubkey]) -> Instruction {
         instruction(self.metas(channels), discriminator::SETTLE_BATCH.to_vec())
@@ -248,6 +283,54 @@ pub fn settle_with_vouchers(
         ed25519_for_vouchers(vouchers)?,
         accounts.settle_ix(&channels),
     ])
+}
+
+/// The compute-unit limit for `settle_signed` with `vouchers` vouchers,
+/// the token transfer included: [`SETTLE_SIGNED_BASE_CU`] plus
+/// [`SETTLE_SIGNED_CU_PER_VOUCHER`] per voucher. Measured on the SBPF v3
+/// build (`scripts/bench-cu.sh`): about 25,800 CU for one voucher and
+/// 20,900 per voucher after the first (two SHA-512 blocks, the reduction
+/// mod L, the two-point multiscalar multiplication, the channel); the limit
+/// leaves about 4 % (Token-2022's transfer costs more than SPL Token's). A
+/// priority fee is charged on this limit, not on what is used.
+pub fn settle_signed_compute_units(vouchers: usize) -> u32 {
+    let n = u32::try_from(vouchers).unwrap_or(u32::MAX);
+    SETTLE_SIGNED_CU_PER_VOUCHER
+        .saturating_mul(n)
+        .saturating_add(SETTLE_SIGNED_BASE_CU)
+}
+
+/// The fixed part of [`settle_signed_compute_units`].
+pub const SETTLE_SIGNED_BASE_CU: u32 = 8_000;
+/// The per-voucher part of [`settle_signed_compute_units`].
+pub const SETTLE_SIGNED_CU_PER_VOUCHER: u32 = 21_500;
+
+/// The compute-budget instruction that sets a transaction's compute-unit
+/// limit.
+pub fn compute_unit_limit(units: u32) -> Instruction {
+    solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(units)
+}
+
+/// The compute-budget instruction that sets a transaction's compute-unit
+/// price (micro-lamports per compute unit).
+pub fn compute_unit_price(micro_lamports: u64) -> Instruction {
+    solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_price(
+        micro_lamports,
+    )
+}
+
+/// `[set_compute_unit_limit, settle_signed]` for vouchers of channels of
+/// one vault: one transaction signature in all, whatever the number of
+/// vouchers (the limit is [`settle_signed_compute_units`]; `settle_signed`
+/// needs more than the default 200,000 CU from 10 vouchers on).
+pub fn settle_signed_with_vouchers(
+    accounts: &SettleAccounts,
+    vouchers: &[SignedVoucher],
+) -> Vec<Instruction> {
+    vec![
+        compute_unit_limit(settle_signed_compute_units(vouchers.len())),
+        accounts.settle_signed_ix(vouchers),
+    ]
 }
 
 /// Everything `close`, `finalize` and `reclaim` touch.
@@ -296,6 +379,29 @@ pub fn close(a: &ChannelAccounts, with_final_voucher: bool) -> Instruction {
         ],
         data,
     )
+}
+
+/// Compute units for a `close` without a final voucher (about 8,800
+/// measured with SPL Token, the refund transfer and the account's deletion
+/// included), with a margin.
+pub const CLOSE_CU: u32 = 12_000;
+
+/// The payee's close with a final voucher, without the Ed25519 precompile:
+/// `[set_compute_unit_limit, settle_signed (the voucher), close (no
+/// voucher)]`, one transaction signature. `settle` is the vault's
+/// [`SettleAccounts`]; the voucher must be ahead of the channel's `settled`
+/// (else leave it out and close alone).
+pub fn settle_signed_and_close(
+    settle: &SettleAccounts,
+    voucher: &SignedVoucher,
+    close_accounts: &ChannelAccounts,
+) -> Vec<Instruction> {
+    let units = settle_signed_compute_units(1).saturating_add(CLOSE_CU);
+    vec![
+        compute_unit_limit(units),
+        settle.settle_signed_ix(std::slice::from_ref(voucher)),
+        close(close_accounts, false),
+    ]
 }
 
 /// `finalize` (anyone) once the grace period is over.

@@ -35,6 +35,7 @@ fn ids_and_constants_are_the_programs() {
     assert_eq!(c::MIN_GRACE_PERIOD_SECS, p::MIN_GRACE_PERIOD_SECS);
     assert_eq!(c::MAX_GRACE_PERIOD_SECS, p::MAX_GRACE_PERIOD_SECS);
     assert_eq!(c::MAX_SETTLE_VOUCHERS, p::MAX_SETTLE_VOUCHERS);
+    assert_eq!(c::MAX_SETTLE_SIGNED_VOUCHERS, p::MAX_SETTLE_SIGNED_VOUCHERS);
     assert_eq!(c::MAX_SETTLE_BATCH_CHANNELS, p::MAX_SETTLE_BATCH_CHANNELS);
     assert_eq!(c::CHANNEL_VERSION, p::CHANNEL_VERSION);
     assert_eq!(c::MIN_CHANNEL_VERSION, p::MIN_CHANNEL_VERSION);
@@ -406,6 +407,44 @@ fn instructions_are_the_programs() {
         (batch.accounts, batch.data),
         (metas, pi::SettleBatch {}.data())
     );
+
+    let vouchers: Vec<paychan_voucher::SignedVoucher> = [(7u64, 0i64, 1u8), (u64::MAX, -3, 2)]
+        .iter()
+        .map(|&(cumulative_amount, expires_at, fill)| paychan_voucher::SignedVoucher {
+            voucher: paychan_voucher::VoucherV1 {
+                channel_id: k().to_bytes(),
+                cumulative_amount,
+                expires_at,
+            },
+            signer: [0; 32],
+            signature: [fill; 64],
+        })
+        .collect();
+    let signed = settle.settle_signed_ix(&vouchers);
+    let mut metas = pa::SettleSigned {
+        vault,
+        vault_tokens,
+        payee_tokens: payout,
+        mint,
+        token_program,
+    }
+    .to_account_metas(None);
+    metas.extend(vouchers.iter().map(|v| {
+        anchor_lang::prelude::AccountMeta::new(Pubkey::new_from_array(v.voucher.channel_id), false)
+    }));
+    let args = vouchers
+        .iter()
+        .map(|v| paychan::instructions::SignedVoucherArgs {
+            cumulative_amount: v.voucher.cumulative_amount,
+            expires_at: v.voucher.expires_at,
+            signature: v.signature,
+        })
+        .collect();
+    assert_eq!(
+        (signed.accounts, signed.data.clone()),
+        (metas, pi::SettleSigned { vouchers: args }.data())
+    );
+    assert_eq!(ix::instruction_name(&signed.data), Some("settle_signed"));
 
     let accounts = ix::ChannelAccounts {
         channel,

@@ -1,5 +1,8 @@
 //! Closing a channel at once when its payer asked for its money back:
-//! `[ed25519 (1 record)], close`, refunding the payer's associated token
+//! `[compute budget, settle_signed (the final voucher), close]` or
+//! `[ed25519 (1 record), close (final voucher)]` — whichever
+//! [`crate::SettlerConfig::choose_close_path`] finds cheaper, `close` alone
+//! when no voucher is ahead — refunding the payer's associated token
 //! account — only when that account exists and is a token account of the
 //! channel's mint owned by the payer. The settler never creates it: the
 //! payee would pay its rent (~2.04M lamports) and the payer could empty and
@@ -12,15 +15,16 @@ use paychan_sdk::Pubkey;
 use paychan_sdk::state::Channel;
 use paychan_sdk::{
     Instruction,
-    ix::{self, ChannelAccounts},
+    ix::{self, ChannelAccounts, SettleAccounts},
 };
 use paychan_verifier::store::{Accepted, VoucherStore};
 use solana_signature::Signature;
 use solana_signer::Signer;
 
 use crate::{
-    ChainChannel, CloseTx, Item, MintAccounts, SettleError, SettleReason, Settler, Skipped, policy,
-    submit::ChunkEnd,
+    ChainChannel, CloseTx, Item, MintAccounts, SettleError, SettleReason, Settler, Skipped,
+    VoucherPath, policy,
+    submit::{ChunkEnd, compute_budget},
 };
 
 /// The payer's associated token account in `mint` (where the refund goes).
@@ -122,6 +126,8 @@ enum CloseStep {
 struct Plan {
     instructions: Vec<Instruction>,
     with_voucher: bool,
+    /// How the final voucher is verified (`None` without one).
+    path: Option<VoucherPath>,
     paid: u64,
     refunded: u64,
     payer_tokens: Pubkey,
@@ -144,7 +150,11 @@ impl<S: VoucherStore> Settler<S> {
             let plan = match self.plan_close(&mut item, mint, report).await {
                 Ok(CloseStep::Close(plan)) => plan,
                 // One item: never split.
-                Ok(CloseStep::Settle) => return self.settle_chunk(vec![item], mint, report).await,
+                Ok(CloseStep::Settle) => {
+                    let with_table = self.config.lookup_table != crate::LookupTableMode::Off;
+                    let (path, _) = self.config.choose_path(1, with_table);
+                    return self.settle_chunk(vec![item], path, mint, report).await;
+                }
                 Ok(CloseStep::Done) => return ChunkEnd::Done,
                 Err(e) => {
                     last_error = e.to_string();
@@ -266,11 +276,7 @@ impl<S: VoucherStore> Settler<S> {
             });
             return Ok(CloseStep::Done);
         }
-        let mut instructions = Vec::with_capacity(2);
         let with_voucher = item.ahead() > 0;
-        if with_voucher {
-            instructions.push(ix::ed25519_for_vouchers(&[item.voucher])?);
-        }
         let accounts = ChannelAccounts {
             channel: item.channel,
             payee,
@@ -279,7 +285,30 @@ impl<S: VoucherStore> Settler<S> {
             payer_tokens,
             rent_payer: channel.rent_payer,
         };
-        instructions.push(ix::close(&accounts, with_voucher));
+        let path = with_voucher.then(|| self.config.choose_close_path());
+        let mut instructions = Vec::with_capacity(4);
+        match path {
+            // The voucher by `settle_signed`, then `close` without one, in
+            // one transaction: one signature (a voucher someone settled in
+            // the meantime is a no-op, and the close still refunds).
+            Some(VoucherPath::Program) => {
+                instructions.extend(compute_budget(&self.config, VoucherPath::Program, 1, true));
+                let settle = SettleAccounts::new(&payee, &channel.mint, mint.token_program);
+                instructions.push(settle.settle_signed_ix(&[item.voucher]));
+                instructions.push(ix::close(&accounts, false));
+            }
+            Some(VoucherPath::Precompile) => {
+                instructions.extend(compute_budget(
+                    &self.config,
+                    VoucherPath::Precompile,
+                    1,
+                    true,
+                ));
+                instructions.push(ix::ed25519_for_vouchers(&[item.voucher])?);
+                instructions.push(ix::close(&accounts, true));
+            }
+            None => instructions.push(ix::close(&accounts, false)),
+        }
         let paid = item.ahead();
         let settled_after = channel.settled.saturating_add(paid);
         let refunded = channel
@@ -289,6 +318,7 @@ impl<S: VoucherStore> Settler<S> {
         Ok(CloseStep::Close(Box::new(Plan {
             instructions,
             with_voucher,
+            path,
             paid,
             refunded,
             payer_tokens,
@@ -307,8 +337,11 @@ impl<S: VoucherStore> Settler<S> {
         report: &mut crate::SweepReport,
         sent: Instant,
     ) {
-        let vouchers = usize::from(plan.with_voucher);
-        let landing = self.landing(&signature, vouchers).await;
+        let estimate = match plan.path {
+            Some(path) => self.config.estimated_fee(path, 1, true),
+            None => self.config.lamports_per_signature,
+        };
+        let landing = self.landing(&signature, estimate).await;
         let (fee, compute_units) = (landing.fee, landing.compute_units);
         let (mut paid, mut refunded) = (plan.paid, plan.refunded);
         if let Ok(after) = self.read_channels(&[item.channel]).await
@@ -333,12 +366,14 @@ impl<S: VoucherStore> Settler<S> {
             fee_lamports = fee,
             compute_units = compute_units.unwrap_or_default(),
             confirm_ms = u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX),
+            path = plan.path.map_or("none", VoucherPath::as_str),
             "closed on the payer's request"
         );
         report.closes.push(CloseTx {
             signature,
             channel: item.channel,
             with_voucher: plan.with_voucher,
+            path: plan.path,
             paid,
             refunded,
             payer_tokens: plan.payer_tokens,

@@ -18,6 +18,65 @@ pub const MAX_VOUCHERS_PER_TX: usize = 4;
 pub const MAX_VOUCHERS_PER_TX_WITH_TABLE: usize =
     paychan_sdk::constants::MAX_SETTLE_VOUCHERS as usize;
 
+/// Most v1 vouchers per `settle` transaction carrying a compute-unit price
+/// (a priority fee: `[compute budget ×2, ed25519 ×3, settle]`, legacy).
+pub const MAX_VOUCHERS_PER_TX_PRICED: usize = 3;
+
+/// Most v1 vouchers per `settle` transaction carrying a compute-unit price,
+/// with an address lookup table.
+pub const MAX_VOUCHERS_PER_TX_PRICED_WITH_TABLE: usize = 4;
+
+/// Most v1 vouchers per `settle_signed` transaction the settler sends: a
+/// legacy `[compute budget, (compute-unit price,) settle_signed ×7]` fits
+/// 1,232 bytes (eight would not). The program's cap,
+/// `MAX_SETTLE_SIGNED_VOUCHERS` (11), needs the channels in a lookup table.
+pub const MAX_SIGNED_VOUCHERS_PER_TX: usize = 7;
+
+/// Most v1 vouchers per `settle_signed` transaction with the settler's
+/// address lookup table (the accounts shared by every settle, not the
+/// channels): eight fit, nine would not.
+pub const MAX_SIGNED_VOUCHERS_PER_TX_WITH_TABLE: usize = 8;
+
+const _: () = assert!(
+    MAX_SIGNED_VOUCHERS_PER_TX_WITH_TABLE
+        <= paychan_sdk::constants::MAX_SETTLE_SIGNED_VOUCHERS as usize
+);
+
+/// Compute-unit limit of a `[ed25519, settle]` transaction that sets a
+/// compute-unit price (10,240 CU measured for five vouchers): a base plus
+/// this per voucher. Without a price the transaction carries no
+/// compute-budget instruction (it fits the default limit).
+pub const SETTLE_BASE_CU: u32 = 8_000;
+/// See [`SETTLE_BASE_CU`].
+pub const SETTLE_CU_PER_VOUCHER: u32 = 1_500;
+/// Compute-unit limit of `[ed25519, close (final voucher)]` with a price
+/// (11,468 CU measured).
+pub const CLOSE_WITH_VOUCHER_CU: u32 = 16_000;
+
+/// How the signatures of a transaction's vouchers are verified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VoucherPath {
+    /// By the Ed25519 precompile: `[ed25519 (N records), settle]` (or
+    /// `[ed25519, close]`). Each record is billed like a transaction
+    /// signature: `lamports_per_signature × (1 + N)`.
+    Precompile,
+    /// By the program itself (`settle_signed`: SHA-512 and the curve25519
+    /// syscalls, ≈ 21,000 CU per voucher): `[compute budget,
+    /// settle_signed]` (or `[compute budget, settle_signed, close]`). One
+    /// signature whatever N, plus the compute-unit price times the limit.
+    Program,
+}
+
+impl VoucherPath {
+    /// A short label (logs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Precompile => "precompile",
+            Self::Program => "program",
+        }
+    }
+}
+
 /// Most channels the urgent throttle remembers at once (each for
 /// [`SettlerConfig::urgent_interval`]); while it is full, channels it does
 /// not remember are not settled urgently.
@@ -140,8 +199,25 @@ pub struct SettlerConfig {
     pub backoff: Duration,
     /// Longest back-off.
     pub max_backoff: Duration,
-    /// Lamports per signature, for fees `getTransaction` does not report.
+    /// Lamports per signature: prices the two paths
+    /// ([`SettlerConfig::estimated_fee`]) and estimates fees
+    /// `getTransaction` does not report.
     pub lamports_per_signature: u64,
+    /// Compute-unit price (micro-lamports per compute unit, a priority fee)
+    /// set on every settle and close transaction with a voucher; 0 (the
+    /// default) sets none. It prices the paths: a `settle_signed`
+    /// transaction asks for ≈ 21,500 CU per voucher, a `settle` for
+    /// ≈ 1,500 (see [`SettlerConfig::estimated_fee`]).
+    pub compute_unit_price: u64,
+    /// Which path verifies the vouchers' signatures: `None` (the default)
+    /// picks the cheaper by [`SettlerConfig::estimated_fee`] for each
+    /// transaction; `Some` forces one (e.g. a program deployed before
+    /// `settle_signed` needs [`VoucherPath::Precompile`]).
+    pub path: Option<VoucherPath>,
+    /// Vouchers per `settle_signed` transaction:
+    /// `1..=MAX_SIGNED_VOUCHERS_PER_TX`, or
+    /// `1..=MAX_SIGNED_VOUCHERS_PER_TX_WITH_TABLE` with a lookup table.
+    pub max_signed_vouchers_per_tx: usize,
 }
 
 impl std::fmt::Debug for SettlerConfig {
@@ -154,6 +230,12 @@ impl std::fmt::Debug for SettlerConfig {
             .field("close_on_request", &self.close_on_request)
             .field("expiry_margin", &self.expiry_margin)
             .field("max_vouchers_per_tx", &self.max_vouchers_per_tx)
+            .field(
+                "max_signed_vouchers_per_tx",
+                &self.max_signed_vouchers_per_tx,
+            )
+            .field("path", &self.path)
+            .field("compute_unit_price", &self.compute_unit_price)
             .field("lookup_table", &self.lookup_table)
             .field("interval", &self.interval)
             .field("sweep_interval", &self.sweep_interval)
@@ -166,7 +248,9 @@ impl std::fmt::Debug for SettlerConfig {
 
 impl SettlerConfig {
     /// A configuration for one mint with the defaults: closes on request, 6 h grace margin,
-    /// 5 min expiry margin, 4 vouchers per transaction, a due-check every
+    /// 5 min expiry margin, the cheaper verification path per transaction
+    /// (no compute-unit price: `settle_signed`, 7 vouchers per
+    /// transaction; 4 per `settle`), a due-check every
     /// 30 s, a sweep at start-up and every hour, at most one urgent
     /// settlement per channel per minute, `confirmed` commitment, 5 attempts.
     pub fn new(payee: Keypair, mint: MintAccounts) -> Self {
@@ -190,6 +274,118 @@ impl SettlerConfig {
             backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(8),
             lamports_per_signature: 5_000,
+            compute_unit_price: 0,
+            path: None,
+            max_signed_vouchers_per_tx: MAX_SIGNED_VOUCHERS_PER_TX,
+        }
+    }
+
+    /// Vouchers per transaction on `path` (with a lookup table or not):
+    /// the configured maximum, within what fits one packet with the
+    /// compute-budget instructions the transaction carries.
+    pub fn vouchers_per_tx(&self, path: VoucherPath, with_table: bool) -> usize {
+        match path {
+            VoucherPath::Precompile if self.compute_unit_price > 0 => {
+                let fits = if with_table {
+                    MAX_VOUCHERS_PER_TX_PRICED_WITH_TABLE
+                } else {
+                    MAX_VOUCHERS_PER_TX_PRICED
+                };
+                self.max_vouchers_per_tx.min(fits)
+            }
+            VoucherPath::Precompile => self.max_vouchers_per_tx,
+            VoucherPath::Program => self.max_signed_vouchers_per_tx,
+        }
+    }
+
+    /// The compute-unit limit a transaction on `path` with `vouchers`
+    /// vouchers asks for (`with_close`: the final voucher of a close), or
+    /// `None` when it carries no compute-budget instruction (`settle` and
+    /// `close` through the precompile without a compute-unit price).
+    pub fn compute_unit_limit(
+        &self,
+        path: VoucherPath,
+        vouchers: usize,
+        with_close: bool,
+    ) -> Option<u32> {
+        match path {
+            VoucherPath::Program => {
+                let settle = paychan_sdk::ix::settle_signed_compute_units(vouchers);
+                Some(if with_close {
+                    settle.saturating_add(paychan_sdk::ix::CLOSE_CU)
+                } else {
+                    settle
+                })
+            }
+            VoucherPath::Precompile if self.compute_unit_price == 0 => None,
+            VoucherPath::Precompile if with_close => Some(CLOSE_WITH_VOUCHER_CU),
+            VoucherPath::Precompile => {
+                let n = u32::try_from(vouchers).unwrap_or(u32::MAX);
+                Some(
+                    SETTLE_CU_PER_VOUCHER
+                        .saturating_mul(n)
+                        .saturating_add(SETTLE_BASE_CU),
+                )
+            }
+        }
+    }
+
+    /// The fee of a transaction on `path` settling `vouchers` vouchers
+    /// (`with_close`: a close's final voucher): `lamports_per_signature ×
+    /// signatures` — the payee's, plus one per precompile record — plus the
+    /// priority fee `⌈compute_unit_price × limit / 10^6⌉` when a price is
+    /// set (charged on the requested limit, not on what is used).
+    pub fn estimated_fee(&self, path: VoucherPath, vouchers: usize, with_close: bool) -> u64 {
+        let signatures = match path {
+            VoucherPath::Precompile => (vouchers as u64).saturating_add(1),
+            VoucherPath::Program => 1,
+        };
+        let base = self.lamports_per_signature.saturating_mul(signatures);
+        let priority = self
+            .compute_unit_limit(path, vouchers, with_close)
+            .filter(|_| self.compute_unit_price > 0)
+            .map_or(0, |limit| {
+                let micro = u128::from(self.compute_unit_price) * u128::from(limit);
+                u64::try_from(micro.div_ceil(1_000_000)).unwrap_or(u64::MAX)
+            });
+        base.saturating_add(priority)
+    }
+
+    /// The path for the next transaction, and how many of `remaining`
+    /// vouchers it takes: the configured path, else the one with the lower
+    /// estimated fee per voucher for a full transaction of each (the
+    /// precompile path on a tie).
+    pub fn choose_path(&self, remaining: usize, with_table: bool) -> (VoucherPath, usize) {
+        let take = |path| self.vouchers_per_tx(path, with_table).min(remaining).max(1);
+        if let Some(path) = self.path {
+            return (path, take(path));
+        }
+        let per_voucher = |path| {
+            let n = take(path);
+            // Compare fee_a / n_a with fee_b / n_b without rounding.
+            (u128::from(self.estimated_fee(path, n, false)), n as u128)
+        };
+        let (fee_p, n_p) = per_voucher(VoucherPath::Precompile);
+        let (fee_s, n_s) = per_voucher(VoucherPath::Program);
+        if fee_s * n_p < fee_p * n_s {
+            (VoucherPath::Program, take(VoucherPath::Program))
+        } else {
+            (VoucherPath::Precompile, take(VoucherPath::Precompile))
+        }
+    }
+
+    /// The path for a close's final voucher (one voucher, with the close in
+    /// the same transaction): the configured one, else the cheaper.
+    pub fn choose_close_path(&self) -> VoucherPath {
+        if let Some(path) = self.path {
+            return path;
+        }
+        let program = self.estimated_fee(VoucherPath::Program, 1, true);
+        let precompile = self.estimated_fee(VoucherPath::Precompile, 1, true);
+        if program < precompile {
+            VoucherPath::Program
+        } else {
+            VoucherPath::Precompile
         }
     }
 
@@ -218,13 +414,24 @@ impl SettlerConfig {
             LookupTableMode::Off => MAX_VOUCHERS_PER_TX,
             LookupTableMode::Create | LookupTableMode::Use(_) => MAX_VOUCHERS_PER_TX_WITH_TABLE,
         };
+        let table = if self.lookup_table == LookupTableMode::Off {
+            " without a lookup table"
+        } else {
+            ""
+        };
         if !(1..=max).contains(&self.max_vouchers_per_tx) {
-            let table = if self.lookup_table == LookupTableMode::Off {
-                " without a lookup table"
-            } else {
-                ""
-            };
             return Err(format!("max_vouchers_per_tx must be 1..={max}{table}"));
+        }
+        let max_signed = match self.lookup_table {
+            LookupTableMode::Off => MAX_SIGNED_VOUCHERS_PER_TX,
+            LookupTableMode::Create | LookupTableMode::Use(_) => {
+                MAX_SIGNED_VOUCHERS_PER_TX_WITH_TABLE
+            }
+        };
+        if !(1..=max_signed).contains(&self.max_signed_vouchers_per_tx) {
+            return Err(format!(
+                "max_signed_vouchers_per_tx must be 1..={max_signed}{table}"
+            ));
         }
         if self.max_attempts == 0 {
             return Err("max_attempts must be at least 1".into());
@@ -247,4 +454,114 @@ impl SettlerConfig {
 /// Saturating seconds of a duration as a Unix-time offset.
 pub(crate) fn secs_i64(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(price: u64) -> SettlerConfig {
+        let mut c = SettlerConfig::new(
+            Keypair::new(),
+            MintAccounts::new(Pubkey::new_unique(), Pubkey::new_unique(), 1),
+        );
+        c.compute_unit_price = price;
+        c
+    }
+
+    #[test]
+    fn fees_per_path() {
+        let c = config(0);
+        // One signature per precompile record plus the payee's; one in all
+        // for settle_signed.
+        assert_eq!(c.estimated_fee(VoucherPath::Precompile, 4, false), 25_000);
+        assert_eq!(c.estimated_fee(VoucherPath::Program, 7, false), 5_000);
+        assert_eq!(c.estimated_fee(VoucherPath::Precompile, 1, true), 10_000);
+        assert_eq!(c.estimated_fee(VoucherPath::Program, 1, true), 5_000);
+        assert_eq!(
+            c.compute_unit_limit(VoucherPath::Precompile, 4, false),
+            None
+        );
+        // A price is charged on the requested limit, rounded up.
+        let c = config(1_000); // 0.001 lamport per CU
+        let limit = paychan_sdk::ix::settle_signed_compute_units(7);
+        assert_eq!(
+            c.compute_unit_limit(VoucherPath::Program, 7, false),
+            Some(limit)
+        );
+        assert_eq!(
+            c.estimated_fee(VoucherPath::Program, 7, false),
+            5_000 + u64::from(limit).div_ceil(1_000)
+        );
+        assert_eq!(
+            c.estimated_fee(VoucherPath::Precompile, 3, false),
+            20_000 + u64::from(SETTLE_BASE_CU + 3 * SETTLE_CU_PER_VOUCHER).div_ceil(1_000)
+        );
+        assert_eq!(
+            c.estimated_fee(VoucherPath::Program, 1, true),
+            5_000
+                + u64::from(
+                    paychan_sdk::ix::settle_signed_compute_units(1) + paychan_sdk::ix::CLOSE_CU
+                )
+                .div_ceil(1_000)
+        );
+    }
+
+    #[test]
+    fn the_cheaper_path_is_chosen_per_transaction() {
+        // No priority fee: settle_signed, 7 per legacy transaction, 8 with a table.
+        let c = config(0);
+        assert_eq!(c.choose_path(20, false), (VoucherPath::Program, 7));
+        assert_eq!(c.choose_path(20, true), (VoucherPath::Program, 7));
+        assert_eq!(c.choose_path(3, false), (VoucherPath::Program, 3));
+        assert_eq!(c.choose_path(1, false), (VoucherPath::Program, 1));
+        assert_eq!(c.choose_close_path(), VoucherPath::Program);
+        // A modest price (1,000 micro-lamports per CU, ~160 lamports for
+        // seven vouchers) keeps settle_signed far ahead.
+        assert_eq!(
+            config(1_000).choose_path(20, false),
+            (VoucherPath::Program, 7)
+        );
+        // Break-even for full transactions (7 signed vouchers against 3
+        // precompile records, which a priced transaction fits): 714 +
+        // 22,643·p = 6,667 + 4,167·p lamports per voucher, p ≈ 0.32
+        // lamport (322,000 micro-lamports) per CU.
+        assert_eq!(
+            config(300_000).choose_path(20, false),
+            (VoucherPath::Program, 7)
+        );
+        assert_eq!(
+            config(350_000).choose_path(20, false),
+            (VoucherPath::Precompile, 3)
+        );
+        assert_eq!(config(350_000).choose_close_path(), VoucherPath::Precompile);
+        // A forced path is kept whatever the fees.
+        let mut forced = config(0);
+        forced.path = Some(VoucherPath::Precompile);
+        assert_eq!(forced.choose_path(20, false), (VoucherPath::Precompile, 4));
+        assert_eq!(forced.choose_close_path(), VoucherPath::Precompile);
+        forced.path = Some(VoucherPath::Program);
+        assert_eq!(
+            config(1_000_000).choose_path(2, false).0,
+            VoucherPath::Precompile
+        );
+        forced.compute_unit_price = 1_000_000;
+        assert_eq!(forced.choose_path(2, false), (VoucherPath::Program, 2));
+    }
+
+    #[test]
+    fn signed_vouchers_per_transaction_are_validated() {
+        let mut c = config(0);
+        assert!(c.validate().is_ok());
+        c.max_signed_vouchers_per_tx = 8;
+        assert!(
+            matches!(c.validate(), Err(e) if e.contains("max_signed_vouchers_per_tx must be 1..=7"))
+        );
+        c.lookup_table = LookupTableMode::Create;
+        assert!(c.validate().is_ok());
+        c.max_signed_vouchers_per_tx = 9;
+        assert!(c.validate().is_err());
+        c.max_signed_vouchers_per_tx = 0;
+        assert!(c.validate().is_err());
+    }
 }

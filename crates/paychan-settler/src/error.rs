@@ -133,6 +133,7 @@ pub(crate) fn classify_transaction_error(
                         | PaychanError::ChannelClosed
                         | PaychanError::CumulativeExceedsDeposit
                         | PaychanError::WrongSigner
+                        | PaychanError::InvalidSignature
                         | PaychanError::VoucherChannelMismatch
                         | PaychanError::InvalidVoucher
                         | PaychanError::VaultMismatch

@@ -23,9 +23,19 @@
 //! for the normal schedule; deadlines (closing, expiring) are settled by
 //! the due-check whatever the queue did.
 //!
-//! Due vouchers are packed per (mint, token program) into legacy
-//! `[ed25519 (N records), settle]` transactions of at most
-//! [`MAX_VOUCHERS_PER_TX`] vouchers, signed by the payee (also the fee
+//! Due vouchers are packed per (mint, token program) into transactions on
+//! one of two paths ([`VoucherPath`]), whichever
+//! [`SettlerConfig::estimated_fee`] finds cheaper per voucher (from the
+//! configured lamports per signature and compute-unit price), or the one
+//! [`SettlerConfig::path`] forces:
+//! `[compute budget, settle_signed]` (the program verifies the signatures:
+//! one transaction signature for up to [`MAX_SIGNED_VOUCHERS_PER_TX`]
+//! vouchers, plus the compute-unit price times ≈ 21,500 CU per voucher)
+//! or `[ed25519 (N records), settle]` (the precompile verifies them, each
+//! record billed like a signature; at most [`MAX_VOUCHERS_PER_TX`]).
+//! Without a compute-unit price the first is always cheaper: 5,000
+//! lamports per transaction against 5,000 × (1 + N). Transactions are
+//! signed by the payee (also the fee
 //! payer) with a fresh blockhash per attempt, sent with preflight and
 //! confirmed by polling `getSignatureStatuses`. With
 //! [`SettlerConfig::lookup_table`] on ([`LookupTableMode`]), settle
@@ -46,7 +56,8 @@
 //! closes the channel at once with the payee's `close`: the latest voucher
 //! (when it is ahead of `settled`) is settled by the same instruction and
 //! the rest refunded to the payer's associated token account, instead of
-//! waiting for the grace period. One channel per close transaction. The
+//! waiting for the grace period (the voucher by `settle_signed` in the same
+//! transaction when that is the cheaper path, else through the precompile). One channel per close transaction. The
 //! account must exist and be an initialized, unfrozen token account of the
 //! channel's mint owned by the payer; the settler never creates it (the
 //! payee would pay ~2.04M lamports of rent that the payer could reclaim by
@@ -100,8 +111,10 @@ use solana_signer::Signer;
 use tokio::sync::{Mutex, mpsc};
 
 pub use config::{
-    LookupTableMode, MAX_VOUCHERS_PER_TX, MAX_VOUCHERS_PER_TX_WITH_TABLE, MintAccounts,
-    SettlerConfig, URGENT_THROTTLE_CAPACITY,
+    CLOSE_WITH_VOUCHER_CU, LookupTableMode, MAX_SIGNED_VOUCHERS_PER_TX,
+    MAX_SIGNED_VOUCHERS_PER_TX_WITH_TABLE, MAX_VOUCHERS_PER_TX, MAX_VOUCHERS_PER_TX_PRICED,
+    MAX_VOUCHERS_PER_TX_PRICED_WITH_TABLE, MAX_VOUCHERS_PER_TX_WITH_TABLE, MintAccounts,
+    SETTLE_BASE_CU, SETTLE_CU_PER_VOUCHER, SettlerConfig, URGENT_THROTTLE_CAPACITY, VoucherPath,
 };
 pub use error::{SettleError, custom_code};
 #[cfg(feature = "redis")]
@@ -147,8 +160,11 @@ pub struct SettleTx {
     pub signature: Signature,
     /// The channels it settled and the value each released.
     pub channels: Vec<(Pubkey, u64)>,
+    /// How its vouchers' signatures were verified: `[ed25519, settle]` or
+    /// `[compute budget, settle_signed]`.
+    pub path: VoucherPath,
     /// The fee it paid: `getTransaction`'s `meta.fee`, else
-    /// `lamports_per_signature × (1 + vouchers)` (the Ed25519 precompile's
+    /// [`SettlerConfig::estimated_fee`] (the Ed25519 precompile's
     /// signatures are charged like transaction signatures).
     pub fee_lamports: u64,
     /// Compute units it consumed, when `getTransaction` reports them.
@@ -169,6 +185,9 @@ pub struct CloseTx {
     pub channel: Pubkey,
     /// Whether the final voucher was settled by the close.
     pub with_voucher: bool,
+    /// How the final voucher's signature was verified (`None` without one):
+    /// `[ed25519, close]`, or `[compute budget, settle_signed, close]`.
+    pub path: Option<VoucherPath>,
     /// Value the final voucher paid the payee (0 without a voucher).
     pub paid: u64,
     /// Value refunded to the payer.
@@ -631,11 +650,19 @@ impl<S: VoucherStore> Settler<S> {
             };
             // Closing and expiring channels first, then the largest amounts.
             items.sort_by(|a, b| a.reason.cmp(&b.reason).then(b.ahead().cmp(&a.ahead())));
-            let mut queue: std::collections::VecDeque<Vec<Item>> = items
-                .chunks(self.config.max_vouchers_per_tx)
-                .map(<[Item]>::to_vec)
-                .collect();
-            while let Some(chunk) = queue.pop_front() {
+            // Each transaction on the path with the lower estimated fee per
+            // voucher (or the configured one), as many vouchers as it takes.
+            let with_table = self.config.lookup_table != LookupTableMode::Off;
+            let mut queue: std::collections::VecDeque<(VoucherPath, Vec<Item>)> =
+                std::collections::VecDeque::new();
+            let mut rest = items.as_slice();
+            while !rest.is_empty() {
+                let (path, n) = self.config.choose_path(rest.len(), with_table);
+                let (chunk, tail) = rest.split_at(n.min(rest.len()));
+                queue.push_back((path, chunk.to_vec()));
+                rest = tail;
+            }
+            while let Some((path, chunk)) = queue.pop_front() {
                 if stopped {
                     report.skipped.extend(chunk.iter().map(|i| Skipped {
                         channel: i.channel,
@@ -643,11 +670,12 @@ impl<S: VoucherStore> Settler<S> {
                     }));
                     continue;
                 }
-                match self.settle_chunk(chunk, &accounts, &mut report).await {
+                match self.settle_chunk(chunk, path, &accounts, &mut report).await {
                     submit::ChunkEnd::Done => {}
                     submit::ChunkEnd::Split(items) => {
+                        let (path, _) = self.config.choose_path(1, with_table);
                         for item in items.into_iter().rev() {
-                            queue.push_front(vec![item]);
+                            queue.push_front((path, vec![item]));
                         }
                     }
                     submit::ChunkEnd::Unavailable => stopped = true,

@@ -4,7 +4,7 @@ use std::time::Instant;
 use paychan_sdk::{
     Instruction, Pubkey,
     events::Event,
-    ix::{SettleAccounts, settle_with_vouchers},
+    ix::{SettleAccounts, compute_unit_limit, compute_unit_price, settle_with_vouchers},
 };
 use paychan_verifier::store::VoucherStore;
 use paychan_voucher::SignedVoucher;
@@ -17,7 +17,8 @@ use solana_transaction_error::TransactionError;
 use solana_transaction_status_client_types::UiTransactionEncoding;
 
 use crate::{
-    ChainChannel, Failed, FailureKind, Item, MintAccounts, SettleError, SettleTx, Settler, Skipped,
+    ChainChannel, Failed, FailureKind, Item, MintAccounts, SettleError, SettleTx, Settler,
+    SettlerConfig, Skipped, VoucherPath,
     error::{Failure, classify_client_error, classify_transaction_error},
     policy,
 };
@@ -64,6 +65,42 @@ struct Landed {
     sent: Instant,
     size: usize,
     lookup_table: Option<Pubkey>,
+    path: VoucherPath,
+}
+
+/// The compute-budget instructions a transaction on `path` with `vouchers`
+/// vouchers starts with (`with_close`: a close's final voucher): the limit
+/// and, when configured, the compute-unit price. None for the precompile
+/// path without a price (as before `settle_signed` existed).
+pub(crate) fn compute_budget(
+    config: &SettlerConfig,
+    path: VoucherPath,
+    vouchers: usize,
+    with_close: bool,
+) -> Vec<Instruction> {
+    let mut out = Vec::with_capacity(2);
+    if let Some(limit) = config.compute_unit_limit(path, vouchers, with_close) {
+        out.push(compute_unit_limit(limit));
+    }
+    if config.compute_unit_price > 0 {
+        out.push(compute_unit_price(config.compute_unit_price));
+    }
+    out
+}
+
+/// The instructions of a settle transaction on `path`.
+pub(crate) fn settle_instructions(
+    config: &SettlerConfig,
+    path: VoucherPath,
+    accounts: &SettleAccounts,
+    vouchers: &[SignedVoucher],
+) -> Result<Vec<Instruction>, SettleError> {
+    let mut instructions = compute_budget(config, path, vouchers.len(), false);
+    match path {
+        VoucherPath::Precompile => instructions.extend(settle_with_vouchers(accounts, vouchers)?),
+        VoucherPath::Program => instructions.push(accounts.settle_signed_ix(vouchers)),
+    }
+    Ok(instructions)
 }
 
 /// How a sent transaction ended.
@@ -116,6 +153,7 @@ impl<S: VoucherStore> Settler<S> {
     pub(crate) async fn settle_chunk(
         &self,
         mut items: Vec<Item>,
+        path: VoucherPath,
         mint: &MintAccounts,
         report: &mut crate::SweepReport,
     ) -> ChunkEnd {
@@ -134,7 +172,7 @@ impl<S: VoucherStore> Settler<S> {
             if items.is_empty() {
                 return ChunkEnd::Done;
             }
-            let failure = match self.attempt(&items, &accounts, mint, report).await {
+            let failure = match self.attempt(&items, path, &accounts, mint, report).await {
                 Ok(()) => return ChunkEnd::Done,
                 Err(f) => f,
             };
@@ -266,16 +304,21 @@ impl<S: VoucherStore> Settler<S> {
     async fn attempt(
         &self,
         items: &[Item],
+        path: VoucherPath,
         accounts: &SettleAccounts,
         mint: &MintAccounts,
         report: &mut crate::SweepReport,
     ) -> Result<(), Failure> {
         let vouchers: Vec<SignedVoucher> = items.iter().map(|i| i.voucher).collect();
-        let instructions = settle_with_vouchers(accounts, &vouchers)
-            .map_err(|e| Failure::Fatal(SettleError::from(e)))?;
+        let instructions =
+            settle_instructions(&self.config, path, accounts, &vouchers).map_err(Failure::Fatal)?;
         let table = self.lookup_table(mint).await?;
+        let what = match path {
+            VoucherPath::Precompile => "settle",
+            VoucherPath::Program => "settle_signed",
+        };
         let sent = self
-            .send_and_confirm(&instructions, "settle", table.as_ref(), report)
+            .send_and_confirm(&instructions, what, table.as_ref(), report)
             .await;
         let (signature, sent, size) = match sent {
             Ok(sent) => sent,
@@ -289,6 +332,7 @@ impl<S: VoucherStore> Settler<S> {
             sent,
             size,
             lookup_table: table.map(|t| t.key),
+            path,
         };
         self.record_success(landed, items, report).await;
         Ok(())
@@ -445,8 +489,10 @@ impl<S: VoucherStore> Settler<S> {
             sent,
             size,
             lookup_table,
+            path,
         } = landed;
-        let landing = self.landing(&signature, items.len()).await;
+        let estimate = self.config.estimated_fee(path, items.len(), false);
+        let landing = self.landing(&signature, estimate).await;
         let (fee, compute_units) = (landing.fee, landing.compute_units);
         let addresses: Vec<Pubkey> = items.iter().map(|i| i.channel).collect();
         match self.read_channels(&addresses).await {
@@ -493,6 +539,7 @@ impl<S: VoucherStore> Settler<S> {
         self.metrics.fees.inc_by(fee);
         tracing::info!(
             %signature,
+            path = path.as_str(),
             vouchers = items.len(),
             value,
             fee_lamports = fee,
@@ -505,6 +552,7 @@ impl<S: VoucherStore> Settler<S> {
         report.transactions.push(SettleTx {
             signature,
             channels,
+            path,
             fee_lamports: fee,
             compute_units,
             size,
@@ -513,13 +561,11 @@ impl<S: VoucherStore> Settler<S> {
     }
 
     /// The fee, compute units and settlement events of a confirmed
-    /// transaction (`getTransaction`); the fee is estimated when it cannot be
-    /// read: `lamports_per_signature × (1 + vouchers)`.
-    pub(crate) async fn landing(&self, signature: &Signature, vouchers: usize) -> Landing {
+    /// transaction (`getTransaction`); the fee is `estimated_fee` when it
+    /// cannot be read.
+    pub(crate) async fn landing(&self, signature: &Signature, estimated_fee: u64) -> Landing {
         let estimate = Landing {
-            fee: (vouchers as u64)
-                .saturating_add(1)
-                .saturating_mul(self.config.lamports_per_signature),
+            fee: estimated_fee,
             compute_units: None,
             settled: None,
         };
@@ -590,8 +636,17 @@ mod tests {
     /// A signed `[ed25519 ×n, settle]`: legacy, or v0 with a lookup table
     /// holding the shared accounts (as `LookupTableMode::Create` makes it).
     fn signed_settle(n: u8, with_table: bool) -> VersionedTransaction {
+        path_tx(VoucherPath::Precompile, n, with_table, 0)
+    }
+
+    /// The settler's own transaction on `path` with `n` vouchers (and a
+    /// compute-unit price when `price > 0`): legacy, or v0 with the
+    /// settler's lookup table.
+    fn path_tx(path: VoucherPath, n: u8, with_table: bool, price: u64) -> VersionedTransaction {
         let payee = Keypair::new();
         let mint = MintAccounts::new(Pubkey::new_unique(), paychan_sdk::TOKEN_PROGRAM_ID, 0);
+        let mut config = crate::SettlerConfig::new(payee.insecure_clone(), mint);
+        config.compute_unit_price = price;
         let accounts = SettleAccounts::new(&payee.pubkey(), &mint.mint, mint.token_program);
         let vouchers: Vec<SignedVoucher> = (0..n)
             .map(|i| {
@@ -605,7 +660,7 @@ mod tests {
                 )
             })
             .collect();
-        let ixs = settle_with_vouchers(&accounts, &vouchers).unwrap_or_default();
+        let ixs = settle_instructions(&config, path, &accounts, &vouchers).unwrap_or_default();
         let table = AddressLookupTableAccount {
             key: Pubkey::new_unique(),
             addresses: crate::lookup::shared_accounts(&payee.pubkey(), &mint),
@@ -635,6 +690,46 @@ mod tests {
         println!("settle v0 + lookup table: N=5 {five} B, N=6 {six} B");
         assert_eq!(five, 1_228, "measured size of v0 [ed25519 ×5, settle]");
         assert_eq!(crate::MAX_VOUCHERS_PER_TX_WITH_TABLE, 5);
+    }
+
+    #[test]
+    fn settle_signed_fits_seven_legacy_and_eight_with_the_table() {
+        for price in [0, 1_000] {
+            let size = |n, table| transaction_size(&path_tx(VoucherPath::Program, n, table, price));
+            let (seven, eight) = (size(7, false), size(8, false));
+            assert!(
+                seven <= PACKET_DATA_SIZE && eight > PACKET_DATA_SIZE,
+                "{seven} {eight}"
+            );
+            let (eight, nine) = (size(8, true), size(9, true));
+            assert!(
+                eight <= PACKET_DATA_SIZE && nine > PACKET_DATA_SIZE,
+                "{eight} {nine}"
+            );
+            println!("settle_signed, price {price}: legacy N=7 {seven} B, v0 N=8 {eight} B");
+        }
+        assert_eq!(crate::MAX_SIGNED_VOUCHERS_PER_TX, 7);
+        assert_eq!(crate::MAX_SIGNED_VOUCHERS_PER_TX_WITH_TABLE, 8);
+    }
+
+    #[test]
+    fn a_compute_unit_price_leaves_room_for_three_settle_vouchers_or_four_with_the_table() {
+        let size = |n, table| transaction_size(&path_tx(VoucherPath::Precompile, n, table, 1));
+        assert!(size(3, false) <= PACKET_DATA_SIZE && size(4, false) > PACKET_DATA_SIZE);
+        assert!(size(4, true) <= PACKET_DATA_SIZE && size(5, true) > PACKET_DATA_SIZE);
+        assert_eq!(crate::MAX_VOUCHERS_PER_TX_PRICED, 3);
+        assert_eq!(crate::MAX_VOUCHERS_PER_TX_PRICED_WITH_TABLE, 4);
+        // Without a price the precompile path carries no compute-budget
+        // instruction: exactly the transaction it always was.
+        let config = crate::SettlerConfig::new(
+            Keypair::new(),
+            MintAccounts::new(Pubkey::new_unique(), paychan_sdk::TOKEN_PROGRAM_ID, 0),
+        );
+        assert!(compute_budget(&config, VoucherPath::Precompile, 4, false).is_empty());
+        assert_eq!(
+            compute_budget(&config, VoucherPath::Program, 4, false).len(),
+            1
+        );
     }
 
     #[test]

@@ -19,7 +19,9 @@ use paychan_sdk::{
     ix::{self, SettleAccounts},
     pda,
 };
-use paychan_settler::{LookupTableMode, MintAccounts, RunMode, Settler, SettlerConfig, SkipReason};
+use paychan_settler::{
+    LookupTableMode, MintAccounts, RunMode, Settler, SettlerConfig, SkipReason, VoucherPath,
+};
 use paychan_verifier::MemoryStore;
 use paychan_voucher::{VoucherV1, sign_v1};
 use solana_commitment_config::CommitmentConfig;
@@ -1076,4 +1078,172 @@ async fn urgent_requests_are_throttled_and_read_only_their_channels() {
     );
     assert_eq!(chain.channel(&busy.address).await.unwrap().settled, 310_000);
     assert_eq!(chain.channel(&unrelated.address).await.unwrap().settled, 0);
+}
+
+/// The settler's path choice on the real program: with no compute-unit
+/// price, `[compute budget, settle_signed]` is the cheaper path (one
+/// signature for up to seven vouchers against one per precompile record
+/// plus the payee's), and the fee the chain charged is exactly the
+/// estimate; with a high price, the precompile path is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settles_on_the_cheaper_path_and_pays_the_estimated_fee() {
+    let chain = start().await;
+    let payer = party(&chain, 20 * DEPOSIT).await;
+    let payee = payee_party(&chain).await;
+    let store = Arc::new(MemoryStore::default());
+    let mut chans = Vec::new();
+    for salt in 0..9u64 {
+        chans.push(open(&chain, &payer, &payee.key.pubkey(), salt).await);
+    }
+    for (i, chan) in chans.iter().enumerate() {
+        accept(&store, &chan.voucher(100_000 + i as u64, 0));
+    }
+    let total: u64 = (0..9u64).map(|i| 100_000 + i).sum();
+    // The default: the cheaper path per transaction (no price set).
+    let settler = make_settler_with(&chain, &payee, 1, Arc::clone(&store), |c| {
+        c.path = None;
+    });
+    assert_eq!(settler.config().compute_unit_price, 0);
+    let sol_before = chain.lamports(&payee.key.pubkey()).await.unwrap();
+    let report = settler.run_once(RunMode::Due).await.expect("run");
+    print_costs("cheaper path", &report);
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(report.transactions.len(), 2, "⌈9/7⌉ transactions");
+    assert_eq!(report.transactions[0].channels.len(), 7);
+    assert_eq!(report.transactions[1].channels.len(), 2);
+    for tx in &report.transactions {
+        assert_eq!(tx.path, VoucherPath::Program);
+        assert_eq!(tx.fee_lamports, 5_000, "one signature, no precompile");
+        assert_eq!(
+            tx.fee_lamports,
+            settler
+                .config()
+                .estimated_fee(VoucherPath::Program, tx.channels.len(), false)
+        );
+        let limit = paychan_sdk::ix::settle_signed_compute_units(tx.channels.len());
+        assert!(tx.compute_units.is_some_and(|cu| cu <= u64::from(limit)));
+    }
+    let spent = sol_before - chain.lamports(&payee.key.pubkey()).await.unwrap();
+    assert_eq!(spent, 10_000, "the payee paid two transaction fees");
+    assert_eq!(spent, report.fee_lamports());
+    assert_eq!(report.value_settled(), total);
+    assert_eq!(chain.token_balance(&payee.tokens).await.unwrap(), total);
+    for (i, chan) in chans.iter().enumerate() {
+        assert_eq!(
+            chain.channel(&chan.address).await.unwrap().settled,
+            100_000 + i as u64
+        );
+    }
+
+    // A modest price: still settle_signed, the priority fee charged on the
+    // requested compute-unit limit, as estimated.
+    for (i, chan) in chans.iter().enumerate().take(3) {
+        accept(&store, &chan.voucher(200_000 + i as u64, 0));
+    }
+    let modest = make_settler_with(&chain, &payee, 1, Arc::clone(&store), |c| {
+        c.path = None;
+        c.compute_unit_price = 1_000;
+    });
+    let sol_before = chain.lamports(&payee.key.pubkey()).await.unwrap();
+    let report = modest.run_once(RunMode::Due).await.expect("run");
+    print_costs("modest price", &report);
+    assert_eq!(report.transactions.len(), 1);
+    let tx = &report.transactions[0];
+    assert_eq!(tx.path, VoucherPath::Program);
+    let limit = paychan_sdk::ix::settle_signed_compute_units(3);
+    assert_eq!(tx.fee_lamports, 5_000 + u64::from(limit).div_ceil(1_000));
+    assert_eq!(
+        tx.fee_lamports,
+        modest
+            .config()
+            .estimated_fee(VoucherPath::Program, 3, false)
+    );
+    let spent = sol_before - chain.lamports(&payee.key.pubkey()).await.unwrap();
+    assert_eq!(spent, tx.fee_lamports);
+
+    // A price of one lamport per compute unit: the precompile path (two
+    // records: 15,000 lamports + 11,000 CU × 1) beats settle_signed
+    // (5,000 + 51,000 CU × 1).
+    for (i, chan) in chans.iter().enumerate().take(2) {
+        accept(&store, &chan.voucher(300_000 + i as u64, 0));
+    }
+    let expensive = make_settler_with(&chain, &payee, 1, Arc::clone(&store), |c| {
+        c.path = None;
+        c.compute_unit_price = 1_000_000;
+    });
+    let sol_before = chain.lamports(&payee.key.pubkey()).await.unwrap();
+    let report = expensive.run_once(RunMode::Due).await.expect("run");
+    print_costs("high price", &report);
+    assert_eq!(report.transactions.len(), 1);
+    let tx = &report.transactions[0];
+    assert_eq!(tx.path, VoucherPath::Precompile);
+    assert_eq!(tx.channels.len(), 2);
+    assert_eq!(tx.fee_lamports, 3 * 5_000 + 11_000);
+    assert_eq!(
+        tx.fee_lamports,
+        expensive
+            .config()
+            .estimated_fee(VoucherPath::Precompile, 2, false)
+    );
+    assert!(
+        expensive
+            .config()
+            .estimated_fee(VoucherPath::Program, 2, false)
+            > tx.fee_lamports
+    );
+    let spent = sol_before - chain.lamports(&payee.key.pubkey()).await.unwrap();
+    assert_eq!(spent, tx.fee_lamports);
+    for (i, chan) in chans.iter().enumerate().take(2) {
+        assert_eq!(
+            chain.channel(&chan.address).await.unwrap().settled,
+            300_000 + i as u64
+        );
+    }
+}
+
+/// A close on request with the cheaper path: `[compute budget,
+/// settle_signed, close]`, one signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closes_on_request_with_settle_signed_for_one_signature() {
+    let chain = start().await;
+    let payer = ata_party(&chain, 10 * DEPOSIT).await;
+    let payee = payee_party(&chain).await;
+    let store = Arc::new(MemoryStore::default());
+    let settler = make_settler_with(&chain, &payee, DEPOSIT, Arc::clone(&store), |c| {
+        c.path = None;
+    });
+    let chan = open(&chain, &payer, &payee.key.pubkey(), 1).await;
+    accept(&store, &chan.voucher(300_000, 0));
+    chain
+        .send(
+            &[ix::request_close(&chan.address, &payer.key.pubkey())],
+            &payer.key,
+            &[],
+        )
+        .await
+        .expect("request_close");
+    let refund_before = chain.token_balance(&payer.tokens).await.unwrap();
+    let sol_before = chain.lamports(&payee.key.pubkey()).await.unwrap();
+    let report = settler.run_once(RunMode::Due).await.expect("run");
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(report.closes.len(), 1, "{report:?}");
+    let close = &report.closes[0];
+    println!(
+        "close with settle_signed: {} CU, fee {} lamports",
+        close.compute_units.unwrap_or_default(),
+        close.fee_lamports
+    );
+    assert_eq!(close.path, Some(VoucherPath::Program));
+    assert_eq!(
+        (close.with_voucher, close.paid, close.refunded),
+        (true, 300_000, DEPOSIT - 300_000)
+    );
+    assert_eq!(close.fee_lamports, 5_000);
+    let spent = sol_before - chain.lamports(&payee.key.pubkey()).await.unwrap();
+    assert_eq!(spent, 5_000);
+    assert_eq!(chain.token_balance(&payee.tokens).await.unwrap(), 300_000);
+    assert_eq!(
+        chain.token_balance(&payer.tokens).await.unwrap(),
+        refund_before + DEPOSIT - 300_000
+    );
 }

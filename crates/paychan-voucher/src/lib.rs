@@ -11,6 +11,10 @@
 //!   program reading the precompile instruction through the Instructions sysvar
 //!   can trust that every record it returns was verified by the runtime *in that
 //!   same instruction*.
+//! * [`strict::verify_strict`]: Ed25519 verification with exactly the rules of
+//!   ed25519-dalek 2.x's `verify_strict`, computed with the curve25519 syscalls
+//!   and SHA-512 on chain (no precompile, no per-signature fee) and with
+//!   curve25519-dalek off chain — the same code.
 //!
 //! Everything in the default (featureless) build is `no_std` + `alloc`, never
 //! panics, and reports failures through heap-free error enums
@@ -43,6 +47,7 @@ extern crate std;
 
 mod ed25519;
 mod error;
+pub mod strict;
 mod v1;
 mod v2;
 
@@ -57,6 +62,7 @@ pub use ed25519::{
     ed25519_instruction_len, parse_ed25519_instruction_data,
 };
 pub use error::{Ed25519LayoutError, VoucherError};
+pub use strict::StrictError;
 pub use v1::{MAGIC_V1, VOUCHER_V1_LEN, VoucherV1};
 pub use v2::{
     CHANNELS_HASH_DOMAIN, MAGIC_V2, V2_HEADER_LEN, V2_MAX_CHANNELS, VoucherV2Ref, channels_hash,

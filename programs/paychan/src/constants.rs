@@ -40,6 +40,14 @@ pub const MAX_GRACE_PERIOD_SECS: i64 = 30 * 24 * 60 * 60;
 /// (`tests/program/capacity.rs`) measures it and fails if the two differ.
 #[constant]
 pub const MAX_SETTLE_VOUCHERS: u8 = 5;
+/// Most v1 vouchers per `settle_signed`: the most `[compute budget,
+/// settle_signed (N vouchers)]` fits in one 1,232-byte packet (7 in a
+/// legacy transaction, 11 in a v0 transaction with a lookup table). The
+/// capacity test (`tests/program/capacity.rs`) measures it and fails if the
+/// two differ; N = 11 needs about 230,000 CU, within one transaction's
+/// 1,400,000.
+#[constant]
+pub const MAX_SETTLE_SIGNED_VOUCHERS: u8 = 11;
 /// Most channels per `settle_batch`: the most a v0 transaction with a lookup
 /// table (and a compute-budget instruction) can lock, 64 account locks in
 /// all. The capacity test measures it and fails if the two differ.

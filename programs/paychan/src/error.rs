@@ -77,4 +77,6 @@ pub enum PaychanError {
     InvalidPayee,
     #[msg("the account was written in a layout version this program does not accept")]
     UnsupportedVersion,
+    #[msg("the voucher's Ed25519 signature does not verify (verify_strict rules)")]
+    InvalidSignature,
 }

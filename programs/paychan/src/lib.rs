@@ -65,6 +65,18 @@ pub mod paychan {
         settle::handler(ctx)
     }
 
+    /// Settles up to `MAX_SETTLE_SIGNED_VOUCHERS` v1 vouchers carried in the
+    /// instruction data (channels in remaining accounts, same order), each
+    /// signature verified by the program itself with ed25519-dalek's
+    /// `verify_strict` rules (no Ed25519 precompile, no per-signature fee);
+    /// pays the payee the sum of the increments in one transfer.
+    pub fn settle_signed<'info>(
+        ctx: Context<'info, SettleSigned<'info>>,
+        vouchers: Vec<SignedVoucherArgs>,
+    ) -> Result<()> {
+        settle_signed::handler(ctx, vouchers)
+    }
+
     /// Settles one v2 batch voucher: one signature over up to
     /// `MAX_SETTLE_BATCH_CHANNELS` channels of one signer (channels in
     /// remaining accounts, strictly increasing addresses).

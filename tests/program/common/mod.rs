@@ -450,6 +450,12 @@ pub fn settle_ixs(accts: &SettleAccounts, vouchers: &[SignedVoucher]) -> Vec<Ins
     paychan_sdk::ix::settle_with_vouchers(accts, vouchers).expect("1..=8 vouchers")
 }
 
+/// `[compute budget, settle_signed]` for vouchers of channels sharing one
+/// vault (the SDK's builder: its compute-unit limit is part of what is tested).
+pub fn settle_signed_ixs(accts: &SettleAccounts, vouchers: &[SignedVoucher]) -> Vec<Instruction> {
+    paychan_sdk::ix::settle_signed_with_vouchers(accts, vouchers)
+}
+
 pub struct CloseAccounts {
     pub payee_tokens: Pubkey,
     pub payer_tokens: Pubkey,

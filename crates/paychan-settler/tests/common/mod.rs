@@ -15,7 +15,7 @@ use paychan_localnet::{LocalChain, LocalChainConfig, RpcClient};
 use paychan_sdk::Pubkey;
 use paychan_sdk::ix::OpenArgs;
 use paychan_sdk::{TOKEN_PROGRAM_ID, ix};
-use paychan_settler::{MintAccounts, Settler, SettlerConfig, SweepReport};
+use paychan_settler::{MintAccounts, Settler, SettlerConfig, SweepReport, VoucherPath};
 use paychan_verifier::{AcceptOutcome, MemoryStore, VoucherStore};
 use paychan_voucher::{SignedVoucher, VoucherV1, sign_v1};
 use solana_commitment_config::CommitmentConfig;
@@ -143,6 +143,10 @@ pub fn make_settler_with<S: VoucherStore>(
     config.confirm_poll = Duration::from_millis(10);
     config.backoff = Duration::from_millis(20);
     config.sweep_on_start = false;
+    // The tests written before `settle_signed` check the precompile path's
+    // packing and fees (`[ed25519 ×N, settle]`); the path choice has its
+    // own tests (`chain.rs`, "…cheaper path…"), which set `path` back.
+    config.path = Some(VoucherPath::Precompile);
     adjust(&mut config);
     let rpc =
         RpcClient::new_with_commitment(chain.rpc_url().to_string(), CommitmentConfig::confirmed());
@@ -152,8 +156,9 @@ pub fn make_settler_with<S: VoucherStore>(
 pub fn print_costs(what: &str, report: &SweepReport) {
     for tx in &report.transactions {
         println!(
-            "{what}: {} vouchers, {} CU, fee {} lamports ({})",
+            "{what}: {} vouchers ({}), {} CU, fee {} lamports ({})",
             tx.channels.len(),
+            tx.path.as_str(),
             tx.compute_units
                 .map_or_else(|| "?".to_string(), |c| c.to_string()),
             tx.fee_lamports,

@@ -7,6 +7,7 @@ pub mod reclaim;
 pub mod request_close;
 pub mod settle;
 pub mod settle_batch;
+pub mod settle_signed;
 pub mod top_up;
 
 pub use close::*;
@@ -16,4 +17,5 @@ pub use open::*;
 pub use reclaim::*;
 pub use request_close::*;
 pub use settle::*;
+pub use settle_signed::*;
 pub use top_up::*;

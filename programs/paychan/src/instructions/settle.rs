@@ -71,39 +71,78 @@ impl<'info> Settle<'info> {
         cumulative: u64,
         now: i64,
     ) -> Result<u64> {
-        require!(info.is_writable, PaychanError::ChannelNotWritable);
-        // Owner check here; `load_mut` checks writability, discriminator and size.
-        let loader = AccountLoader::<Channel>::try_from_unchecked(&crate::ID, info)?;
-        let mut channel = loader.load_mut()?;
-        require!(
-            channel.authorized_signer.to_bytes() == *signer,
-            PaychanError::WrongSigner
-        );
-        self.vault.require_serves(&channel.payee, &channel.mint)?;
-        if cumulative <= channel.settled {
-            return Ok(0);
-        }
-        channel.require_settleable(now)?;
-        let delta = math::settle_delta(channel.settled, cumulative, channel.deposit)?;
-        channel.settled = cumulative;
-        channel.invariant()?;
-        ChannelSettled::log(info.key, cumulative, delta);
-        Ok(delta)
+        advance(&self.vault, info, cumulative, now, |channel| {
+            require!(
+                channel.authorized_signer.to_bytes() == *signer,
+                PaychanError::WrongSigner
+            );
+            Ok(())
+        })
     }
 
     /// Pays `total` to the payee in one transfer and re-checks the vault.
     pub fn pay_out(&mut self, total: u64) -> Result<()> {
-        self.vault.debit(total)?;
-        token::pay_from_vault(
-            &self.vault,
+        pay_out(
+            &mut self.vault,
             &self.vault_tokens,
             &self.payee_tokens,
             &self.mint,
-            &self.vault.token_program,
             total,
-        )?;
-        token::check_vault(&self.vault, &self.vault_tokens)
+        )
     }
+}
+
+/// Advances one channel's watermark to `cumulative` and returns the amount
+/// it releases (shared by every settle instruction). In order: the account
+/// is writable and a channel of this program, `check_signer` accepts the
+/// voucher's signer for it (a key compare, or a signature verification),
+/// `vault` serves it; then a target at or below `settled` releases nothing,
+/// whatever the channel's state (it was paid already), and otherwise the
+/// channel must be settleable and the target within the deposit. The caller
+/// has checked the voucher's expiry.
+pub fn advance<'info>(
+    vault: &PayeeVault,
+    info: &'info AccountInfo<'info>,
+    cumulative: u64,
+    now: i64,
+    check_signer: impl FnOnce(&Channel) -> Result<()>,
+) -> Result<u64> {
+    require!(info.is_writable, PaychanError::ChannelNotWritable);
+    // Owner check here; `load_mut` checks writability, discriminator and size.
+    let loader = AccountLoader::<Channel>::try_from_unchecked(&crate::ID, info)?;
+    let mut channel = loader.load_mut()?;
+    check_signer(&channel)?;
+    vault.require_serves(&channel.payee, &channel.mint)?;
+    if cumulative <= channel.settled {
+        return Ok(0);
+    }
+    channel.require_settleable(now)?;
+    let delta = math::settle_delta(channel.settled, cumulative, channel.deposit)?;
+    channel.settled = cumulative;
+    channel.invariant()?;
+    ChannelSettled::log(info.key, cumulative, delta);
+    Ok(delta)
+}
+
+/// Pays `total` from the vault to its payout account in one transfer and
+/// re-checks the vault (shared by every settle instruction).
+pub fn pay_out<'info>(
+    vault: &mut Account<'info, PayeeVault>,
+    vault_tokens: &AccountInfo<'info>,
+    payee_tokens: &AccountInfo<'info>,
+    mint: &AccountInfo<'info>,
+    total: u64,
+) -> Result<()> {
+    vault.debit(total)?;
+    token::pay_from_vault(
+        vault,
+        vault_tokens,
+        payee_tokens,
+        mint,
+        &vault.token_program,
+        total,
+    )?;
+    token::check_vault(vault, vault_tokens)
 }
 
 pub(crate) fn handler<'info>(ctx: Context<'info, Settle<'info>>) -> Result<()> {
