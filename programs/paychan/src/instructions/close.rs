@@ -3,13 +3,15 @@
 //! instruction), and the payer is refunded the rest at once.
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
-use paychan_voucher::{VOUCHER_V1_LEN, VoucherV1};
+use paychan_voucher::VOUCHER_V1_LEN;
 
+use super::{
+    close_out::{Refund, mark_closed, require_ending_accounts},
+    settle::{settle_to, v1_voucher_for},
+};
 use crate::{
     ed25519,
     error::PaychanError,
-    events::{ChannelClosed, ChannelSettled},
-    math,
     state::{Channel, ChannelStatus, PayeeVault},
     token,
 };
@@ -48,97 +50,60 @@ pub(crate) fn handler(ctx: Context<Close>, with_final_voucher: bool) -> Result<(
     let clock = Clock::get()?;
     let channel_key = accounts.channel.key();
 
-    let (paid, refunded, settled, reclaimable) = {
+    let (paid, ending) = {
         let mut channel = accounts.channel.load_mut()?;
         require_keys_eq!(channel.payee, accounts.payee.key(), PaychanError::NotPayee);
-        accounts
-            .vault
-            .require_serves(&channel.payee, &channel.mint)?;
         require!(
             channel.status()? != ChannelStatus::Closed,
             PaychanError::ChannelClosed
         );
-        require_keys_eq!(
-            channel.rent_payer,
-            accounts.rent_payer.key(),
-            PaychanError::WrongRentPayer
-        );
-        token::require_token_account(&accounts.payer_tokens, &channel.payer, &channel.mint)?;
+        require_ending_accounts(
+            &channel,
+            &accounts.vault,
+            &accounts.rent_payer.key(),
+            &accounts.payer_tokens,
+        )?;
 
         let mut paid = 0;
         if with_final_voucher {
-            channel.require_settleable(clock.unix_timestamp)?;
             let data = ed25519::preceding_ed25519_data(&accounts.instructions)?;
             let records = ed25519::parse_records(&data, 1, VOUCHER_V1_LEN)?;
             let record = records.get(0).ok_or(PaychanError::InvalidEd25519Layout)?;
-            let voucher =
-                VoucherV1::decode(record.message).map_err(|_| PaychanError::InvalidVoucher)?;
-            require!(
-                voucher.channel_id == channel_key.to_bytes(),
-                PaychanError::VoucherChannelMismatch
-            );
+            let voucher = v1_voucher_for(&record, &channel_key, clock.unix_timestamp)?;
             require!(
                 channel.authorized_signer.to_bytes() == *record.pubkey,
                 PaychanError::WrongSigner
             );
-            require!(
-                !voucher.is_expired(clock.unix_timestamp),
-                PaychanError::VoucherExpired
-            );
-            paid = math::settle_delta(channel.settled, voucher.cumulative_amount, channel.deposit)?;
-            channel.settled = voucher.cumulative_amount;
+            // Strictly increasing, unlike `settle`: a final voucher that
+            // pays nothing is a mistake, not a race.
+            paid = settle_to(
+                &mut channel,
+                &channel_key,
+                voucher.cumulative_amount,
+                clock.unix_timestamp,
+            )?;
         }
-        let refund = channel.remaining()?;
-        channel.refunded = channel
-            .refunded
-            .checked_add(refund)
-            .ok_or(PaychanError::Overflow)?;
-        channel.status = ChannelStatus::Closed as u8;
-        channel.invariant()?;
-        (
-            paid,
-            refund,
-            channel.settled,
-            channel.reclaimable_at(clock.slot),
-        )
+        (paid, mark_closed(&mut channel, clock.slot)?)
     };
 
-    let released = paid.checked_add(refunded).ok_or(PaychanError::Overflow)?;
-    accounts.vault.debit(released)?;
+    accounts.vault.debit(paid)?;
+    let vault_tokens = accounts.vault_tokens.to_account_info();
+    let mint = accounts.mint.to_account_info();
     token::pay_from_vault(
         &accounts.vault,
-        &accounts.vault_tokens.to_account_info(),
+        &vault_tokens,
         &accounts.payee_tokens.to_account_info(),
-        &accounts.mint.to_account_info(),
+        &mint,
         &accounts.vault.token_program,
         paid,
     )?;
-    token::pay_from_vault(
-        &accounts.vault,
-        &accounts.vault_tokens.to_account_info(),
-        &accounts.payer_tokens.to_account_info(),
-        &accounts.mint.to_account_info(),
-        &accounts.vault.token_program,
-        refunded,
-    )?;
-    token::check_vault(&accounts.vault, &accounts.vault_tokens.to_account_info())?;
-
-    if paid > 0 {
-        emit!(ChannelSettled {
-            channel: channel_key,
-            settled,
-            amount: paid,
-        });
+    Refund {
+        vault: &mut accounts.vault,
+        vault_tokens,
+        payer_tokens: accounts.payer_tokens.to_account_info(),
+        mint,
+        channel: &accounts.channel,
+        rent_payer: &accounts.rent_payer,
     }
-    emit!(ChannelClosed {
-        channel: channel_key,
-        settled,
-        paid,
-        refunded,
-        finalized: false,
-    });
-    if reclaimable {
-        super::reclaim::delete_channel(&accounts.channel, &accounts.rent_payer)?;
-    }
-    Ok(())
+    .finish(ending, paid, false)
 }

@@ -3,11 +3,10 @@
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
+use super::close_out::{Refund, mark_closed, require_ending_accounts};
 use crate::{
     error::PaychanError,
-    events::ChannelClosed,
     state::{Channel, ChannelStatus, PayeeVault},
-    token,
 };
 
 #[derive(Accounts)]
@@ -33,11 +32,8 @@ pub struct Finalize<'info> {
 pub(crate) fn handler(ctx: Context<Finalize>) -> Result<()> {
     let accounts = ctx.accounts;
     let clock = Clock::get()?;
-    let (refunded, settled, reclaimable) = {
+    let ending = {
         let mut channel = accounts.channel.load_mut()?;
-        accounts
-            .vault
-            .require_serves(&channel.payee, &channel.mint)?;
         require!(
             channel.status()? == ChannelStatus::Closing,
             PaychanError::ChannelNotClosing
@@ -46,42 +42,21 @@ pub(crate) fn handler(ctx: Context<Finalize>) -> Result<()> {
             clock.unix_timestamp >= channel.grace_ends_at()?,
             PaychanError::GracePeriodActive
         );
-        require_keys_eq!(
-            channel.rent_payer,
-            accounts.rent_payer.key(),
-            PaychanError::WrongRentPayer
-        );
-        token::require_token_account(&accounts.payer_tokens, &channel.payer, &channel.mint)?;
-        let refund = channel.remaining()?;
-        channel.refunded = channel
-            .refunded
-            .checked_add(refund)
-            .ok_or(PaychanError::Overflow)?;
-        channel.status = ChannelStatus::Closed as u8;
-        channel.invariant()?;
-        (refund, channel.settled, channel.reclaimable_at(clock.slot))
+        require_ending_accounts(
+            &channel,
+            &accounts.vault,
+            &accounts.rent_payer.key(),
+            &accounts.payer_tokens,
+        )?;
+        mark_closed(&mut channel, clock.slot)?
     };
-
-    accounts.vault.debit(refunded)?;
-    token::pay_from_vault(
-        &accounts.vault,
-        &accounts.vault_tokens.to_account_info(),
-        &accounts.payer_tokens.to_account_info(),
-        &accounts.mint.to_account_info(),
-        &accounts.vault.token_program,
-        refunded,
-    )?;
-    token::check_vault(&accounts.vault, &accounts.vault_tokens.to_account_info())?;
-
-    emit!(ChannelClosed {
-        channel: accounts.channel.key(),
-        settled,
-        paid: 0,
-        refunded,
-        finalized: true,
-    });
-    if reclaimable {
-        super::reclaim::delete_channel(&accounts.channel, &accounts.rent_payer)?;
+    Refund {
+        vault: &mut accounts.vault,
+        vault_tokens: accounts.vault_tokens.to_account_info(),
+        payer_tokens: accounts.payer_tokens.to_account_info(),
+        mint: accounts.mint.to_account_info(),
+        channel: &accounts.channel,
+        rent_payer: &accounts.rent_payer,
     }
-    Ok(())
+    .finish(ending, 0, true)
 }

@@ -1,5 +1,6 @@
 //! One module per instruction: accounts, arguments, validation and handler.
 pub mod close;
+pub mod close_out;
 pub mod finalize;
 pub mod migrate_vault;
 pub mod open;

@@ -10,7 +10,7 @@
 //! signer, vault and expiry pass, so a payer in a multi-payer settle cannot
 //! make it fail by settling its own channel's voucher first.
 use anchor_lang::prelude::*;
-use paychan_voucher::{VOUCHER_V1_LEN, VoucherV1};
+use paychan_voucher::{Ed25519Entry, VOUCHER_V1_LEN, VoucherV1};
 
 use crate::{
     constants::MAX_SETTLE_VOUCHERS,
@@ -116,11 +116,33 @@ pub fn advance<'info>(
     if cumulative <= channel.settled {
         return Ok(0);
     }
+    settle_to(&mut channel, info.key, cumulative, now)
+}
+
+/// The v1 voucher an Ed25519 record signs for the channel at `channel`: the
+/// record's message decodes, names that channel and has not expired. The
+/// caller checks the record's signer against the loaded channel. Shared by
+/// `settle` and `close`'s final voucher.
+pub fn v1_voucher_for(record: &Ed25519Entry<'_>, channel: &Pubkey, now: i64) -> Result<VoucherV1> {
+    let voucher = VoucherV1::decode(record.message).map_err(|_| PaychanError::InvalidVoucher)?;
+    require!(
+        voucher.channel_id == channel.to_bytes(),
+        PaychanError::VoucherChannelMismatch
+    );
+    require!(!voucher.is_expired(now), PaychanError::VoucherExpired);
+    Ok(voucher)
+}
+
+/// Moves a settleable channel's watermark up to `cumulative` (strictly above
+/// `settled`, within the deposit), logs `ChannelSettled` and returns the
+/// increment: the one place a watermark moves, for every settle instruction
+/// (through [`advance`]) and for `close`'s final voucher.
+pub fn settle_to(channel: &mut Channel, key: &Pubkey, cumulative: u64, now: i64) -> Result<u64> {
     channel.require_settleable(now)?;
     let delta = math::settle_delta(channel.settled, cumulative, channel.deposit)?;
     channel.settled = cumulative;
     channel.invariant()?;
-    ChannelSettled::log(info.key, cumulative, delta);
+    ChannelSettled::log(key, cumulative, delta);
     Ok(delta)
 }
 
@@ -165,13 +187,7 @@ pub(crate) fn handler<'info>(ctx: Context<'info, Settle<'info>>) -> Result<()> {
                 .all(|prev| !core::ptr::eq(prev.key, info.key)),
             PaychanError::DuplicateChannel
         );
-        let voucher =
-            VoucherV1::decode(record.message).map_err(|_| PaychanError::InvalidVoucher)?;
-        require!(
-            voucher.channel_id == info.key.to_bytes(),
-            PaychanError::VoucherChannelMismatch
-        );
-        require!(!voucher.is_expired(now), PaychanError::VoucherExpired);
+        let voucher = v1_voucher_for(&record, info.key, now)?;
         let delta = ctx
             .accounts
             .advance(info, record.pubkey, voucher.cumulative_amount, now)?;
