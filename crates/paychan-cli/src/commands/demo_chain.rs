@@ -268,7 +268,7 @@ async fn keep_serving(
             grace = GRACE_PERIOD_SECS,
         );
     }
-    super::server_common::shutdown_signal().await;
+    super::server::shutdown_signal().await;
     let _ = stop_settler.send(());
     daemon.await.map_err(|e| fail("settler task", e))?;
     Ok(())

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::{
     Context,
-    server_common::{
+    server::{
         DEFAULT_SERVE_LISTEN, PricedRoute, ServerArgs, bind, paywall_router, resolve_server,
         shutdown_signal, start_backend, start_exact,
     },
@@ -57,10 +57,10 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<Report, CliError> {
                 .into(),
         ));
     }
-    if setup.file.routes.len() > super::server_common::MAX_ROUTES {
+    if setup.file.routes.len() > super::server::MAX_ROUTES {
         return Err(CliError::Usage(format!(
             "more than {} routes",
-            super::server_common::MAX_ROUTES
+            super::server::MAX_ROUTES
         )));
     }
     let exact_default = setup.file.exact.enabled();

@@ -16,7 +16,7 @@ use solana_signer::Signer;
 
 use super::{
     Context,
-    server_common::{
+    server::{
         DEFAULT_METRICS_ADDR, DEFAULT_STORE, DEFAULT_THRESHOLD, ServeConfig, SettlerOptions,
         StoreSpec, build_settler, ensure_payee_tokens, open_store, serve_metrics, settler_lease,
         shutdown_signal, spawn_settler,
@@ -188,7 +188,7 @@ pub async fn run(ctx: &Context, args: &SettleArgs) -> Result<Report, CliError> {
     for task in tasks {
         let _ = task.await;
     }
-    if let super::server_common::AnyStore::Redb(s) = &*store {
+    if let super::server::AnyStore::Redb(s) = &*store {
         s.close();
     }
     Ok(Report {
