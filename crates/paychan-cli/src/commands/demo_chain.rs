@@ -99,7 +99,9 @@ fn instruction_kind(data: &[u8]) -> &'static str {
 
 /// Every transaction that called the program, with its kind and fee (the
 /// loader's transactions that deployed it mention its id too: they are not
-/// paychan's and are left out).
+/// paychan's and are left out). A transaction is named by its last paychan
+/// instruction: the settler's close `[compute budget, settle_signed, close]`
+/// is a close.
 async fn program_transactions(
     rpc: &solana_rpc_client::nonblocking::rpc_client::RpcClient,
 ) -> Result<Vec<ChainTx>, CliError> {
@@ -135,6 +137,7 @@ async fn program_transactions(
             .message
             .instructions()
             .iter()
+            .rev()
             .find(|i| keys.get(usize::from(i.program_id_index)) == Some(&paychan_sdk::ID))
             .map(|i| instruction_kind(&i.data));
         if let Some(kind) = called {
