@@ -19,8 +19,8 @@ use serde_json::json;
 use super::{
     Context,
     server::{
-        DEFAULT_FACILITATOR_LISTEN, PricedRoute, ServerArgs, bind, resolve_server, shutdown_signal,
-        start_backend, start_exact,
+        BackendOptions, DEFAULT_FACILITATOR_LISTEN, PricedRoute, ServerArgs, bind, resolve_server,
+        shutdown_signal, start_backend, start_exact,
     },
 };
 use crate::{error::CliError, output::Report};
@@ -69,13 +69,9 @@ pub async fn run(ctx: &Context, args: &FacilitatorArgs) -> Result<Report, CliErr
         )));
     }
     let backend = start_backend(
-        ctx,
         &chain,
         &setup,
-        keypair.as_ref(),
-        &args.server,
-        min_price,
-        min_price,
+        BackendOptions::for_server(ctx, keypair.as_ref(), &args.server, min_price, min_price),
     )
     .await?;
     let config = FacilitatorConfig {

@@ -135,6 +135,8 @@ pub async fn run(ctx: &Context, args: &SettleArgs) -> Result<Report, CliError> {
         sweep_interval: Duration::from_secs(args.sweep_interval),
         close_on_request: !args.no_close_on_request,
         lookup_table: args.lookup_table,
+        sweep_on_start: true,
+        confirm_poll: None,
     };
     let lease = settler_lease(&spec, &keypair.pubkey()).await?;
     let settler = Arc::new(

@@ -12,7 +12,8 @@
 //!   the payee's token account ([`ServerSetup`], [`resolve_server`],
 //!   [`ensure_payee_tokens`]);
 //! - `backend.rs`: what runs behind a server ([`Backend`],
-//!   [`start_backend`]) and the `exact` settlement ([`start_exact`]);
+//!   [`start_backend`], [`BackendOptions`]; `paychan demo` starts its
+//!   server here too) and the `exact` settlement ([`start_exact`]);
 //! - `http.rs`: binding, the shutdown signal, `/metrics` and the paywalled
 //!   example API ([`PricedRoute`], [`paywall_router`]).
 //!
@@ -24,7 +25,7 @@ mod settler;
 mod setup;
 mod store;
 
-pub use backend::{Backend, start_backend, start_exact};
+pub use backend::{Backend, BackendOptions, start_backend, start_exact};
 pub use config::{
     DEFAULT_FACILITATOR_LISTEN, DEFAULT_GRACE_PERIOD_SECS, DEFAULT_METRICS_ADDR,
     DEFAULT_SERVE_LISTEN, DEFAULT_STORE, DEFAULT_THRESHOLD, ExactFileConfig, LimitsConfig,

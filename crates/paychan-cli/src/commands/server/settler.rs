@@ -24,6 +24,11 @@ pub struct SettlerOptions {
     pub close_on_request: bool,
     /// Address lookup table for settle transactions.
     pub lookup_table: paychan_settler::LookupTableMode,
+    /// Sweep every channel when the settler starts.
+    pub sweep_on_start: bool,
+    /// How often a sent transaction's status is polled [default: the
+    /// settler's].
+    pub confirm_poll: Option<Duration>,
 }
 
 /// A settler of `payee`'s channels in `mint`, over its own RPC client.
@@ -40,6 +45,10 @@ pub fn build_settler<S: VoucherStore>(
     config.sweep_interval = options.sweep_interval;
     config.close_on_request = options.close_on_request;
     config.lookup_table = options.lookup_table;
+    config.sweep_on_start = options.sweep_on_start;
+    if let Some(poll) = options.confirm_poll {
+        config.confirm_poll = poll;
+    }
     if options.lookup_table != paychan_settler::LookupTableMode::Off {
         config.max_vouchers_per_tx = paychan_settler::MAX_VOUCHERS_PER_TX_WITH_TABLE;
     }

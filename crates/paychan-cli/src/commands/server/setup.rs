@@ -197,6 +197,8 @@ pub async fn resolve_server(
             sweep_interval: secs(file.sweep_interval, 3_600),
             close_on_request: true,
             lookup_table: paychan_settler::LookupTableMode::Off,
+            sweep_on_start: true,
+            confirm_poll: None,
         },
         file,
     })
