@@ -134,7 +134,7 @@ pub struct FileConfig {
     pub commitment: Option<Commitment>,
     /// `paychan serve` / `facilitator` / `settle` settings (the keys of
     /// `serve.example.toml`); not a global setting.
-    pub serve: Option<crate::commands::server_common::ServeConfig>,
+    pub serve: Option<crate::commands::server::ServeConfig>,
 }
 
 /// Reads a TOML config file of at most [`MAX_CONFIG_BYTES`] and parses it

@@ -265,7 +265,10 @@ mod tests {
         let (name, message) = program_error_name(6015).unwrap();
         assert_eq!(name, "GracePeriodActive");
         assert_eq!(message, "the grace period is still running");
-        assert_eq!(program_error_name(6037), None);
+        // The last code, appended with settle_signed; none after it.
+        let (name, _) = program_error_name(6037).unwrap();
+        assert_eq!(name, "InvalidSignature");
+        assert_eq!(program_error_name(6038), None);
     }
 
     #[test]

@@ -18,9 +18,9 @@ use serde_json::json;
 
 use super::{
     Context,
-    server_common::{
-        DEFAULT_FACILITATOR_LISTEN, PricedRoute, ServerArgs, bind, resolve_server, shutdown_signal,
-        start_backend, start_exact,
+    server::{
+        BackendOptions, DEFAULT_FACILITATOR_LISTEN, PricedRoute, ServerArgs, bind, resolve_server,
+        shutdown_signal, start_backend, start_exact,
     },
 };
 use crate::{error::CliError, output::Report};
@@ -69,13 +69,9 @@ pub async fn run(ctx: &Context, args: &FacilitatorArgs) -> Result<Report, CliErr
         )));
     }
     let backend = start_backend(
-        ctx,
         &chain,
         &setup,
-        keypair.as_ref(),
-        &args.server,
-        min_price,
-        min_price,
+        BackendOptions::for_server(ctx, keypair.as_ref(), &args.server, min_price, min_price),
     )
     .await?;
     let config = FacilitatorConfig {
@@ -151,7 +147,7 @@ pub async fn run(ctx: &Context, args: &FacilitatorArgs) -> Result<Report, CliErr
 
 /// The least a payment may pay: `facilitator_min_price`, else the cheapest
 /// priced route; one of them must be configured.
-fn min_price(setup: &super::server_common::ServerSetup) -> Result<u64, CliError> {
+fn min_price(setup: &super::server::ServerSetup) -> Result<u64, CliError> {
     let decimals = setup.mint_info.decimals;
     if let Some(price) = &setup.file.facilitator_min_price {
         let units =

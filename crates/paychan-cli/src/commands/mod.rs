@@ -14,7 +14,7 @@ pub mod facilitator;
 pub mod keygen;
 pub mod program;
 pub mod serve;
-pub mod server_common;
+pub mod server;
 pub mod settle;
 
 /// What every command gets: the resolved settings and the output mode.

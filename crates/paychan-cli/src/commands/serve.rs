@@ -9,14 +9,13 @@
 //! (docs/004, "exact"); the keypair is then required even with
 //! `--no-settler`.
 use clap::Args;
-use paychan_x402::server::{Paywall, PaywallConfig};
 use serde_json::json;
 
 use super::{
     Context,
-    server_common::{
-        DEFAULT_SERVE_LISTEN, PricedRoute, ServerArgs, bind, paywall_router, resolve_server,
-        shutdown_signal, start_backend, start_exact,
+    server::{
+        BackendOptions, DEFAULT_SERVE_LISTEN, PricedRoute, ServerArgs, bind, paywall_router,
+        resolve_server, shutdown_signal, start_backend, start_exact,
     },
 };
 use crate::{
@@ -57,10 +56,10 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<Report, CliError> {
                 .into(),
         ));
     }
-    if setup.file.routes.len() > super::server_common::MAX_ROUTES {
+    if setup.file.routes.len() > super::server::MAX_ROUTES {
         return Err(CliError::Usage(format!(
             "more than {} routes",
-            super::server_common::MAX_ROUTES
+            super::server::MAX_ROUTES
         )));
     }
     let exact_default = setup.file.exact.enabled();
@@ -79,19 +78,12 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<Report, CliError> {
     let prices = routes.iter().map(|r| r.price).filter(|p| *p > 0);
     let (min_price, max_price) = (prices.clone().min().unwrap_or(1), prices.max().unwrap_or(1));
     let backend = start_backend(
-        ctx,
         &chain,
         &setup,
-        keypair.as_ref(),
-        &args.server,
-        min_price,
-        max_price,
+        BackendOptions::for_server(ctx, keypair.as_ref(), &args.server, min_price, max_price),
     )
     .await?;
-    let mut config = PaywallConfig::new(setup.network.clone(), backend.extra.clone());
-    config.description = setup.file.description.clone();
-    config.public_url = setup.file.public_url.clone();
-    let mut paywall = Paywall::new(backend.verifier.clone(), config);
+    let mut paywall = backend.paywall(&setup);
     let mut exact_note = String::new();
     if exact_routes > 0 {
         let Some(fee_payer) = keypair.as_ref() else {

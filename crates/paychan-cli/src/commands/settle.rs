@@ -16,7 +16,7 @@ use solana_signer::Signer;
 
 use super::{
     Context,
-    server_common::{
+    server::{
         DEFAULT_METRICS_ADDR, DEFAULT_STORE, DEFAULT_THRESHOLD, ServeConfig, SettlerOptions,
         StoreSpec, build_settler, ensure_payee_tokens, open_store, serve_metrics, settler_lease,
         shutdown_signal, spawn_settler,
@@ -135,6 +135,8 @@ pub async fn run(ctx: &Context, args: &SettleArgs) -> Result<Report, CliError> {
         sweep_interval: Duration::from_secs(args.sweep_interval),
         close_on_request: !args.no_close_on_request,
         lookup_table: args.lookup_table,
+        sweep_on_start: true,
+        confirm_poll: None,
     };
     let lease = settler_lease(&spec, &keypair.pubkey()).await?;
     let settler = Arc::new(
@@ -188,7 +190,7 @@ pub async fn run(ctx: &Context, args: &SettleArgs) -> Result<Report, CliError> {
     for task in tasks {
         let _ = task.await;
     }
-    if let super::server_common::AnyStore::Redb(s) = &*store {
+    if let super::server::AnyStore::Redb(s) = &*store {
         s.close();
     }
     Ok(Report {
