@@ -123,6 +123,7 @@ pub fn advance<'info>(
 /// record's message decodes, names that channel and has not expired. The
 /// caller checks the record's signer against the loaded channel. Shared by
 /// `settle` and `close`'s final voucher.
+#[inline(always)]
 pub fn v1_voucher_for(record: &Ed25519Entry<'_>, channel: &Pubkey, now: i64) -> Result<VoucherV1> {
     let voucher = VoucherV1::decode(record.message).map_err(|_| PaychanError::InvalidVoucher)?;
     require!(
@@ -137,6 +138,7 @@ pub fn v1_voucher_for(record: &Ed25519Entry<'_>, channel: &Pubkey, now: i64) -> 
 /// `settled`, within the deposit), logs `ChannelSettled` and returns the
 /// increment: the one place a watermark moves, for every settle instruction
 /// (through [`advance`]) and for `close`'s final voucher.
+#[inline(always)]
 pub fn settle_to(channel: &mut Channel, key: &Pubkey, cumulative: u64, now: i64) -> Result<u64> {
     channel.require_settleable(now)?;
     let delta = math::settle_delta(channel.settled, cumulative, channel.deposit)?;
