@@ -410,15 +410,17 @@ fn instructions_are_the_programs() {
 
     let vouchers: Vec<paychan_voucher::SignedVoucher> = [(7u64, 0i64, 1u8), (u64::MAX, -3, 2)]
         .iter()
-        .map(|&(cumulative_amount, expires_at, fill)| paychan_voucher::SignedVoucher {
-            voucher: paychan_voucher::VoucherV1 {
-                channel_id: k().to_bytes(),
-                cumulative_amount,
-                expires_at,
+        .map(
+            |&(cumulative_amount, expires_at, fill)| paychan_voucher::SignedVoucher {
+                voucher: paychan_voucher::VoucherV1 {
+                    channel_id: k().to_bytes(),
+                    cumulative_amount,
+                    expires_at,
+                },
+                signer: [0; 32],
+                signature: [fill; 64],
             },
-            signer: [0; 32],
-            signature: [fill; 64],
-        })
+        )
         .collect();
     let signed = settle.settle_signed_ix(&vouchers);
     let mut metas = pa::SettleSigned {
