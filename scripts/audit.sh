@@ -66,5 +66,9 @@ if hits:
 print(f"[audit] production paychan binary: {len(linked)} packages, no vulnerable or unsound crate", file=sys.stderr)
 PY
 
+# cargo deny --offline reads every package of the lock file, those of other
+# platforms too: fetch them first (from the registry, no GitHub).
+log "cargo fetch --locked (every platform's packages, for cargo deny)"
+cargo fetch --locked --quiet
 log "cargo deny check licenses bans sources"
 "$tools/bin/cargo-deny" --offline check licenses bans sources
