@@ -2,6 +2,8 @@
 //! exit codes, and the channel commands end to end against the embedded chain.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::Run;
 use std::{
     path::{Path, PathBuf},
     process::{Output, Stdio},
@@ -29,25 +31,6 @@ const PAYCHAN_VARS: [&str; 6] = [
     "PAYCHAN_COMMITMENT",
     "RUST_LOG",
 ];
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {self:?}"))
-    }
-
-    fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "{self:?}");
-        self
-    }
-}
 
 impl From<Output> for Run {
     fn from(out: Output) -> Self {

@@ -4,10 +4,11 @@
 //! refusals (wrong SBPF version, oversized, existing program, mismatch).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::Run;
 use std::path::{Path, PathBuf};
 
 use paychan_localnet::{LocalChain, LocalChainConfig, deploy::hex};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use solana_keypair::Keypair;
 use solana_loader_v3_interface::instruction::{create_buffer, write};
@@ -15,24 +16,6 @@ use solana_signer::Signer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_paychan");
 const SOL: u64 = 1_000_000_000;
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {self:?}"))
-    }
-    fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "{self:?}");
-        self
-    }
-}
 
 async fn paychan(home: &Path, args: &[&str]) -> Run {
     let mut cmd = tokio::process::Command::new(BIN);
