@@ -3,33 +3,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { Budget, BudgetExhaustedError, ChannelState, UntrustedResyncError } from "../src/channel.js";
-import type { ChannelRecord } from "../src/state.js";
 import { voucherJson, type SignedVoucherJson } from "../src/voucher.js";
-
-const CHANNEL = "4vJ9JU1bJJE96FWSJKvHsmmFADCg4gpZQff4P3bkLKi";
-
-function record(over: Partial<ChannelRecord> = {}): ChannelRecord {
-  return {
-    address: CHANNEL,
-    payee: "8qbHbw2BbbTHBW1sbeqakYXVKRQM8Ne7pLK7m6CVfeR",
-    mint: "CktRuQ2mttgRGkXJtyksdKHjUdc2C4TgDzyB98oEzy8",
-    programId: "5AtZWbugM3nhSLAXqJtAX2aLMHb6LCNbCjdEHXzhRi5Y",
-    tokenProgram: "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA",
-    network: "solana:test",
-    signer: "LbUiWL3xVV8hTFYBVdbTNrpDo41NKS6o3LHHuDzjfcY",
-    sessionKey: "11111111111111111111111111111111",
-    salt: "1",
-    openSlot: "2",
-    gracePeriod: 900,
-    deposit: "10000",
-    settled: "0",
-    accepted: "0",
-    signed: "0",
-    resend: false,
-    phase: "open",
-    ...over,
-  };
-}
+import { channelRecord as record } from "./fakes.js";
 
 /** A voucher JSON for `cumulative` (signature bytes are irrelevant here). */
 function fake(cumulative: bigint, expiresAt = 0n): SignedVoucherJson {

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 
 import { encodeBase58 } from "../src/codec.js";
 import { CHANNEL_ACCOUNT_LEN, CHANNEL_DISCRIMINATOR, PAYCHAN_PROGRAM_ID } from "../src/program.js";
-import type { StateDocument, StateStore } from "../src/state.js";
+import type { ChannelRecord, StateDocument, StateStore } from "../src/state.js";
 
 /** Serves `handler` on 127.0.0.1; resolves to its base URL and the server. */
 export async function listen(handler: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<{ url: string; server: Server }> {
@@ -17,6 +17,30 @@ export async function listen(handler: (req: IncomingMessage, res: ServerResponse
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}`, server };
+}
+
+/** A persisted open channel with made-up addresses; `over` replaces fields. */
+export function channelRecord(over: Partial<ChannelRecord> = {}): ChannelRecord {
+  return {
+    address: "4vJ9JU1bJJE96FWSJKvHsmmFADCg4gpZQff4P3bkLKi",
+    payee: "8qbHbw2BbbTHBW1sbeqakYXVKRQM8Ne7pLK7m6CVfeR",
+    mint: "CktRuQ2mttgRGkXJtyksdKHjUdc2C4TgDzyB98oEzy8",
+    programId: PAYCHAN_PROGRAM_ID,
+    tokenProgram: "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA",
+    network: "solana:test",
+    signer: "LbUiWL3xVV8hTFYBVdbTNrpDo41NKS6o3LHHuDzjfcY",
+    sessionKey: "11111111111111111111111111111111",
+    salt: "1",
+    openSlot: "2",
+    gracePeriod: 900,
+    deposit: "10000",
+    settled: "0",
+    accepted: "0",
+    signed: "0",
+    resend: false,
+    phase: "open",
+    ...over,
+  };
 }
 
 /** A channel account's fields the fake cluster serves. */

@@ -16,7 +16,7 @@ import { PAYCHAN_PROGRAM_ID, TOKEN_PROGRAM_ID } from "../src/program.js";
 import { PaychanScheme, registerPaychanScheme, type PaychanSchemeConfig } from "../src/scheme.js";
 import { STATE_VERSION, type StateDocument } from "../src/state.js";
 import { parseSignedVoucherJson, SessionKey, type SignedVoucherJson } from "../src/voucher.js";
-import { FakeCluster, listen, RecordingStore } from "./fakes.js";
+import { channelRecord, FakeCluster, listen, RecordingStore } from "./fakes.js";
 
 const NETWORK = "solana:localtest";
 const MINT = "CktRuQ2mttgRGkXJtyksdKHjUdc2C4TgDzyB98oEzy8";
@@ -55,33 +55,26 @@ async function openChannel(deposit: bigint, over: Partial<StateDocument["channel
     version: STATE_VERSION,
     payer: payer.address,
     channels: [
-      {
+      channelRecord({
         address,
         payee: PAYEE,
         mint: MINT,
-        programId: PAYCHAN_PROGRAM_ID,
         tokenProgram: TOKEN_PROGRAM_ID,
         network: NETWORK,
         signer: key.address,
         sessionKey: encodeBase58(key.seed),
-        salt: "1",
         openSlot: "90",
-        gracePeriod: 900,
         deposit: deposit.toString(),
-        settled: "0",
-        accepted: "0",
-        signed: "0",
-        resend: false,
-        phase: "open",
         ...over,
-      },
+      }),
     ],
   };
   return { doc, address, key };
 }
 
-function scheme(store: RecordingStore, over: Partial<PaychanSchemeConfig> = {}): PaychanScheme {
-  return new PaychanScheme({
+/** The settings every scheme here shares: the fake cluster, PAYEE, a budget and a price cap. */
+function config(store: RecordingStore, over: Partial<PaychanSchemeConfig> = {}): PaychanSchemeConfig {
+  return {
     rpcUrl: cluster.url,
     payer,
     network: NETWORK,
@@ -91,11 +84,12 @@ function scheme(store: RecordingStore, over: Partial<PaychanSchemeConfig> = {}):
     state: store,
     budget: 1_000_000n,
     maxPrice: 10_000n,
-    deposit: 10_000n,
-    topUpThreshold: 1n,
-    topUpAmount: 10_000n,
     ...over,
-  });
+  };
+}
+
+function scheme(store: RecordingStore, over: Partial<PaychanSchemeConfig> = {}): PaychanScheme {
+  return new PaychanScheme(config(store, { deposit: 10_000n, topUpThreshold: 1n, topUpAmount: 10_000n, ...over }));
 }
 
 async function pay(s: PaychanScheme, price: bigint | string = 1_000n, cap?: string): Promise<SignedVoucherJson> {
@@ -348,18 +342,7 @@ test("@x402/fetch with the scheme's transport: Idempotency-Key on paid requests,
 test("a paid request redirected to another origin is not followed: the voucher never leaves the origin", async () => {
   const { doc } = await openChannel(10_000n);
   const client = new x402Client();
-  const s = registerPaychanScheme(client, {
-    rpcUrl: cluster.url,
-    payer,
-    network: NETWORK,
-    mint: MINT,
-    decimals: 6,
-    payerTokens: PAYEE,
-    state: new RecordingStore(doc),
-    budget: 1_000_000n,
-    maxPrice: 10_000n,
-    usdSymbol: "USDC",
-  });
+  const s = registerPaychanScheme(client, config(new RecordingStore(doc), { usdSymbol: "USDC" }));
   const elsewhere = await fakePaywall();
   const paywall = await fakePaywall({ redirectTo: `${elsewhere.url}/stolen` });
   try {

@@ -15,6 +15,7 @@ import {
   type StateDocument,
   type StateStore,
 } from "../src/state.js";
+import { channelRecord } from "./fakes.js";
 
 function dir(): string {
   return mkdtempSync(join(tmpdir(), "paychan-state-"));
@@ -24,27 +25,7 @@ function doc(signed: string): StateDocument {
   return {
     version: STATE_VERSION,
     payer: "4vJ9JU1bJJE96FWSJKvHsmmFADCg4gpZQff4P3bkLKi",
-    channels: [
-      {
-        address: "zpe4PjZDXxS1CBgy1zoAf6fvt4bUN6JzsPBV1AWBQq8",
-        payee: "8qbHbw2BbbTHBW1sbeqakYXVKRQM8Ne7pLK7m6CVfeR",
-        mint: "CktRuQ2mttgRGkXJtyksdKHjUdc2C4TgDzyB98oEzy8",
-        programId: "5AtZWbugM3nhSLAXqJtAX2aLMHb6LCNbCjdEHXzhRi5Y",
-        tokenProgram: "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA",
-        network: "solana:test",
-        signer: "LbUiWL3xVV8hTFYBVdbTNrpDo41NKS6o3LHHuDzjfcY",
-        sessionKey: "11111111111111111111111111111111",
-        salt: "1",
-        openSlot: "2",
-        gracePeriod: 900,
-        deposit: "10000",
-        settled: "0",
-        accepted: "0",
-        signed,
-        resend: false,
-        phase: "open",
-      },
-    ],
+    channels: [channelRecord({ address: "zpe4PjZDXxS1CBgy1zoAf6fvt4bUN6JzsPBV1AWBQq8", signed })],
   };
 }
 
