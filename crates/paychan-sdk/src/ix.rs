@@ -200,15 +200,20 @@ impl SettleAccounts {
         }
     }
 
-    fn metas(&self, channels: &[Pubkey]) -> Vec<AccountMeta> {
-        let mut metas = vec![
+    /// The vault's accounts every settle instruction takes first.
+    fn vault_metas(&self) -> Vec<AccountMeta> {
+        vec![
             w(self.vault),
             w(self.vault_tokens),
             w(self.payee_tokens),
             r(self.mint),
             r(self.token_program),
-            r(self.instructions),
-        ];
+        ]
+    }
+
+    fn metas(&self, channels: &[Pubkey]) -> Vec<AccountMeta> {
+        let mut metas = self.vault_metas();
+        metas.push(r(self.instructions));
         metas.extend(channels.iter().map(|c| w(*c)));
         metas
     }
@@ -224,13 +229,7 @@ impl SettleAccounts {
     /// Ed25519 precompile instruction; see [`settle_signed_with_vouchers`]
     /// for the transaction's instructions.
     pub fn settle_signed_ix(&self, vouchers: &[SignedVoucher]) -> Instruction {
-        let mut metas = vec![
-            w(self.vault),
-            w(self.vault_tokens),
-            w(self.payee_tokens),
-            r(self.mint),
-            r(self.token_program),
-        ];
+        let mut metas = self.vault_metas();
         metas.extend(
             vouchers
                 .iter()
