@@ -143,11 +143,7 @@ fn main() {
 
     // close (with and without a final voucher), request_close, finalize, reclaim.
     let c = &chans[0];
-    let close = CloseAccounts {
-        payee_tokens,
-        payer_tokens: c.payer_tokens,
-        rent_payer: c.payer.pubkey(),
-    };
+    let close = CloseAccounts::of(&c, payee_tokens);
     let ixs = vec![
         ed25519_ix(&[c.voucher(500, 0)]),
         close_ix(c, &payee.pubkey(), &close, true),
@@ -157,11 +153,7 @@ fn main() {
         cu(h.send_as(&ixs, &[&payee])),
     );
     let c = &chans[1];
-    let close = CloseAccounts {
-        payee_tokens,
-        payer_tokens: c.payer_tokens,
-        rent_payer: c.payer.pubkey(),
-    };
+    let close = CloseAccounts::of(&c, payee_tokens);
     out.insert(
         "close".into(),
         cu(h.send_as(&[close_ix(c, &payee.pubkey(), &close, false)], &[&payee])),

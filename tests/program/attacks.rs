@@ -24,10 +24,7 @@ fn attack_ed25519_record_pointing_at_another_instruction() {
 #[test]
 fn attack_signature_count_differs_from_vouchers() {
     let mut h = Harness::new();
-    let payee = Pubkey::new_unique();
-    let a = h.open_channel(&payee, 1_000);
-    let b = h.open_channel(&payee, 1_000);
-    let accts = SettleAccounts::for_chan(&a, h.payout_account(&payee, 0));
+    let (a, b, accts) = two_channels(&mut h);
     // Two signatures, one channel.
     let ixs = vec![
         ed25519_ix(&[a.voucher(10, 0), b.voucher(10, 0)]),
@@ -56,24 +53,17 @@ fn attack_extra_bytes_in_the_precompile_data() {
     assert_err(&h.send_as(&ixs, &[]), PaychanError::InvalidEd25519Layout);
 }
 
-#[test]
-fn attack_voucher_signed_by_a_different_key() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
-    let mallory = new_signing_key();
-    let forged = paychan_voucher::sign_v1(&mallory, &chan.voucher(900, 0).voucher);
-    let res = h.send_as(&settle_ixs(&accts, &[forged]), &[]);
-    assert_err(&res, PaychanError::WrongSigner);
-    assert_eq!(h.channel(&chan.address).settled, 0);
+cases! {
+    attack_voucher_signed_by_a_different_key => both::a_voucher_signed_by_another_key_is_refused(SettleBy::Precompile);
+    attack_expired_voucher => both::an_expired_voucher_is_refused(SettleBy::Precompile);
+    attack_cumulative_above_the_deposit => both::a_voucher_above_the_deposit_is_refused(SettleBy::Precompile);
+    attack_the_same_channel_twice_in_one_settle => both::the_same_channel_twice_is_refused(SettleBy::Precompile);
 }
 
 #[test]
 fn attack_voucher_for_another_channel() {
     let mut h = Harness::new();
-    let payee = Pubkey::new_unique();
-    let a = h.open_channel(&payee, 1_000);
-    let b = h.open_channel(&payee, 1_000);
-    let accts = SettleAccounts::for_chan(&a, h.payout_account(&payee, 0));
+    let (a, b, accts) = two_channels(&mut h);
     // A valid voucher of channel A presented with channel B's account.
     let ixs = vec![
         ed25519_ix(&[a.voucher(500, 0)]),
@@ -93,13 +83,8 @@ fn attack_replay_after_close_and_reopen_with_the_same_seeds() {
     let payee_tokens = h.payout_account(&payee.pubkey(), 0);
     let accts = SettleAccounts::for_chan(&old, payee_tokens);
     let old_voucher = old.voucher(400, 0);
-    ok(h.send_as(&settle_ixs(&accts, &[old.voucher(100, 0)]), &[]));
-    let close = CloseAccounts {
-        payee_tokens,
-        payer_tokens: old.payer_tokens,
-        rent_payer: old.payer.pubkey(),
-    };
-    ok(h.send(&[close_ix(&old, &payee.pubkey(), &close, false)], &[&payee]));
+    h.settle(&accts, &[old.voucher(100, 0)]);
+    ok(h.close_without_voucher(&old, &payee, payee_tokens));
 
     // Same payer, payee, mint, signer and salt; a new open_slot.
     h.advance(5, 5);
@@ -124,28 +109,9 @@ fn attack_replay_after_close_and_reopen_with_the_same_seeds() {
     let ixs = vec![ed25519_ix(&[old_voucher]), accts.settle_ix(&[new.address])];
     assert_err(&h.send_as(&ixs, &[]), PaychanError::VoucherChannelMismatch);
     // …and the old channel is closed.
-    let res = h.send_as(&settle_ixs(&accts, &[old_voucher]), &[]);
-    assert_err(&res, PaychanError::ChannelClosed);
+    h.settle_err(&accts, &[old_voucher], PaychanError::ChannelClosed);
     assert_eq!(h.balance(&payee_tokens), 100);
     assert_eq!(h.channel(&new.address).settled, 0);
-}
-
-#[test]
-fn attack_expired_voucher() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
-    let now = h.clock().unix_timestamp;
-    let res = h.send_as(&settle_ixs(&accts, &[chan.voucher(500, now - 1)]), &[]);
-    assert_err(&res, PaychanError::VoucherExpired);
-}
-
-#[test]
-fn attack_cumulative_above_the_deposit() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
-    let res = h.send_as(&settle_ixs(&accts, &[chan.voucher(1_001, 0)]), &[]);
-    assert_err(&res, PaychanError::CumulativeExceedsDeposit);
-    assert_eq!(h.balance(&chan.vault_tokens), 1_000);
 }
 
 #[test]
@@ -153,27 +119,15 @@ fn attack_cumulative_not_above_settled_pays_nothing() {
     let mut h = Harness::new();
     let (chan, accts) = settle_fixture(&mut h, 1_000);
     let v = chan.voucher(500, 0);
-    ok(h.send_as(&settle_ixs(&accts, &[v]), &[]));
+    h.settle(&accts, &[v]);
     // The same voucher again, and an older one: no-ops (docs/001), nothing
     // paid, nothing logged.
-    let meta = ok(h.send_as(&settle_ixs(&accts, &[v]), &[]));
+    let meta = h.settle(&accts, &[v]);
     assert!(events::<paychan::events::ChannelSettled>(&meta.logs).is_empty());
-    ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(499, 0)]), &[]));
+    h.settle(&accts, &[chan.voucher(499, 0)]);
     assert_eq!(h.balance(&accts.payee_tokens), 500);
     assert_eq!(h.channel(&chan.address).settled, 500);
     assert_eq!(h.vault(&chan.vault).outstanding, 500);
-}
-
-#[test]
-fn attack_the_same_channel_twice_in_one_settle() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
-    let res = h.send_as(
-        &settle_ixs(&accts, &[chan.voucher(100, 0), chan.voucher(200, 0)]),
-        &[],
-    );
-    assert_err(&res, PaychanError::DuplicateChannel);
-    assert_eq!(h.channel(&chan.address).settled, 0);
 }
 
 #[test]
@@ -182,13 +136,15 @@ fn attack_wrong_vault() {
     let (chan, accts) = settle_fixture(&mut h, 1_000);
     let (other, other_accts) = settle_fixture(&mut h, 1_000);
     // The other payee's vault (and its own token accounts, so only the channel mismatches).
-    let res = h.send_as(&settle_ixs(&other_accts, &[chan.voucher(100, 0)]), &[]);
-    assert_err(&res, PaychanError::VaultMismatch);
+    h.settle_err(
+        &other_accts,
+        &[chan.voucher(100, 0)],
+        PaychanError::VaultMismatch,
+    );
     // Our vault with the other vault's token account.
     let mut bad = accts;
     bad.vault_tokens = other.vault_tokens;
-    let res = h.send_as(&settle_ixs(&bad, &[chan.voucher(100, 0)]), &[]);
-    assert_err(&res, PaychanError::VaultMismatch);
+    h.settle_err(&bad, &[chan.voucher(100, 0)], PaychanError::VaultMismatch);
     assert_eq!(h.balance(&other.vault_tokens), 1_000);
 }
 
@@ -199,8 +155,7 @@ fn attack_wrong_mint() {
     let other_mint = h.create_mint(h.token_program);
     let mut bad = accts;
     bad.mint = other_mint;
-    let res = h.send_as(&settle_ixs(&bad, &[chan.voucher(100, 0)]), &[]);
-    assert_err(&res, PaychanError::VaultMismatch);
+    h.settle_err(&bad, &[chan.voucher(100, 0)], PaychanError::VaultMismatch);
 }
 
 #[test]
@@ -209,13 +164,11 @@ fn attack_wrong_token_program() {
     let (chan, accts) = settle_fixture(&mut h, 1_000);
     let mut bad = accts;
     bad.token_program = anchor_spl::token_2022::ID;
-    let res = h.send_as(&settle_ixs(&bad, &[chan.voucher(100, 0)]), &[]);
-    assert_err(&res, PaychanError::VaultMismatch);
+    h.settle_err(&bad, &[chan.voucher(100, 0)], PaychanError::VaultMismatch);
     assert_eq!(h.channel(&chan.address).settled, 0);
     // A program that is not a token program at all.
     bad.token_program = anchor_lang::system_program::ID;
-    let res = h.send_as(&settle_ixs(&bad, &[chan.voucher(100, 0)]), &[]);
-    assert_err(&res, PaychanError::VaultMismatch);
+    h.settle_err(&bad, &[chan.voucher(100, 0)], PaychanError::VaultMismatch);
 }
 
 #[test]
@@ -224,8 +177,11 @@ fn attack_payee_token_account_of_someone_else() {
     let (chan, accts) = settle_fixture(&mut h, 1_000);
     let mut bad = accts;
     bad.payee_tokens = h.token_account(&Pubkey::new_unique(), 0);
-    let res = h.send_as(&settle_ixs(&bad, &[chan.voucher(100, 0)]), &[]);
-    assert_err(&res, PaychanError::WrongTokenAccount);
+    h.settle_err(
+        &bad,
+        &[chan.voucher(100, 0)],
+        PaychanError::WrongTokenAccount,
+    );
     assert_eq!(h.balance(&bad.payee_tokens), 0);
 }
 
@@ -238,8 +194,11 @@ fn attack_fake_instructions_sysvar() {
     h.set_raw_account(fake, anchor_lang::system_program::ID, vec![0u8; 512]);
     let mut bad = accts;
     bad.instructions = fake;
-    let res = h.send_as(&settle_ixs(&bad, &[chan.voucher(100, 0)]), &[]);
-    assert_err(&res, PaychanError::InvalidInstructionsSysvar);
+    h.settle_err(
+        &bad,
+        &[chan.voucher(100, 0)],
+        PaychanError::InvalidInstructionsSysvar,
+    );
 }
 
 #[test]
@@ -248,8 +207,11 @@ fn attack_settle_after_the_grace_period_ended() {
     let (chan, accts) = settle_fixture(&mut h, 1_000);
     h.request_close(&chan);
     h.advance(10, GRACE);
-    let res = h.send_as(&settle_ixs(&accts, &[chan.voucher(100, 0)]), &[]);
-    assert_err(&res, PaychanError::GracePeriodEnded);
+    h.settle_err(
+        &accts,
+        &[chan.voucher(100, 0)],
+        PaychanError::GracePeriodEnded,
+    );
 }
 
 #[test]
@@ -269,40 +231,26 @@ fn attack_finalize_twice() {
 #[test]
 fn attack_revival_after_close() {
     let mut h = Harness::new();
-    let payee = h.funded();
-    let chan = h.open_channel(&payee.pubkey(), 1_000);
-    let payee_tokens = h.payout_account(&payee.pubkey(), 0);
-    let accts = SettleAccounts::for_chan(&chan, payee_tokens);
-    let close = CloseAccounts {
-        payee_tokens,
-        payer_tokens: chan.payer_tokens,
-        rent_payer: chan.payer.pubkey(),
-    };
-    ok(h.send(
-        &[close_ix(&chan, &payee.pubkey(), &close, false)],
-        &[&payee],
-    ));
+    let f = payee_fixture(&mut h, 1_000);
+    let (chan, accts) = (&f.chan, &f.accts);
+    ok(f.close_without_voucher(&mut h));
     // Closed but not yet reclaimable: every use is refused.
-    let res = h.send_as(&settle_ixs(&accts, &[chan.voucher(1, 0)]), &[]);
-    assert_err(&res, PaychanError::ChannelClosed);
-    let top = top_up_ix(&chan, &chan.payer.pubkey(), &chan.payer_tokens, 10);
+    h.settle_err(accts, &[chan.voucher(1, 0)], PaychanError::ChannelClosed);
+    let top = top_up_ix(chan, &chan.payer.pubkey(), &chan.payer_tokens, 10);
     assert_err(
         &h.send(std::slice::from_ref(&top), &[&chan.payer]),
         PaychanError::ChannelNotOpen,
     );
     assert_err(
-        &h.send(
-            &[close_ix(&chan, &payee.pubkey(), &close, false)],
-            &[&payee],
-        ),
+        &f.close_without_voucher(&mut h),
         PaychanError::ChannelClosed,
     );
     // Reclaimed: the account is gone; funding the address does not bring it back.
     h.advance(OPEN_SLOT_WINDOW + 1, 600);
-    ok(h.send_as(&[reclaim_ix(&chan, &chan.payer.pubkey())], &[]));
+    ok(h.send_as(&[reclaim_ix(chan, &chan.payer.pubkey())], &[]));
     assert!(!h.exists(&chan.address));
     h.svm.airdrop(&chan.address, 10_000_000).unwrap();
-    let res = h.send_as(&settle_ixs(&accts, &[chan.voucher(1, 0)]), &[]);
+    let res = h.settle_by(SettleBy::Precompile, accts, &[chan.voucher(1, 0)]);
     assert_anchor_err(&res, ErrorCode::AccountOwnedByWrongProgram);
     assert_anchor_err(
         &h.send(&[top], &[&chan.payer]),
@@ -310,7 +258,7 @@ fn attack_revival_after_close() {
     );
     // Nor can the same seeds be opened again: the open_slot is now too old.
     let p = OpenParams::default();
-    let res = h.send(&[open_ix(&chan, &p)], &[&chan.payer]);
+    let res = h.send(&[open_ix(chan, &p)], &[&chan.payer]);
     assert!(res.is_err());
     assert_eq!(h.balance(&chan.payer_tokens), 10_000_000);
 }
@@ -328,51 +276,33 @@ fn attack_request_close_by_a_non_payer() {
 #[test]
 fn attack_forged_v2_channels_hash() {
     let mut h = Harness::new();
-    let payee = Pubkey::new_unique();
-    let payee_tokens = h.payout_account(&payee, 0);
-    let signer = new_signing_key();
-    let mut chans: Vec<Chan> = (0..3)
-        .map(|_| h.open_channel_with_signer(&payee, 1_000, &signer))
-        .collect();
-    chans.sort_by_key(|c| c.address.to_bytes());
-    let accts = SettleAccounts::for_chan(&chans[0], payee_tokens);
-    let ids: Vec<[u8; 32]> = chans.iter().map(|c| c.address.to_bytes()).collect();
+    let b = Batch::with_deposits(&mut h, 3, |_| 1_000);
+    let ids: Vec<[u8; 32]> = b.chans.iter().map(|c| c.address.to_bytes()).collect();
     let refs: Vec<&[u8; 32]> = ids.iter().collect();
-    // Signed over channels 0 and 1 only, presented with 0, 1, 2 and 3 targets.
+    // Signed over channels 0 and 1 only, presented with 0, 1, 2 and 3 targets;
+    // then a hash over another program id.
     let two = channels_hash(&paychan::ID.to_bytes(), &refs[..2]).unwrap();
-    let (msg, sig) = sign_v2(&signer, 0, &two, &[100, 100, 100]).unwrap();
-    let addrs: Vec<Pubkey> = chans.iter().map(|c| c.address).collect();
-    let ixs = vec![
-        ed25519_v2_ix(&signer, &msg, &sig),
-        accts.settle_batch_ix(&addrs),
-    ];
-    assert_err(&h.send_as(&ixs, &[]), PaychanError::ChannelsHashMismatch);
-    // A hash over another program id.
     let other = channels_hash(&Pubkey::new_unique().to_bytes(), &refs).unwrap();
-    let (msg, sig) = sign_v2(&signer, 0, &other, &[100, 100, 100]).unwrap();
-    let ixs = vec![
-        ed25519_v2_ix(&signer, &msg, &sig),
-        accts.settle_batch_ix(&addrs),
-    ];
-    assert_err(&h.send_as(&ixs, &[]), PaychanError::ChannelsHashMismatch);
-    assert_eq!(h.balance(&payee_tokens), 0);
+    for hash in [two, other] {
+        let (msg, sig) = sign_v2(&b.signer, 0, &hash, &[100, 100, 100]).unwrap();
+        let ixs = vec![
+            ed25519_v2_ix(&b.signer, &msg, &sig),
+            b.accts.settle_batch_ix(&b.addresses()),
+        ];
+        assert_err(&h.send_as(&ixs, &[]), PaychanError::ChannelsHashMismatch);
+    }
+    assert_eq!(h.balance(&b.accts.payee_tokens), 0);
 }
 
 #[test]
 fn attack_the_same_channel_twice_among_other_channels() {
     let mut h = Harness::new();
-    let payee = Pubkey::new_unique();
-    let a = h.open_channel(&payee, 1_000);
-    let b = h.open_channel(&payee, 1_000);
-    let accts = SettleAccounts::for_chan(&a, h.payout_account(&payee, 0));
-    let res = h.send_as(
-        &settle_ixs(
-            &accts,
-            &[a.voucher(100, 0), b.voucher(100, 0), a.voucher(300, 0)],
-        ),
-        &[],
+    let (a, b, accts) = two_channels(&mut h);
+    h.settle_err(
+        &accts,
+        &[a.voucher(100, 0), b.voucher(100, 0), a.voucher(300, 0)],
+        PaychanError::DuplicateChannel,
     );
-    assert_err(&res, PaychanError::DuplicateChannel);
     assert_eq!(h.channel(&a.address).settled, 0);
     assert_eq!(h.channel(&b.address).settled, 0);
     assert_eq!(h.balance(&accts.payee_tokens), 0);

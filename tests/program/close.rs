@@ -2,40 +2,17 @@
 use anchor_lang::{error::ErrorCode, prelude::Pubkey, solana_program::instruction::Instruction};
 use paychan::{constants::OPEN_SLOT_WINDOW, error::PaychanError, state::ChannelStatus};
 use paychan_voucher::SignedVoucher;
-use solana_keypair::Keypair;
 use solana_signer::Signer;
 
 use crate::common::*;
 
 const PAYER_BALANCE: u64 = 10_000_000;
 
-/// One open channel to a funded payee who can sign `close`.
-struct Fixture {
-    chan: Chan,
-    payee: Keypair,
-    payee_tokens: Pubkey,
-    accts: SettleAccounts,
-}
-
-fn fixture(h: &mut Harness, deposit: u64) -> Fixture {
-    let payee = h.funded();
-    let chan = h.open_channel(&payee.pubkey(), deposit);
-    let payee_tokens = h.payout_account(&payee.pubkey(), 0);
-    let accts = SettleAccounts::for_chan(&chan, payee_tokens);
-    Fixture {
-        chan,
-        payee,
-        payee_tokens,
-        accts,
-    }
-}
+use PayeeFixture as Fixture;
+use payee_fixture as fixture;
 
 fn close_accounts(f: &Fixture) -> CloseAccounts {
-    CloseAccounts {
-        payee_tokens: f.payee_tokens,
-        payer_tokens: f.chan.payer_tokens,
-        rent_payer: f.chan.payer.pubkey(),
-    }
+    CloseAccounts::of(&f.chan, f.payee_tokens)
 }
 
 /// `[close]` without a final voucher, or `[ed25519, close]` with one.
@@ -50,13 +27,24 @@ fn close_ixs(f: &Fixture, a: &CloseAccounts, voucher: Option<SignedVoucher>) -> 
 }
 
 fn settle(h: &mut Harness, f: &Fixture, cumulative: u64) {
-    ok(h.send_as(&settle_ixs(&f.accts, &[f.chan.voucher(cumulative, 0)]), &[]));
+    h.settle(&f.accts, &[f.chan.voucher(cumulative, 0)]);
 }
 
-/// Token program invocations (each one a `transfer_checked` CPI) in a transaction.
-fn transfers(meta: &litesvm::types::TransactionMetadata, token_program: &Pubkey) -> usize {
-    let invoke = format!("Program {token_program} invoke");
-    meta.logs.iter().filter(|l| l.starts_with(&invoke)).count()
+/// The payee sends `close_ixs`.
+fn close(h: &mut Harness, f: &Fixture, a: &CloseAccounts, v: Option<SignedVoucher>) -> TxResult {
+    h.send(&close_ixs(f, a, v), &[&f.payee])
+}
+
+/// Asserts that the payee's `close_ixs` fail with `err`.
+#[track_caller]
+fn refused(
+    h: &mut Harness,
+    f: &Fixture,
+    a: &CloseAccounts,
+    v: Option<SignedVoucher>,
+    err: PaychanError,
+) {
+    assert_err(&close(h, f, a, v), err);
 }
 
 /// Asserts nothing moved and the channel is still `status` with nothing refunded.
@@ -82,7 +70,7 @@ fn close_without_a_final_voucher_refunds_the_payer_the_unsettled_rest() {
     let payer_lamports = h.lamports(&f.chan.payer.pubkey());
 
     let a = close_accounts(&f);
-    let meta = ok(h.send(&close_ixs(&f, &a, None), &[&f.payee]));
+    let meta = ok(close(&mut h, &f, &a, None));
 
     assert_eq!(h.balance(&f.chan.payer_tokens), PAYER_BALANCE - 1_000 + 700);
     assert_eq!(
@@ -114,10 +102,7 @@ fn close_with_a_final_voucher_pays_the_increment_and_refunds_the_rest() {
     let f = fixture(&mut h, 1_000);
     settle(&mut h, &f, 300);
     let a = close_accounts(&f);
-    let meta = ok(h.send(
-        &close_ixs(&f, &a, Some(f.chan.voucher(800, 0))),
-        &[&f.payee],
-    ));
+    let meta = ok(close(&mut h, &f, &a, Some(f.chan.voucher(800, 0))));
 
     assert_eq!(h.balance(&f.payee_tokens), 800);
     assert_eq!(h.balance(&f.chan.payer_tokens), PAYER_BALANCE - 1_000 + 200);
@@ -134,10 +119,7 @@ fn close_with_a_final_voucher_for_the_whole_deposit_refunds_nothing() {
     let mut h = Harness::new();
     let f = fixture(&mut h, 1_000);
     let a = close_accounts(&f);
-    let meta = ok(h.send(
-        &close_ixs(&f, &a, Some(f.chan.voucher(1_000, 0))),
-        &[&f.payee],
-    ));
+    let meta = ok(close(&mut h, &f, &a, Some(f.chan.voucher(1_000, 0))));
 
     assert_eq!(h.balance(&f.payee_tokens), 1_000);
     assert_eq!(h.balance(&f.chan.payer_tokens), PAYER_BALANCE - 1_000);
@@ -160,10 +142,7 @@ fn close_of_a_closing_channel_before_the_grace_end_succeeds() {
     let started = h.clock().unix_timestamp;
     h.advance(10, GRACE - 1);
     let a = close_accounts(&f);
-    ok(h.send(
-        &close_ixs(&f, &a, Some(f.chan.voucher(400, 0))),
-        &[&f.payee],
-    ));
+    ok(close(&mut h, &f, &a, Some(f.chan.voucher(400, 0))));
 
     assert_eq!(h.balance(&f.payee_tokens), 400);
     assert_eq!(h.balance(&f.chan.payer_tokens), PAYER_BALANCE - 400);
@@ -181,11 +160,8 @@ fn close_with_a_final_voucher_after_the_grace_end_fails() {
     h.request_close(&f.chan);
     h.advance(10, GRACE);
     let a = close_accounts(&f);
-    let res = h.send(
-        &close_ixs(&f, &a, Some(f.chan.voucher(400, 0))),
-        &[&f.payee],
-    );
-    assert_err(&res, PaychanError::GracePeriodEnded);
+    let v = f.chan.voucher(400, 0);
+    refused(&mut h, &f, &a, Some(v), PaychanError::GracePeriodEnded);
     assert_untouched(&h, &f, ChannelStatus::Closing, 0, 1_000);
 }
 
@@ -197,7 +173,7 @@ fn close_without_a_final_voucher_after_the_grace_end_refunds_the_payer() {
     h.request_close(&f.chan);
     h.advance(10, GRACE + 100);
     let a = close_accounts(&f);
-    ok(h.send(&close_ixs(&f, &a, None), &[&f.payee]));
+    ok(close(&mut h, &f, &a, None));
 
     assert_eq!(h.balance(&f.chan.payer_tokens), PAYER_BALANCE - 250);
     assert_eq!(h.balance(&f.payee_tokens), 250);
@@ -248,8 +224,7 @@ fn close_with_the_wrong_rent_payer_fails() {
         rent_payer: f.payee.pubkey(),
         ..close_accounts(&f)
     };
-    let res = h.send(&close_ixs(&f, &a, None), &[&f.payee]);
-    assert_err(&res, PaychanError::WrongRentPayer);
+    refused(&mut h, &f, &a, None, PaychanError::WrongRentPayer);
     assert_untouched(&h, &f, ChannelStatus::Open, 0, 1_000);
 }
 
@@ -262,11 +237,8 @@ fn close_paying_a_token_account_not_owned_by_the_payee_fails() {
         payee_tokens: decoy,
         ..close_accounts(&f)
     };
-    let res = h.send(
-        &close_ixs(&f, &a, Some(f.chan.voucher(500, 0))),
-        &[&f.payee],
-    );
-    assert_err(&res, PaychanError::WrongTokenAccount);
+    let v = f.chan.voucher(500, 0);
+    refused(&mut h, &f, &a, Some(v), PaychanError::WrongTokenAccount);
     assert_eq!(h.balance(&decoy), 0);
     assert_untouched(&h, &f, ChannelStatus::Open, 0, 1_000);
 }
@@ -281,8 +253,7 @@ fn close_refunding_a_token_account_not_owned_by_the_payer_fails() {
         payer_tokens: decoy,
         ..close_accounts(&f)
     };
-    let res = h.send(&close_ixs(&f, &a, None), &[&f.payee]);
-    assert_err(&res, PaychanError::WrongTokenAccount);
+    refused(&mut h, &f, &a, None, PaychanError::WrongTokenAccount);
     assert_eq!(h.balance(&decoy), 0);
     assert_untouched(&h, &f, ChannelStatus::Open, 0, 1_000);
 }
@@ -311,8 +282,14 @@ fn close_with_a_final_voucher_for_another_channel_fails() {
     let f = fixture(&mut h, 1_000);
     let other = h.open_channel(&Pubkey::new_unique(), 1_000);
     let a = close_accounts(&f);
-    let res = h.send(&close_ixs(&f, &a, Some(other.voucher(500, 0))), &[&f.payee]);
-    assert_err(&res, PaychanError::VoucherChannelMismatch);
+    let v = other.voucher(500, 0);
+    refused(
+        &mut h,
+        &f,
+        &a,
+        Some(v),
+        PaychanError::VoucherChannelMismatch,
+    );
     assert_untouched(&h, &f, ChannelStatus::Open, 0, 1_000);
     assert_eq!(h.channel(&other.address).settled, 0);
 }
@@ -321,11 +298,9 @@ fn close_with_a_final_voucher_for_another_channel_fails() {
 fn close_with_a_final_voucher_from_the_wrong_signer_fails() {
     let mut h = Harness::new();
     let f = fixture(&mut h, 1_000);
-    let mallory = new_signing_key();
-    let forged = paychan_voucher::sign_v1(&mallory, &f.chan.voucher(500, 0).voucher);
+    let forged = f.chan.forged_voucher(500);
     let a = close_accounts(&f);
-    let res = h.send(&close_ixs(&f, &a, Some(forged)), &[&f.payee]);
-    assert_err(&res, PaychanError::WrongSigner);
+    refused(&mut h, &f, &a, Some(forged), PaychanError::WrongSigner);
     assert_untouched(&h, &f, ChannelStatus::Open, 0, 1_000);
 }
 
@@ -335,11 +310,8 @@ fn close_with_an_expired_final_voucher_fails() {
     let f = fixture(&mut h, 1_000);
     let now = h.clock().unix_timestamp;
     let a = close_accounts(&f);
-    let res = h.send(
-        &close_ixs(&f, &a, Some(f.chan.voucher(500, now - 1))),
-        &[&f.payee],
-    );
-    assert_err(&res, PaychanError::VoucherExpired);
+    let v = f.chan.voucher(500, now - 1);
+    refused(&mut h, &f, &a, Some(v), PaychanError::VoucherExpired);
     assert_untouched(&h, &f, ChannelStatus::Open, 0, 1_000);
 }
 
@@ -349,10 +321,7 @@ fn close_with_a_final_voucher_expiring_this_second_succeeds() {
     let f = fixture(&mut h, 1_000);
     let now = h.clock().unix_timestamp;
     let a = close_accounts(&f);
-    ok(h.send(
-        &close_ixs(&f, &a, Some(f.chan.voucher(500, now))),
-        &[&f.payee],
-    ));
+    ok(close(&mut h, &f, &a, Some(f.chan.voucher(500, now))));
     assert_eq!(h.balance(&f.payee_tokens), 500);
     assert_eq!(h.balance(&f.chan.payer_tokens), PAYER_BALANCE - 500);
 }
@@ -364,11 +333,14 @@ fn close_with_a_final_voucher_not_above_settled_fails() {
     settle(&mut h, &f, 300);
     let a = close_accounts(&f);
     for cumulative in [300, 299, 0] {
-        let res = h.send(
-            &close_ixs(&f, &a, Some(f.chan.voucher(cumulative, 0))),
-            &[&f.payee],
+        let v = f.chan.voucher(cumulative, 0);
+        refused(
+            &mut h,
+            &f,
+            &a,
+            Some(v),
+            PaychanError::CumulativeNotIncreasing,
         );
-        assert_err(&res, PaychanError::CumulativeNotIncreasing);
     }
     assert_untouched(&h, &f, ChannelStatus::Open, 300, 1_000);
 }
@@ -378,11 +350,14 @@ fn close_with_a_final_voucher_above_the_deposit_fails() {
     let mut h = Harness::new();
     let f = fixture(&mut h, 1_000);
     let a = close_accounts(&f);
-    let res = h.send(
-        &close_ixs(&f, &a, Some(f.chan.voucher(1_001, 0))),
-        &[&f.payee],
+    let v = f.chan.voucher(1_001, 0);
+    refused(
+        &mut h,
+        &f,
+        &a,
+        Some(v),
+        PaychanError::CumulativeExceedsDeposit,
     );
-    assert_err(&res, PaychanError::CumulativeExceedsDeposit);
     assert_untouched(&h, &f, ChannelStatus::Open, 0, 1_000);
 }
 
@@ -421,14 +396,10 @@ fn close_twice_fails_with_channel_closed() {
     let f = fixture(&mut h, 1_000);
     settle(&mut h, &f, 100);
     let a = close_accounts(&f);
-    ok(h.send(&close_ixs(&f, &a, None), &[&f.payee]));
-    let res = h.send(&close_ixs(&f, &a, None), &[&f.payee]);
-    assert_err(&res, PaychanError::ChannelClosed);
-    let res = h.send(
-        &close_ixs(&f, &a, Some(f.chan.voucher(200, 0))),
-        &[&f.payee],
-    );
-    assert_err(&res, PaychanError::ChannelClosed);
+    ok(close(&mut h, &f, &a, None));
+    refused(&mut h, &f, &a, None, PaychanError::ChannelClosed);
+    let v = f.chan.voucher(200, 0);
+    refused(&mut h, &f, &a, Some(v), PaychanError::ChannelClosed);
     assert_eq!(h.balance(&f.chan.payer_tokens), PAYER_BALANCE - 100);
     assert_eq!(h.balance(&f.payee_tokens), 100);
     let c = h.channel(&f.chan.address);
@@ -445,10 +416,7 @@ fn close_after_the_open_slot_window_deletes_the_channel_and_returns_the_rent() {
     // The payer paid the rent; the payee signs and pays the fee.
     let payer_before = h.lamports(&f.chan.payer.pubkey());
     let a = close_accounts(&f);
-    ok(h.send(
-        &close_ixs(&f, &a, Some(f.chan.voucher(100, 0))),
-        &[&f.payee],
-    ));
+    ok(close(&mut h, &f, &a, Some(f.chan.voucher(100, 0))));
 
     assert!(!h.exists(&f.chan.address));
     assert_eq!(h.lamports(&f.chan.payer.pubkey()) - payer_before, rent);
@@ -468,7 +436,7 @@ fn close_at_the_last_slot_of_the_open_slot_window_keeps_the_closed_account() {
     let rent = h.lamports(&f.chan.address);
     let payer_before = h.lamports(&f.chan.payer.pubkey());
     let a = close_accounts(&f);
-    ok(h.send(&close_ixs(&f, &a, None), &[&f.payee]));
+    ok(close(&mut h, &f, &a, None));
 
     assert!(h.exists(&f.chan.address));
     assert_eq!(h.lamports(&f.chan.address), rent);

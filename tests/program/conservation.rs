@@ -274,11 +274,7 @@ impl World {
                 };
                 let (payee_key, payee_tokens) = &self.payees[m.payee];
                 let payee_key = payee_key.insecure_clone();
-                let accounts = CloseAccounts {
-                    payee_tokens: *payee_tokens,
-                    payer_tokens: m.chan.payer_tokens,
-                    rent_payer: m.chan.payer.pubkey(),
-                };
+                let accounts = CloseAccounts::of(&m.chan, *payee_tokens);
                 let not_closed = m.status != ChannelStatus::Closed;
                 let (ixs, expect) = match increment {
                     None => (

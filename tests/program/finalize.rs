@@ -40,7 +40,7 @@ fn finalize_after_exactly_the_grace_period_refunds_the_payer() {
     let payer_lamports = h.lamports(&chan.payer.pubkey());
 
     // Anyone may finalize: the harness fee payer sends it, nobody else signs.
-    ok(h.send_as(&[finalize(&chan)], &[]));
+    ok(h.finalize(&chan));
 
     assert_eq!(h.balance(&chan.payer_tokens), PAYER_BALANCE);
     assert_eq!(h.balance(&chan.vault_tokens), 400);
@@ -55,27 +55,20 @@ fn finalize_after_exactly_the_grace_period_refunds_the_payer() {
     assert_eq!(h.channel(&other.address).status, ChannelStatus::Open as u8);
 }
 
-#[test]
-fn finalize_one_second_before_the_grace_end_fails() {
+/// Finalize `secs` seconds after the request (0: at once) is refused; nothing moves.
+fn finalize_before_the_grace_end_fails(secs: i64) {
     let mut h = Harness::new();
     let (chan, _) = closing_fixture(&mut h, 1_000);
-    h.advance(10, GRACE - 1);
-    assert_err(
-        &h.send_as(&[finalize(&chan)], &[]),
-        PaychanError::GracePeriodActive,
-    );
+    if secs > 0 {
+        h.advance(10, secs);
+    }
+    assert_err(&h.finalize(&chan), PaychanError::GracePeriodActive);
     assert_still_closing(&h, &chan, 1_000);
 }
 
-#[test]
-fn finalize_right_after_request_close_fails() {
-    let mut h = Harness::new();
-    let (chan, _) = closing_fixture(&mut h, 1_000);
-    assert_err(
-        &h.send_as(&[finalize(&chan)], &[]),
-        PaychanError::GracePeriodActive,
-    );
-    assert_still_closing(&h, &chan, 1_000);
+cases! {
+    finalize_one_second_before_the_grace_end_fails => finalize_before_the_grace_end_fails(GRACE - 1);
+    finalize_right_after_request_close_fails => finalize_before_the_grace_end_fails(0);
 }
 
 #[test]
@@ -83,10 +76,7 @@ fn finalize_of_an_open_channel_fails() {
     let mut h = Harness::new();
     let (chan, _) = settle_fixture(&mut h, 1_000);
     h.advance(10, GRACE * 2);
-    assert_err(
-        &h.send_as(&[finalize(&chan)], &[]),
-        PaychanError::ChannelNotClosing,
-    );
+    assert_err(&h.finalize(&chan), PaychanError::ChannelNotClosing);
     let c = h.channel(&chan.address);
     assert_eq!(c.status, ChannelStatus::Open as u8);
     assert_eq!(h.balance(&chan.payer_tokens), PAYER_BALANCE - 1_000);
@@ -96,23 +86,12 @@ fn finalize_of_an_open_channel_fails() {
 #[test]
 fn finalize_of_a_channel_closed_by_the_payee_fails() {
     let mut h = Harness::new();
-    let payee = h.funded();
-    let chan = h.open_channel(&payee.pubkey(), 1_000);
-    h.request_close(&chan);
-    let close = CloseAccounts {
-        payee_tokens: h.payout_account(&payee.pubkey(), 0),
-        payer_tokens: chan.payer_tokens,
-        rent_payer: chan.payer.pubkey(),
-    };
-    ok(h.send(
-        &[close_ix(&chan, &payee.pubkey(), &close, false)],
-        &[&payee],
-    ));
+    let f = payee_fixture(&mut h, 1_000);
+    let chan = &f.chan;
+    h.request_close(chan);
+    ok(f.close_without_voucher(&mut h));
     h.advance(10, GRACE);
-    assert_err(
-        &h.send_as(&[finalize(&chan)], &[]),
-        PaychanError::ChannelNotClosing,
-    );
+    assert_err(&h.finalize(&chan), PaychanError::ChannelNotClosing);
     assert_eq!(h.balance(&chan.payer_tokens), PAYER_BALANCE);
     assert_eq!(h.channel(&chan.address).refunded, 1_000);
 }
@@ -160,14 +139,14 @@ fn finalize_with_another_payees_vault_fails() {
 fn finalize_after_partial_settles_refunds_exactly_the_rest() {
     let mut h = Harness::new();
     let (chan, accts) = settle_fixture(&mut h, 1_000);
-    ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(250, 0)]), &[]));
+    h.settle(&accts, &[chan.voucher(250, 0)]);
     h.request_close(&chan);
     // The payee may still settle during the grace period.
     h.advance(10, GRACE - 1);
-    ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(370, 0)]), &[]));
+    h.settle(&accts, &[chan.voucher(370, 0)]);
     assert_eq!(h.vault(&chan.vault).outstanding, 630);
     h.advance(1, 1);
-    ok(h.send_as(&[finalize(&chan)], &[]));
+    ok(h.finalize(&chan));
 
     assert_eq!(h.balance(&accts.payee_tokens), 370);
     assert_eq!(h.balance(&chan.payer_tokens), PAYER_BALANCE - 370);
@@ -182,9 +161,9 @@ fn finalize_after_partial_settles_refunds_exactly_the_rest() {
 fn finalize_after_the_whole_deposit_was_settled_refunds_nothing() {
     let mut h = Harness::new();
     let (chan, accts) = closing_fixture(&mut h, 1_000);
-    ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(1_000, 0)]), &[]));
+    h.settle(&accts, &[chan.voucher(1_000, 0)]);
     h.advance(10, GRACE);
-    let meta = ok(h.send_as(&[finalize(&chan)], &[]));
+    let meta = ok(h.finalize(&chan));
     let invoke = format!("Program {} invoke", h.token_program);
     let transfers = meta.logs.iter().filter(|l| l.starts_with(&invoke)).count();
     assert_eq!(transfers, 0, "a zero refund is no transfer");
@@ -198,13 +177,13 @@ fn finalize_after_the_whole_deposit_was_settled_refunds_nothing() {
 fn finalize_after_the_open_slot_window_deletes_the_channel_and_returns_the_rent() {
     let mut h = Harness::new();
     let (chan, accts) = closing_fixture(&mut h, 1_000);
-    ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(100, 0)]), &[]));
+    h.settle(&accts, &[chan.voucher(100, 0)]);
     h.advance(OPEN_SLOT_WINDOW + 1, GRACE);
     let rent = h.lamports(&chan.address);
     assert!(rent > 0);
     let payer_before = h.lamports(&chan.payer.pubkey());
 
-    ok(h.send_as(&[finalize(&chan)], &[]));
+    ok(h.finalize(&chan));
 
     assert!(!h.exists(&chan.address));
     assert_eq!(h.lamports(&chan.payer.pubkey()) - payer_before, rent);

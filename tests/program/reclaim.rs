@@ -20,9 +20,8 @@ fn closed_channel(h: &mut Harness) -> Chan {
 
 fn close_by_payee(h: &mut Harness, chan: &Chan, payee: &Keypair, rent_payer: Pubkey) {
     let close = CloseAccounts {
-        payee_tokens: h.payout_account(&payee.pubkey(), 0),
-        payer_tokens: chan.payer_tokens,
         rent_payer,
+        ..CloseAccounts::of(chan, h.payout_account(&payee.pubkey(), 0))
     };
     ok(h.send(&[close_ix(chan, &payee.pubkey(), &close, false)], &[payee]));
     assert_eq!(h.channel(&chan.address).status, ChannelStatus::Closed as u8);
@@ -149,10 +148,7 @@ fn reclaim_of_a_finalized_channel_returns_the_rent() {
     let chan = h.open_channel(&Pubkey::new_unique(), 1_000);
     h.request_close(&chan);
     h.advance(10, GRACE);
-    ok(h.send_as(
-        &[finalize_ix(&chan, &chan.payer_tokens, &chan.payer.pubkey())],
-        &[],
-    ));
+    ok(h.finalize(&chan));
     assert!(h.exists(&chan.address), "finalized inside the window");
     h.advance(OPEN_SLOT_WINDOW, 600);
     let rent = h.lamports(&chan.address);

@@ -5,6 +5,20 @@ use solana_signer::Signer;
 
 use crate::common::*;
 
+/// The payer's `request_close` fails with `ChannelNotOpen`; the channel stays
+/// `status` with its closure start unchanged.
+#[track_caller]
+fn assert_request_refused(h: &mut Harness, chan: &Chan, status: ChannelStatus, started: i64) {
+    let res = h.send(
+        &[request_close_ix(chan, &chan.payer.pubkey())],
+        &[&chan.payer],
+    );
+    assert_err(&res, PaychanError::ChannelNotOpen);
+    let c = h.channel(&chan.address);
+    assert_eq!(c.status, status as u8);
+    assert_eq!(c.closure_started_at, started);
+}
+
 #[test]
 fn request_close_moves_an_open_channel_to_closing() {
     let mut h = Harness::new();
@@ -38,39 +52,16 @@ fn request_close_twice_fails_with_channel_not_open() {
     h.request_close(&chan);
     let started = h.clock().unix_timestamp;
     h.advance(10, 100);
-    let res = h.send(
-        &[request_close_ix(&chan, &chan.payer.pubkey())],
-        &[&chan.payer],
-    );
-    assert_err(&res, PaychanError::ChannelNotOpen);
     // The grace period is not restarted.
-    let c = h.channel(&chan.address);
-    assert_eq!(c.status, ChannelStatus::Closing as u8);
-    assert_eq!(c.closure_started_at, started);
+    assert_request_refused(&mut h, &chan, ChannelStatus::Closing, started);
 }
 
 #[test]
 fn request_close_on_a_channel_closed_by_the_payee_fails_with_channel_not_open() {
     let mut h = Harness::new();
-    let payee = h.funded();
-    let chan = h.open_channel(&payee.pubkey(), 1_000);
-    let close = CloseAccounts {
-        payee_tokens: h.payout_account(&payee.pubkey(), 0),
-        payer_tokens: chan.payer_tokens,
-        rent_payer: chan.payer.pubkey(),
-    };
-    ok(h.send(
-        &[close_ix(&chan, &payee.pubkey(), &close, false)],
-        &[&payee],
-    ));
-    let res = h.send(
-        &[request_close_ix(&chan, &chan.payer.pubkey())],
-        &[&chan.payer],
-    );
-    assert_err(&res, PaychanError::ChannelNotOpen);
-    let c = h.channel(&chan.address);
-    assert_eq!(c.status, ChannelStatus::Closed as u8);
-    assert_eq!(c.closure_started_at, 0);
+    let f = payee_fixture(&mut h, 1_000);
+    ok(f.close_without_voucher(&mut h));
+    assert_request_refused(&mut h, &f.chan, ChannelStatus::Closed, 0);
 }
 
 #[test]
@@ -80,18 +71,8 @@ fn request_close_on_a_finalized_channel_fails_with_channel_not_open() {
     h.request_close(&chan);
     let started = h.clock().unix_timestamp;
     h.advance(10, GRACE);
-    ok(h.send_as(
-        &[finalize_ix(&chan, &chan.payer_tokens, &chan.payer.pubkey())],
-        &[],
-    ));
-    let res = h.send(
-        &[request_close_ix(&chan, &chan.payer.pubkey())],
-        &[&chan.payer],
-    );
-    assert_err(&res, PaychanError::ChannelNotOpen);
-    let c = h.channel(&chan.address);
-    assert_eq!(c.status, ChannelStatus::Closed as u8);
-    assert_eq!(c.closure_started_at, started);
+    ok(h.finalize(&chan));
+    assert_request_refused(&mut h, &chan, ChannelStatus::Closed, started);
 }
 
 #[test]

@@ -80,105 +80,37 @@ fn a_later_open_never_resets_what_the_vault_owes() {
 /// payee's settle used to fail as a whole (CumulativeNotIncreasing).
 #[test]
 fn a_payer_settling_its_own_voucher_first_cannot_void_a_multi_payer_settle() {
-    let mut h = Harness::new();
-    let payee = Pubkey::new_unique();
-    let a = h.open_channel(&payee, 1_000);
-    let b = h.open_channel(&payee, 1_000);
-    let accts = SettleAccounts::for_chan(&a, h.payout_account(&payee, 0));
-    let (va, vb) = (a.voucher(300, 0), b.voucher(400, 0));
-    // The front-run, by payer A.
-    let front = h.funded();
-    ok(h.send(&settle_ixs(&accts, &[va]), &[&front]));
-    // The payee's settle of both still pays B's increment.
-    let meta = ok(h.send_as(&settle_ixs(&accts, &[va, vb]), &[]));
-    assert_eq!(h.balance(&accts.payee_tokens), 700);
+    let (mut h, a, b, accts) =
+        both::a_front_run_cannot_void_a_multi_payer_settle(SettleBy::Precompile);
     assert_eq!(h.channel(&a.address).settled, 300);
-    assert_eq!(h.channel(&b.address).settled, 400);
     assert_eq!(h.vault(&a.vault).outstanding, 1_300);
-    // Only B's channel moved, so only B's settlement is logged.
-    let settled = events::<paychan::events::ChannelSettled>(&meta.logs);
-    assert_eq!(settled.len(), 1);
-    assert_eq!((settled[0].channel, settled[0].amount), (b.address, 400));
     // A voucher below `settled` is a no-op too.
-    ok(h.send_as(
-        &settle_ixs(&accts, &[a.voucher(200, 0), b.voucher(450, 0)]),
-        &[],
-    ));
+    h.settle(&accts, &[a.voucher(200, 0), b.voucher(450, 0)]);
     assert_eq!(h.balance(&accts.payee_tokens), 750);
     assert_eq!(h.channel(&a.address).settled, 300);
 }
 
-/// A voucher that pays nothing is still checked: its signer, its vault and
-/// its expiry.
-#[test]
-fn a_voucher_at_or_below_settled_still_needs_its_signer_vault_and_expiry() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
-    ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(500, 0)]), &[]));
-    let mallory = new_signing_key();
-    let forged = paychan_voucher::sign_v1(&mallory, &chan.voucher(400, 0).voucher);
-    assert_err(
-        &h.send_as(&settle_ixs(&accts, &[forged]), &[]),
-        PaychanError::WrongSigner,
-    );
-    let expired = chan.voucher(400, h.clock().unix_timestamp - 1);
-    assert_err(
-        &h.send_as(&settle_ixs(&accts, &[expired]), &[]),
-        PaychanError::VoucherExpired,
-    );
-    let (_, other_accts) = settle_fixture(&mut h, 1_000);
-    assert_err(
-        &h.send_as(&settle_ixs(&other_accts, &[chan.voucher(400, 0)]), &[]),
-        PaychanError::VaultMismatch,
-    );
-    assert_eq!(h.balance(&accts.payee_tokens), 500);
+cases! {
+    a_voucher_at_or_below_settled_still_needs_its_signer_vault_and_expiry => both::a_voucher_at_or_below_settled_is_still_checked(SettleBy::Precompile);
+    settle_refuses_more_vouchers_than_fit_one_transaction => both::more_vouchers_than_the_cap_are_refused(SettleBy::Precompile, MAX_SETTLE_VOUCHERS);
 }
 
 // 3. A batch voucher is not voided by a channel that already reached its target.
 
-struct Batch {
-    payee: solana_keypair::Keypair,
-    signer: ed25519_dalek::SigningKey,
-    chans: Vec<Chan>,
-    accts: SettleAccounts,
-}
-
-fn batch(h: &mut Harness) -> Batch {
-    let payee = h.funded();
-    let signer = new_signing_key();
-    let mut chans: Vec<Chan> = (0..2)
-        .map(|_| h.open_channel_with_signer(&payee.pubkey(), 1_000, &signer))
-        .collect();
-    chans.sort_by_key(|c| c.address.to_bytes());
-    let accts = SettleAccounts::for_chan(&chans[0], h.payout_account(&payee.pubkey(), 0));
-    Batch {
-        payee,
-        signer,
-        chans,
-        accts,
-    }
-}
-
 /// The payee closes `chan` at once, without a final voucher (the account
 /// stays, Closed, until its open-slot window passes).
 fn close_now(h: &mut Harness, b: &Batch, chan: &Chan) {
-    let a = CloseAccounts {
-        payee_tokens: b.accts.payee_tokens,
-        payer_tokens: chan.payer_tokens,
-        rent_payer: chan.payer.pubkey(),
-    };
-    let payee = b.payee.insecure_clone();
-    ok(h.send(&[close_ix(chan, &payee.pubkey(), &a, false)], &[&payee]));
+    ok(h.close_without_voucher(chan, &b.payee, b.accts.payee_tokens));
     assert_eq!(h.channel(&chan.address).status, ChannelStatus::Closed as u8);
 }
 
 #[test]
 fn a_batch_voucher_is_not_voided_by_a_channel_that_met_its_target_and_closed() {
     let mut h = Harness::new();
-    let b = batch(&mut h);
+    let b = Batch::with_deposits(&mut h, 2, |_| 1_000);
     let (x, y) = (&b.chans[0], &b.chans[1]);
     // X reaches its batch target (100) with a v1 voucher, then closes.
-    ok(h.send_as(&settle_ixs(&b.accts, &[x.voucher(100, 0)]), &[]));
+    h.settle(&b.accts, &[x.voucher(100, 0)]);
     close_now(&mut h, &b, x);
     let ids = [x.address, y.address];
     let ixs = settle_batch_ixs(&b.accts, &b.signer, &ids, &[100, 200], 0);
@@ -191,9 +123,9 @@ fn a_batch_voucher_is_not_voided_by_a_channel_that_met_its_target_and_closed() {
 #[test]
 fn a_batch_target_unmet_on_a_closed_channel_still_fails() {
     let mut h = Harness::new();
-    let b = batch(&mut h);
+    let b = Batch::with_deposits(&mut h, 2, |_| 1_000);
     let (x, y) = (&b.chans[0], &b.chans[1]);
-    ok(h.send_as(&settle_ixs(&b.accts, &[x.voucher(50, 0)]), &[]));
+    h.settle(&b.accts, &[x.voucher(50, 0)]);
     close_now(&mut h, &b, x);
     let ids = [x.address, y.address];
     let ixs = settle_batch_ixs(&b.accts, &b.signer, &ids, &[100, 200], 0);
@@ -205,51 +137,25 @@ fn a_batch_target_unmet_on_a_closed_channel_still_fails() {
 // 4. Caps that fit a real transaction (the capacity test measures them).
 
 #[test]
-fn settle_refuses_more_vouchers_than_fit_one_transaction() {
-    let mut h = Harness::new();
-    let payee = Pubkey::new_unique();
-    let n = usize::from(MAX_SETTLE_VOUCHERS) + 1;
-    let chans: Vec<Chan> = (0..n).map(|_| h.open_channel(&payee, 1_000)).collect();
-    let accts = SettleAccounts::for_chan(&chans[0], h.payout_account(&payee, 0));
-    let vouchers: Vec<_> = chans.iter().map(|c| c.voucher(10, 0)).collect();
-    // LiteSVM takes the oversized transaction; the program must refuse it.
-    let res = h.send_as(&settle_ixs(&accts, &vouchers), &[]);
-    assert_err(&res, PaychanError::InvalidChannelCount);
-    let res = h.send_as(&settle_ixs(&accts, &vouchers[..n - 1]), &[]);
-    ok(res);
-    assert_eq!(h.balance(&accts.payee_tokens), 10 * (n as u64 - 1));
-}
-
-#[test]
 fn settle_batch_refuses_more_channels_than_fit_one_transaction() {
     let mut h = Harness::new();
-    let payee = Pubkey::new_unique();
-    let signer = new_signing_key();
     let n = usize::from(MAX_SETTLE_BATCH_CHANNELS) + 1;
-    let mut chans: Vec<Chan> = (0..n)
-        .map(|_| h.open_channel_with_signer(&payee, 1_000, &signer))
-        .collect();
-    chans.sort_by_key(|c| c.address.to_bytes());
-    let accts = SettleAccounts::for_chan(&chans[0], h.payout_account(&payee, 0));
-    let ids: Vec<Pubkey> = chans.iter().map(|c| c.address).collect();
+    let b = Batch::with_deposits(&mut h, n, |_| 1_000);
     // Without a compute-budget instruction one more channel fits the 64
     // account locks (the cap counts one, as senders setting a priority fee
     // need it); the program refuses it.
-    let ixs = settle_batch_ixs(&accts, &signer, &ids, &vec![10; n], 0);
+    let ixs = b.ixs(&vec![10; n], 0);
     assert_err(&h.send_as(&ixs, &[]), PaychanError::InvalidChannelCount);
-    let budget = solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(
-        1_400_000,
-    );
-    let mut ixs = vec![budget];
+    let mut ixs = vec![paychan_sdk::ix::compute_unit_limit(1_400_000)];
     ixs.extend(settle_batch_ixs(
-        &accts,
-        &signer,
-        &ids[..n - 1],
+        &b.accts,
+        &b.signer,
+        &b.addresses()[..n - 1],
         &vec![10; n - 1],
         0,
     ));
     ok(h.send_as(&ixs, &[]));
-    assert_eq!(h.balance(&accts.payee_tokens), 10 * (n as u64 - 1));
+    assert_eq!(h.balance(&b.accts.payee_tokens), 10 * (n as u64 - 1));
 }
 
 // 5. Upgrade-safe accounts.
@@ -260,27 +166,19 @@ fn settle_batch_refuses_more_channels_than_fit_one_transaction() {
 #[test]
 fn a_channel_written_in_layout_version_1_keeps_working() {
     let mut h = Harness::new();
-    let payee = h.funded();
-    let chan = h.open_channel(&payee.pubkey(), 1_000);
+    let PayeeFixture {
+        chan, payee, accts, ..
+    } = payee_fixture(&mut h, 1_000);
     h.set_channel_version(&chan.address, 1);
-    let accts = SettleAccounts::for_chan(&chan, h.payout_account(&payee.pubkey(), 0));
-    ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(300, 0)]), &[]));
+    h.settle(&accts, &[chan.voucher(300, 0)]);
     let payer = chan.payer.insecure_clone();
     ok(h.send(
         &[top_up_ix(&chan, &payer.pubkey(), &chan.payer_tokens, 500)],
         &[&payer],
     ));
     assert_eq!(h.channel(&chan.address).version, 1);
-    let a = CloseAccounts {
-        payee_tokens: accts.payee_tokens,
-        payer_tokens: chan.payer_tokens,
-        rent_payer: chan.payer.pubkey(),
-    };
-    let ixs = vec![
-        ed25519_ix(&[chan.voucher(400, 0)]),
-        close_ix(&chan, &payee.pubkey(), &a, true),
-    ];
-    ok(h.send(&ixs, &[&payee]));
+    let a = CloseAccounts::of(&chan, accts.payee_tokens);
+    ok(h.close_with_voucher(&chan, &payee, &a, chan.voucher(400, 0)));
     let c = h.channel(&chan.address);
     assert_eq!((c.version, c.settled, c.refunded), (1, 400, 1_100));
     assert_eq!(h.balance(&accts.payee_tokens), 400);
@@ -292,8 +190,11 @@ fn a_channel_in_a_layout_version_this_program_does_not_know_is_refused() {
     let (chan, accts) = settle_fixture(&mut h, 1_000);
     for version in [0, CHANNEL_VERSION + 1] {
         h.set_channel_version(&chan.address, version);
-        let res = h.send_as(&settle_ixs(&accts, &[chan.voucher(300, 0)]), &[]);
-        assert_err(&res, PaychanError::UnsupportedVersion);
+        h.settle_err(
+            &accts,
+            &[chan.voucher(300, 0)],
+            PaychanError::UnsupportedVersion,
+        );
     }
     assert_eq!(h.balance(&accts.payee_tokens), 0);
 }
@@ -305,11 +206,11 @@ fn a_version_1_vault_is_migrated_and_serves_its_channels_again() {
     let chan = h.open_channel(&payee, 1_000);
     let payout = h.payout_account(&payee, 0);
     let accts = SettleAccounts::for_chan(&chan, payout);
-    ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(100, 0)]), &[]));
+    h.settle(&accts, &[chan.voucher(100, 0)]);
     h.write_v1_vault(&chan.vault);
     let v1_lamports = h.lamports(&chan.vault);
     // The current program cannot read the old layout until it is migrated.
-    let res = h.send_as(&settle_ixs(&accts, &[chan.voucher(300, 0)]), &[]);
+    let res = h.settle_by(SettleBy::Precompile, &accts, &[chan.voucher(300, 0)]);
     assert_anchor_err(&res, ErrorCode::AccountDidNotDeserialize);
 
     let migrator = h.funded();
@@ -335,7 +236,7 @@ fn a_version_1_vault_is_migrated_and_serves_its_channels_again() {
     );
 
     // Its channel settles and refunds again; a second migration is refused.
-    ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(300, 0)]), &[]));
+    h.settle(&accts, &[chan.voucher(300, 0)]);
     assert_eq!(h.balance(&payout), 300);
     assert_err(
         &h.send(&[ix], &[&migrator]),
@@ -343,10 +244,7 @@ fn a_version_1_vault_is_migrated_and_serves_its_channels_again() {
     );
     h.request_close(&chan);
     h.advance(1, GRACE);
-    ok(h.send_as(
-        &[finalize_ix(&chan, &chan.payer_tokens, &chan.payer.pubkey())],
-        &[],
-    ));
+    ok(h.finalize(&chan));
     assert_eq!(
         h.balance(&chan.payer_tokens),
         OpenParams::default().payer_balance - 300
@@ -387,10 +285,13 @@ fn settle_refuses_a_payee_owned_account_other_than_its_payout_account() {
     let (chan, accts) = settle_fixture(&mut h, 1_000);
     let mut elsewhere = accts;
     elsewhere.payee_tokens = h.token_account(&chan.payee, 0);
-    let res = h.send_as(&settle_ixs(&elsewhere, &[chan.voucher(100, 0)]), &[]);
-    assert_err(&res, PaychanError::WrongTokenAccount);
+    h.settle_err(
+        &elsewhere,
+        &[chan.voucher(100, 0)],
+        PaychanError::WrongTokenAccount,
+    );
     assert_eq!(h.balance(&elsewhere.payee_tokens), 0);
-    ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(100, 0)]), &[]));
+    h.settle(&accts, &[chan.voucher(100, 0)]);
     assert_eq!(h.balance(&accts.payee_tokens), 100);
 }
 
@@ -401,25 +302,12 @@ fn close_refuses_a_payee_owned_account_other_than_its_payout_account() {
     let chan = h.open_channel(&payee.pubkey(), 1_000);
     let payout = h.payout_account(&payee.pubkey(), 0);
     let elsewhere = h.token_account(&payee.pubkey(), 0);
-    let a = CloseAccounts {
-        payee_tokens: elsewhere,
-        payer_tokens: chan.payer_tokens,
-        rent_payer: chan.payer.pubkey(),
-    };
-    let ixs = vec![
-        ed25519_ix(&[chan.voucher(400, 0)]),
-        close_ix(&chan, &payee.pubkey(), &a, true),
-    ];
-    assert_err(&h.send(&ixs, &[&payee]), PaychanError::WrongTokenAccount);
-    let a = CloseAccounts {
-        payee_tokens: payout,
-        ..a
-    };
-    let ixs = vec![
-        ed25519_ix(&[chan.voucher(400, 0)]),
-        close_ix(&chan, &payee.pubkey(), &a, true),
-    ];
-    ok(h.send(&ixs, &[&payee]));
+    let v = chan.voucher(400, 0);
+    let a = CloseAccounts::of(&chan, elsewhere);
+    let res = h.close_with_voucher(&chan, &payee, &a, v);
+    assert_err(&res, PaychanError::WrongTokenAccount);
+    let a = CloseAccounts::of(&chan, payout);
+    ok(h.close_with_voucher(&chan, &payee, &a, v));
     assert_eq!(h.balance(&payout), 400);
     assert_eq!(h.balance(&elsewhere), 0);
 }

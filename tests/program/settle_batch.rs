@@ -1,7 +1,5 @@
 //! `settle_batch`: one v2 voucher (one signature) over many channels of one signer.
-use anchor_lang::{error::ErrorCode, prelude::Pubkey, solana_program::instruction::Instruction};
-use ed25519_dalek::SigningKey;
-use litesvm::types::TransactionMetadata;
+use anchor_lang::{error::ErrorCode, prelude::Pubkey};
 use paychan::{error::PaychanError, state::ChannelStatus};
 use paychan_voucher::{Ed25519Entry, channels_hash, ed25519_instruction_data, sign_v2};
 use solana_message::Message;
@@ -10,60 +8,9 @@ use solana_transaction::Transaction;
 
 use crate::common::*;
 
-/// `n` channels of one signer to one payee (deposits 1_000, 1_001, …), sorted
-/// by address, and the settle accounts of their shared vault.
-struct Batch {
-    signer: SigningKey,
-    payee: Pubkey,
-    chans: Vec<Chan>,
-    accts: SettleAccounts,
-}
-
-impl Batch {
-    fn new(h: &mut Harness, n: usize) -> Self {
-        let payee = Pubkey::new_unique();
-        let payee_tokens = h.payout_account(&payee, 0);
-        let signer = new_signing_key();
-        let mut chans: Vec<Chan> = (0..n)
-            .map(|i| h.open_channel_with_signer(&payee, 1_000 + i as u64, &signer))
-            .collect();
-        chans.sort_by_key(|c| c.address.to_bytes());
-        let accts = SettleAccounts::for_chan(&chans[0], payee_tokens);
-        Self {
-            signer,
-            payee,
-            chans,
-            accts,
-        }
-    }
-
-    fn addresses(&self) -> Vec<Pubkey> {
-        self.chans.iter().map(|c| c.address).collect()
-    }
-
-    fn deposits(&self, h: &Harness) -> u64 {
-        self.chans
-            .iter()
-            .map(|c| h.channel(&c.address).deposit)
-            .sum()
-    }
-
-    /// `[ed25519, settle_batch]` over all channels with `targets`.
-    fn ixs(&self, targets: &[u64], expires_at: i64) -> Vec<Instruction> {
-        settle_batch_ixs(
-            &self.accts,
-            &self.signer,
-            &self.addresses(),
-            targets,
-            expires_at,
-        )
-    }
-}
-
-/// Token program invocations (each one a `transfer_checked` CPI) in a transaction.
-fn transfers(meta: &TransactionMetadata, token_program: &Pubkey) -> usize {
-    let invoke = format!("Program {token_program} invoke");
-    meta.logs.iter().filter(|l| l.starts_with(&invoke)).count()
+/// `n` channels of one signer to one payee (deposits 1_000, 1_001, …).
+fn batch(h: &mut Harness, n: usize) -> Batch {
+    Batch::with_deposits(h, n, |i| 1_000 + i)
 }
 
 /// Asserts no channel of the batch moved and the payee got nothing.
@@ -78,7 +25,7 @@ fn assert_nothing_settled(h: &Harness, b: &Batch) {
 
 fn settle_batch_pays_every_channel(n: usize) {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, n);
+    let b = batch(&mut h, n);
     let targets: Vec<u64> = (0..n as u64).map(|i| 10 * (i + 1)).collect();
     let expected: u64 = targets.iter().sum();
     let deposits = b.deposits(&h);
@@ -99,25 +46,16 @@ fn settle_batch_pays_every_channel(n: usize) {
     );
 }
 
-#[test]
-fn settle_batch_over_one_channel() {
-    settle_batch_pays_every_channel(1);
-}
-
-#[test]
-fn settle_batch_over_three_channels_pays_the_sum_in_one_transfer() {
-    settle_batch_pays_every_channel(3);
-}
-
-#[test]
-fn settle_batch_over_sixteen_channels_pays_the_sum_in_one_transfer() {
-    settle_batch_pays_every_channel(16);
+cases! {
+    settle_batch_over_one_channel => settle_batch_pays_every_channel(1);
+    settle_batch_over_three_channels_pays_the_sum_in_one_transfer => settle_batch_pays_every_channel(3);
+    settle_batch_over_sixteen_channels_pays_the_sum_in_one_transfer => settle_batch_pays_every_channel(16);
 }
 
 #[test]
 fn settle_batch_over_sixteen_channels_fits_one_legacy_transaction() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 16);
+    let b = batch(&mut h, 16);
     let ixs = b.ixs(&[1; 16], 0);
     let blockhash = h.svm.latest_blockhash();
     let msg = Message::new_with_blockhash(&ixs, Some(&h.fee_payer.pubkey()), &blockhash);
@@ -132,10 +70,10 @@ fn settle_batch_over_sixteen_channels_fits_one_legacy_transaction() {
 #[test]
 fn settle_batch_skips_targets_at_or_below_settled() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 4);
+    let b = batch(&mut h, 4);
     // Channels 0 and 1 were settled further with v1 vouchers.
     let v1 = [b.chans[0].voucher(500, 0), b.chans[1].voucher(200, 0)];
-    ok(h.send_as(&settle_ixs(&b.accts, &v1), &[]));
+    h.settle(&b.accts, &v1);
     let deposits = b.deposits(&h);
 
     // Targets: below, equal, and two advancing.
@@ -156,7 +94,7 @@ fn settle_batch_skips_targets_at_or_below_settled() {
 #[test]
 fn settle_batch_replayed_pays_nothing_more() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 3);
+    let b = batch(&mut h, 3);
     let deposits = b.deposits(&h);
     let ixs = b.ixs(&[100, 200, 300], 0);
     ok(h.send_as(&ixs, &[]));
@@ -183,7 +121,7 @@ fn settle_batch_replayed_pays_nothing_more() {
 #[test]
 fn settle_batch_with_unsorted_channels_fails() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 3);
+    let b = batch(&mut h, 3);
     let mut ixs = b.ixs(&[100, 200, 300], 0);
     let mut reversed = b.addresses();
     reversed.reverse();
@@ -195,7 +133,7 @@ fn settle_batch_with_unsorted_channels_fails() {
 #[test]
 fn settle_batch_with_a_duplicate_channel_fails() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 2);
+    let b = batch(&mut h, 2);
     let mut ixs = b.ixs(&[100, 200], 0);
     let a = b.chans[0].address;
     ixs[1] = b.accts.settle_batch_ix(&[a, a]);
@@ -206,9 +144,9 @@ fn settle_batch_with_a_duplicate_channel_fails() {
 #[test]
 fn settle_batch_with_a_channel_of_another_signer_fails() {
     let mut h = Harness::new();
-    let mut b = Batch::new(&mut h, 2);
+    let mut b = batch(&mut h, 2);
     // Same payee and vault, different voucher signer.
-    let stranger = h.open_channel(&b.payee, 1_000);
+    let stranger = h.open_channel(&b.payee.pubkey(), 1_000);
     b.chans.push(stranger);
     b.chans.sort_by_key(|c| c.address.to_bytes());
     let res = h.send_as(&b.ixs(&[100, 100, 100], 0), &[]);
@@ -219,7 +157,7 @@ fn settle_batch_with_a_channel_of_another_signer_fails() {
 #[test]
 fn settle_batch_with_a_target_above_the_deposit_fails() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 3);
+    let b = batch(&mut h, 3);
     let over = h.channel(&b.chans[2].address).deposit + 1;
     let res = h.send_as(&b.ixs(&[100, 100, over], 0), &[]);
     assert_err(&res, PaychanError::CumulativeExceedsDeposit);
@@ -229,7 +167,7 @@ fn settle_batch_with_a_target_above_the_deposit_fails() {
 #[test]
 fn settle_batch_with_an_expired_voucher_fails() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 3);
+    let b = batch(&mut h, 3);
     let now = h.clock().unix_timestamp;
     let res = h.send_as(&b.ixs(&[100, 100, 100], now - 1), &[]);
     assert_err(&res, PaychanError::VoucherExpired);
@@ -239,7 +177,7 @@ fn settle_batch_with_an_expired_voucher_fails() {
 #[test]
 fn settle_batch_with_a_voucher_expiring_this_second_succeeds() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 2);
+    let b = batch(&mut h, 2);
     let now = h.clock().unix_timestamp;
     ok(h.send_as(&b.ixs(&[100, 100], now), &[]));
     assert_eq!(h.balance(&b.accts.payee_tokens), 200);
@@ -248,7 +186,7 @@ fn settle_batch_with_a_voucher_expiring_this_second_succeeds() {
 #[test]
 fn settle_batch_with_channels_of_another_payees_vault_fails() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 2);
+    let b = batch(&mut h, 2);
     // A channel of the same signer to another payee (another vault).
     let other = h.open_channel_with_signer(&Pubkey::new_unique(), 1_000, &b.signer);
     let res = h.send_as(
@@ -264,7 +202,7 @@ fn settle_batch_with_channels_of_another_payees_vault_fails() {
 #[test]
 fn settle_batch_with_two_ed25519_records_fails() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 2);
+    let b = batch(&mut h, 2);
     let ids: Vec<[u8; 32]> = b.addresses().iter().map(|c| c.to_bytes()).collect();
     let refs: Vec<&[u8; 32]> = ids.iter().collect();
     let hash = channels_hash(&paychan::ID.to_bytes(), &refs).unwrap();
@@ -287,7 +225,7 @@ fn settle_batch_with_two_ed25519_records_fails() {
 #[test]
 fn settle_batch_with_fewer_channels_than_the_voucher_fails() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 3);
+    let b = batch(&mut h, 3);
     // Signed over three channels, presented with the first two: the message
     // is 8 bytes longer than a two-channel voucher, so the strict layout check
     // rejects it before the voucher is decoded.
@@ -300,7 +238,7 @@ fn settle_batch_with_fewer_channels_than_the_voucher_fails() {
 #[test]
 fn settle_batch_with_more_channels_than_the_voucher_fails() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 3);
+    let b = batch(&mut h, 3);
     let two = &b.addresses()[..2];
     let mut ixs = settle_batch_ixs(&b.accts, &b.signer, two, &[100, 100], 0);
     ixs[1] = b.accts.settle_batch_ix(&b.addresses());
@@ -311,7 +249,7 @@ fn settle_batch_with_more_channels_than_the_voucher_fails() {
 #[test]
 fn settle_batch_with_a_closing_channel_past_its_grace_end_fails() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 3);
+    let b = batch(&mut h, 3);
     let closing = &b.chans[1];
     h.request_close(closing);
     h.advance(10, GRACE);
@@ -323,7 +261,7 @@ fn settle_batch_with_a_closing_channel_past_its_grace_end_fails() {
 #[test]
 fn settle_batch_with_a_closing_channel_inside_its_grace_period_succeeds() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 3);
+    let b = batch(&mut h, 3);
     let closing = &b.chans[1];
     h.request_close(closing);
     h.advance(10, GRACE - 1);
@@ -337,7 +275,7 @@ fn settle_batch_with_a_closing_channel_inside_its_grace_period_succeeds() {
 #[test]
 fn settle_batch_with_a_closed_channel_fails() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 3);
+    let b = batch(&mut h, 3);
     let closed = &b.chans[2];
     h.request_close(closed);
     h.advance(10, GRACE);
@@ -357,7 +295,7 @@ fn settle_batch_with_a_closed_channel_fails() {
 #[test]
 fn settle_batch_with_no_channels_fails() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 1);
+    let b = batch(&mut h, 1);
     let mut ixs = b.ixs(&[100], 0);
     ixs[1] = b.accts.settle_batch_ix(&[]);
     assert_err(&h.send_as(&ixs, &[]), PaychanError::InvalidChannelCount);
@@ -366,7 +304,7 @@ fn settle_batch_with_no_channels_fails() {
 #[test]
 fn settle_batch_with_more_than_64_channels_fails() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 1);
+    let b = batch(&mut h, 1);
     let mut ixs = b.ixs(&[100], 0);
     ixs[1] = b.accts.settle_batch_ix(&[b.chans[0].address; 65]);
     assert_err(&h.send_as(&ixs, &[]), PaychanError::InvalidChannelCount);
@@ -376,7 +314,7 @@ fn settle_batch_with_more_than_64_channels_fails() {
 #[test]
 fn settle_batch_without_a_preceding_ed25519_instruction_fails() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 2);
+    let b = batch(&mut h, 2);
     let ixs = b.ixs(&[100, 100], 0);
     let res = h.send_as(&ixs[1..], &[]);
     assert_err(&res, PaychanError::MissingEd25519Instruction);
@@ -386,7 +324,7 @@ fn settle_batch_without_a_preceding_ed25519_instruction_fails() {
 #[test]
 fn settle_batch_with_a_v1_voucher_fails() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 1);
+    let b = batch(&mut h, 1);
     let ixs = vec![
         ed25519_ix(&[b.chans[0].voucher(100, 0)]),
         b.accts.settle_batch_ix(&b.addresses()),
@@ -398,7 +336,7 @@ fn settle_batch_with_a_v1_voucher_fails() {
 #[test]
 fn settle_batch_paying_a_token_account_not_owned_by_the_payee_fails() {
     let mut h = Harness::new();
-    let mut b = Batch::new(&mut h, 2);
+    let mut b = batch(&mut h, 2);
     let decoy = h.token_account(&Pubkey::new_unique(), 0);
     b.accts.payee_tokens = decoy;
     let res = h.send_as(&b.ixs(&[100, 100], 0), &[]);
@@ -409,7 +347,7 @@ fn settle_batch_paying_a_token_account_not_owned_by_the_payee_fails() {
 #[test]
 fn settle_batch_with_a_read_only_channel_fails() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 2);
+    let b = batch(&mut h, 2);
     let mut ixs = b.ixs(&[100, 100], 0);
     let last = ixs[1].accounts.len() - 1;
     ixs[1].accounts[last].is_writable = false;
@@ -420,7 +358,7 @@ fn settle_batch_with_a_read_only_channel_fails() {
 #[test]
 fn settle_batch_with_an_account_that_is_not_a_channel_fails() {
     let mut h = Harness::new();
-    let b = Batch::new(&mut h, 1);
+    let b = batch(&mut h, 1);
     // The vault account, signed for as if it were a channel.
     let vault = b.chans[0].vault;
     let res = h.send_as(

@@ -109,7 +109,7 @@ fn the_edge_case_vectors_give_the_same_verdict_on_chain_as_off_chain() {
                 signer: key.bytes,
                 signature,
             };
-            let res = h.send_as(&settle_signed_ixs(&accts, &[signed]), &[]);
+            let res = h.settle_by(SettleBy::Program, &accts, &[signed]);
             if expected {
                 ok(res);
                 assert_eq!(

@@ -157,7 +157,7 @@ fn token_2022_top_up_and_settle_pay_exactly() {
         )],
         &[&chan.payer],
     ));
-    ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(1_200, 0)]), &[]));
+    h.settle(&accts, &[chan.voucher(1_200, 0)]);
 
     assert_eq!(h.balance(&accts.payee_tokens), 1_200);
     assert_eq!(h.balance(&chan.payer_tokens), PAYER_BALANCE - 1_500);
@@ -170,45 +170,24 @@ fn token_2022_top_up_and_settle_pay_exactly() {
 #[test]
 fn token_2022_settle_batch_pays_exactly() {
     let mut h = t22();
-    let payee = Pubkey::new_unique();
-    let payee_tokens = h.payout_account(&payee, 0);
-    let signer = new_signing_key();
-    let mut chans: Vec<Chan> = (0..3)
-        .map(|_| h.open_channel_with_signer(&payee, 1_000, &signer))
-        .collect();
-    chans.sort_by_key(|c| c.address.to_bytes());
-    let accts = SettleAccounts::for_chan(&chans[0], payee_tokens);
-    let ids: Vec<Pubkey> = chans.iter().map(|c| c.address).collect();
-    ok(h.send_as(
-        &settle_batch_ixs(&accts, &signer, &ids, &[100, 200, 300], 0),
-        &[],
-    ));
+    let b = Batch::with_deposits(&mut h, 3, |_| 1_000);
+    ok(h.send_as(&b.ixs(&[100, 200, 300], 0), &[]));
 
-    assert_eq!(h.balance(&payee_tokens), 600);
-    assert_eq!(h.balance(&chans[0].vault_tokens), 2_400);
-    assert_eq!(h.vault(&chans[0].vault).outstanding, 2_400);
+    assert_eq!(h.balance(&b.accts.payee_tokens), 600);
+    assert_eq!(h.balance(&b.chans[0].vault_tokens), 2_400);
+    assert_eq!(h.vault(&b.chans[0].vault).outstanding, 2_400);
 }
 
 #[test]
 fn token_2022_close_with_a_final_voucher_pays_and_refunds() {
     let mut h = t22();
-    let payee = h.funded();
-    let chan = h.open_channel(&payee.pubkey(), 1_000);
-    let payee_tokens = h.payout_account(&payee.pubkey(), 0);
-    let accts = SettleAccounts::for_chan(&chan, payee_tokens);
-    ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(300, 0)]), &[]));
-    let close = CloseAccounts {
-        payee_tokens,
-        payer_tokens: chan.payer_tokens,
-        rent_payer: chan.payer.pubkey(),
-    };
-    let ixs = vec![
-        ed25519_ix(&[chan.voucher(650, 0)]),
-        close_ix(&chan, &payee.pubkey(), &close, true),
-    ];
-    ok(h.send(&ixs, &[&payee]));
+    let f = payee_fixture(&mut h, 1_000);
+    let chan = &f.chan;
+    h.settle(&f.accts, &[chan.voucher(300, 0)]);
+    let close = CloseAccounts::of(chan, f.payee_tokens);
+    ok(h.close_with_voucher(chan, &f.payee, &close, chan.voucher(650, 0)));
 
-    assert_eq!(h.balance(&payee_tokens), 650);
+    assert_eq!(h.balance(&f.payee_tokens), 650);
     assert_eq!(h.balance(&chan.payer_tokens), PAYER_BALANCE - 650);
     assert_eq!(h.balance(&chan.vault_tokens), 0);
     assert_eq!(h.vault(&chan.vault).outstanding, 0);
@@ -221,13 +200,10 @@ fn token_2022_close_with_a_final_voucher_pays_and_refunds() {
 fn token_2022_finalize_refunds_the_payer() {
     let mut h = t22();
     let (chan, accts) = settle_fixture(&mut h, 1_000);
-    ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(100, 0)]), &[]));
+    h.settle(&accts, &[chan.voucher(100, 0)]);
     h.request_close(&chan);
     h.advance(10, GRACE);
-    ok(h.send_as(
-        &[finalize_ix(&chan, &chan.payer_tokens, &chan.payer.pubkey())],
-        &[],
-    ));
+    ok(h.finalize(&chan));
 
     assert_eq!(h.balance(&chan.payer_tokens), PAYER_BALANCE - 100);
     assert_eq!(h.balance(&accts.payee_tokens), 100);
@@ -243,62 +219,21 @@ fn token_2022_vault_rejects_the_spl_token_program() {
     let (chan, accts) = settle_fixture(&mut h, 1_000);
     let mut bad = accts;
     bad.token_program = spl_token::ID;
-    let res = h.send_as(&settle_ixs(&bad, &[chan.voucher(100, 0)]), &[]);
-    assert_err(&res, PaychanError::VaultMismatch);
+    h.settle_err(&bad, &[chan.voucher(100, 0)], PaychanError::VaultMismatch);
     assert_eq!(h.channel(&chan.address).settled, 0);
 }
 
-#[test]
-fn open_rejects_a_mint_with_a_transfer_fee() {
-    assert_open_rejected(&[ExtensionType::TransferFeeConfig]);
-}
-
-#[test]
-fn open_rejects_a_mint_with_a_transfer_hook() {
-    assert_open_rejected(&[ExtensionType::TransferHook]);
-}
-
-#[test]
-fn open_rejects_a_mint_with_a_permanent_delegate() {
-    assert_open_rejected(&[ExtensionType::PermanentDelegate]);
-}
-
-#[test]
-fn open_rejects_a_mint_with_a_close_authority() {
-    assert_open_rejected(&[ExtensionType::MintCloseAuthority]);
-}
-
-#[test]
-fn open_rejects_a_mint_with_a_default_account_state() {
-    assert_open_rejected(&[ExtensionType::DefaultAccountState]);
-}
-
-#[test]
-fn open_rejects_a_non_transferable_mint() {
-    assert_open_rejected(&[ExtensionType::NonTransferable]);
-}
-
-#[test]
-fn open_rejects_an_interest_bearing_mint() {
-    assert_open_rejected(&[ExtensionType::InterestBearingConfig]);
-}
-
-#[test]
-fn open_rejects_a_pausable_mint() {
-    assert_open_rejected(&[ExtensionType::Pausable]);
-}
-
-#[test]
-fn open_rejects_a_scaled_ui_amount_mint() {
-    assert_open_rejected(&[ExtensionType::ScaledUiAmount]);
-}
-
-#[test]
-fn open_rejects_an_allowed_extension_combined_with_a_forbidden_one() {
-    assert_open_rejected(&[
-        ExtensionType::MetadataPointer,
-        ExtensionType::TransferFeeConfig,
-    ]);
+cases! {
+    open_rejects_a_mint_with_a_transfer_fee => assert_open_rejected(&[ExtensionType::TransferFeeConfig]);
+    open_rejects_a_mint_with_a_transfer_hook => assert_open_rejected(&[ExtensionType::TransferHook]);
+    open_rejects_a_mint_with_a_permanent_delegate => assert_open_rejected(&[ExtensionType::PermanentDelegate]);
+    open_rejects_a_mint_with_a_close_authority => assert_open_rejected(&[ExtensionType::MintCloseAuthority]);
+    open_rejects_a_mint_with_a_default_account_state => assert_open_rejected(&[ExtensionType::DefaultAccountState]);
+    open_rejects_a_non_transferable_mint => assert_open_rejected(&[ExtensionType::NonTransferable]);
+    open_rejects_an_interest_bearing_mint => assert_open_rejected(&[ExtensionType::InterestBearingConfig]);
+    open_rejects_a_pausable_mint => assert_open_rejected(&[ExtensionType::Pausable]);
+    open_rejects_a_scaled_ui_amount_mint => assert_open_rejected(&[ExtensionType::ScaledUiAmount]);
+    open_rejects_an_allowed_extension_combined_with_a_forbidden_one => assert_open_rejected(&[ExtensionType::MetadataPointer, ExtensionType::TransferFeeConfig]);
 }
 
 #[test]
@@ -316,18 +251,10 @@ fn open_settle_and_close_work_with_a_metadata_pointer_mint() {
 
     let payee_tokens = h.payout_account(&payee.pubkey(), 0);
     let accts = SettleAccounts::for_chan(&chan, payee_tokens);
-    ok(h.send_as(&settle_ixs(&accts, &[chan.voucher(400_000, 0)]), &[]));
+    h.settle(&accts, &[chan.voucher(400_000, 0)]);
     assert_eq!(h.balance(&payee_tokens), 400_000);
 
-    let close = CloseAccounts {
-        payee_tokens,
-        payer_tokens: chan.payer_tokens,
-        rent_payer: chan.payer.pubkey(),
-    };
-    ok(h.send(
-        &[close_ix(&chan, &payee.pubkey(), &close, false)],
-        &[&payee],
-    ));
+    ok(h.close_without_voucher(&chan, &payee, payee_tokens));
     assert_eq!(h.balance(&chan.payer_tokens), PAYER_BALANCE - 400_000);
     assert_eq!(h.balance(&chan.vault_tokens), 0);
     assert_eq!(h.vault(&chan.vault).outstanding, 0);

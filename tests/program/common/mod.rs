@@ -297,14 +297,24 @@ impl Chan {
 
     /// Signs a v1 voucher for this channel.
     pub fn voucher(&self, cumulative: u64, expires_at: i64) -> SignedVoucher {
+        self.voucher_as(&self.address, cumulative, expires_at)
+    }
+
+    /// Signs, with this channel's key, a v1 voucher naming `channel` (any account).
+    pub fn voucher_as(&self, channel: &Pubkey, cumulative: u64, expires_at: i64) -> SignedVoucher {
         sign_v1(
             &self.signer,
             &VoucherV1 {
-                channel_id: self.address.to_bytes(),
+                channel_id: channel.to_bytes(),
                 cumulative_amount: cumulative,
                 expires_at,
             },
         )
+    }
+
+    /// This channel's voucher (no expiry) signed by a fresh key instead of its signer.
+    pub fn forged_voucher(&self, cumulative: u64) -> SignedVoucher {
+        sign_v1(&new_signing_key(), &self.voucher(cumulative, 0).voucher)
     }
 }
 
@@ -521,42 +531,34 @@ pub fn custom_code(res: &TxResult) -> Option<u32> {
     }
 }
 
-/// Asserts that the transaction failed with `err` from the program.
+/// Asserts that the transaction failed with custom error `expected` (`what` names it).
 #[track_caller]
-pub fn assert_err(res: &TxResult, err: PaychanError) {
-    let expected = 6000 + err as u32;
+fn assert_custom(res: &TxResult, expected: u32, what: &dyn std::fmt::Debug) {
     match res {
         Ok(meta) => panic!(
-            "expected {err:?}, the transaction succeeded: {:#?}",
+            "expected {what:?}, the transaction succeeded: {:#?}",
             meta.logs
         ),
         Err(f) => assert_eq!(
             custom_code(res),
             Some(expected),
-            "expected {err:?} ({expected}), got {:?}\n{}",
+            "expected {what:?} ({expected}), got {:?}\n{}",
             f.err,
             f.meta.logs.join("\n")
         ),
     }
 }
 
+/// Asserts that the transaction failed with `err` from the program.
+#[track_caller]
+pub fn assert_err(res: &TxResult, err: PaychanError) {
+    assert_custom(res, 6000 + err as u32, &err);
+}
+
 /// Asserts that the transaction failed with an Anchor framework error.
 #[track_caller]
 pub fn assert_anchor_err(res: &TxResult, err: anchor_lang::error::ErrorCode) {
-    let expected: u32 = err.into();
-    match res {
-        Ok(meta) => panic!(
-            "expected {err:?}, the transaction succeeded: {:#?}",
-            meta.logs
-        ),
-        Err(f) => assert_eq!(
-            custom_code(res),
-            Some(expected),
-            "expected {err:?} ({expected}), got {:?}\n{}",
-            f.err,
-            f.meta.logs.join("\n")
-        ),
-    }
+    assert_custom(res, err.into(), &err);
 }
 
 /// Asserts that the transaction failed with this exact transaction error.
@@ -754,5 +756,481 @@ impl Harness {
         c.version = version;
         acc.data[8..].copy_from_slice(bytemuck::bytes_of(&c));
         self.svm.set_account(*channel, acc).unwrap();
+    }
+}
+
+/// `#[test] fn name() { body; }` for each `name => body;`: a table of cases,
+/// each its own test under its own name.
+macro_rules! cases {
+    ($($name:ident => $body:expr;)+) => {
+        $(
+            #[test]
+            fn $name() {
+                $body;
+            }
+        )+
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use cases;
+
+/// The fee the harness's fee payer paid for `send`.
+pub fn fee_of(h: &mut Harness, send: impl FnOnce(&mut Harness) -> TxResult) -> (TxResult, u64) {
+    let payer = h.fee_payer.pubkey();
+    let before = h.lamports(&payer);
+    let res = send(h);
+    (res, before - h.lamports(&payer))
+}
+
+/// Token program invocations (each one a `transfer_checked` CPI) in a transaction.
+pub fn transfers(meta: &TransactionMetadata, token_program: &Pubkey) -> usize {
+    let invoke = format!("Program {token_program} invoke");
+    meta.logs.iter().filter(|l| l.starts_with(&invoke)).count()
+}
+
+/// `(channel, settled, amount)` of every `ChannelSettled` event in the logs.
+pub fn settled_events(meta: &TransactionMetadata) -> Vec<(Pubkey, u64, u64)> {
+    events::<paychan::events::ChannelSettled>(&meta.logs)
+        .iter()
+        .map(|e| (e.channel, e.settled, e.amount))
+        .collect()
+}
+
+/// Which instruction settles v1 vouchers: `settle` (the Ed25519 precompile
+/// verifies them) or `settle_signed` (the program verifies them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SettleBy {
+    Precompile,
+    Program,
+}
+
+impl SettleBy {
+    /// The SDK's `[ed25519, settle]` or `[compute budget, settle_signed]`.
+    pub fn ixs(self, accts: &SettleAccounts, vouchers: &[SignedVoucher]) -> Vec<Instruction> {
+        match self {
+            Self::Precompile => settle_ixs(accts, vouchers),
+            Self::Program => settle_signed_ixs(accts, vouchers),
+        }
+    }
+
+    /// The error of a voucher signed by another key than the channel's signer.
+    pub fn wrong_signer_error(self) -> PaychanError {
+        match self {
+            Self::Precompile => PaychanError::WrongSigner,
+            Self::Program => PaychanError::InvalidSignature,
+        }
+    }
+}
+
+impl Harness {
+    /// Settles `vouchers` by `by`, sent by the harness's fee payer.
+    pub fn settle_by(
+        &mut self,
+        by: SettleBy,
+        accts: &SettleAccounts,
+        vouchers: &[SignedVoucher],
+    ) -> TxResult {
+        self.send_as(&by.ixs(accts, vouchers), &[])
+    }
+
+    /// `settle` (precompile) of `vouchers`; asserts success.
+    #[track_caller]
+    pub fn settle(
+        &mut self,
+        accts: &SettleAccounts,
+        vouchers: &[SignedVoucher],
+    ) -> TransactionMetadata {
+        ok(self.settle_by(SettleBy::Precompile, accts, vouchers))
+    }
+
+    /// `settle_signed` of `vouchers`; asserts success.
+    #[track_caller]
+    pub fn settle_signed(
+        &mut self,
+        accts: &SettleAccounts,
+        vouchers: &[SignedVoucher],
+    ) -> TransactionMetadata {
+        ok(self.settle_by(SettleBy::Program, accts, vouchers))
+    }
+
+    /// Asserts that settling `vouchers` by `by` fails with `err`.
+    #[track_caller]
+    pub fn assert_settle_err(
+        &mut self,
+        by: SettleBy,
+        accts: &SettleAccounts,
+        vouchers: &[SignedVoucher],
+        err: PaychanError,
+    ) {
+        let res = self.settle_by(by, accts, vouchers);
+        assert_err(&res, err);
+    }
+
+    /// Asserts that `settle` (precompile) of `vouchers` fails with `err`.
+    #[track_caller]
+    pub fn settle_err(&mut self, accts: &SettleAccounts, v: &[SignedVoucher], err: PaychanError) {
+        self.assert_settle_err(SettleBy::Precompile, accts, v, err);
+    }
+
+    /// Asserts that `settle_signed` of `vouchers` fails with `err`.
+    #[track_caller]
+    pub fn settle_signed_err(
+        &mut self,
+        accts: &SettleAccounts,
+        v: &[SignedVoucher],
+        err: PaychanError,
+    ) {
+        self.assert_settle_err(SettleBy::Program, accts, v, err);
+    }
+
+    /// The payer finalizes `chan` (refund and rent back to the payer), sent
+    /// by the harness's fee payer.
+    pub fn finalize(&mut self, chan: &Chan) -> TxResult {
+        let ix = finalize_ix(chan, &chan.payer_tokens, &chan.payer.pubkey());
+        self.send_as(&[ix], &[])
+    }
+
+    /// The payee closes `chan` without a final voucher, paying `payee_tokens`.
+    pub fn close_without_voucher(
+        &mut self,
+        chan: &Chan,
+        payee: &Keypair,
+        payee_tokens: Pubkey,
+    ) -> TxResult {
+        let a = CloseAccounts::of(chan, payee_tokens);
+        self.send(&[close_ix(chan, &payee.pubkey(), &a, false)], &[payee])
+    }
+
+    /// The payee closes `chan` with the final voucher `v` (`[ed25519, close]`).
+    pub fn close_with_voucher(
+        &mut self,
+        chan: &Chan,
+        payee: &Keypair,
+        a: &CloseAccounts,
+        v: SignedVoucher,
+    ) -> TxResult {
+        let ixs = [ed25519_ix(&[v]), close_ix(chan, &payee.pubkey(), a, true)];
+        self.send(&ixs, &[payee])
+    }
+}
+
+impl CloseAccounts {
+    /// Paying `payee_tokens`; the refund and the rent go back to the channel's payer.
+    pub fn of(chan: &Chan, payee_tokens: Pubkey) -> Self {
+        Self {
+            payee_tokens,
+            payer_tokens: chan.payer_tokens,
+            rent_payer: chan.payer.pubkey(),
+        }
+    }
+}
+
+/// One open channel to a funded payee who can sign `close`.
+pub struct PayeeFixture {
+    pub chan: Chan,
+    pub payee: Keypair,
+    pub payee_tokens: Pubkey,
+    pub accts: SettleAccounts,
+}
+
+pub fn payee_fixture(h: &mut Harness, deposit: u64) -> PayeeFixture {
+    let payee = h.funded();
+    let chan = h.open_channel(&payee.pubkey(), deposit);
+    let payee_tokens = h.payout_account(&payee.pubkey(), 0);
+    let accts = SettleAccounts::for_chan(&chan, payee_tokens);
+    PayeeFixture {
+        chan,
+        payee,
+        payee_tokens,
+        accts,
+    }
+}
+
+impl PayeeFixture {
+    /// The payee closes the channel without a final voucher.
+    pub fn close_without_voucher(&self, h: &mut Harness) -> TxResult {
+        h.close_without_voucher(&self.chan, &self.payee, self.payee_tokens)
+    }
+}
+
+/// `n` channels of different payers to one payee (channel `i` holding
+/// `deposit(i)`) and the settle accounts of their shared vault.
+pub fn channels_to_one_payee(
+    h: &mut Harness,
+    n: u64,
+    deposit: impl Fn(u64) -> u64,
+) -> (Vec<Chan>, SettleAccounts) {
+    let payee = Pubkey::new_unique();
+    let payee_tokens = h.payout_account(&payee, 0);
+    let chans: Vec<Chan> = (0..n).map(|i| h.open_channel(&payee, deposit(i))).collect();
+    let accts = SettleAccounts::for_chan(&chans[0], payee_tokens);
+    (chans, accts)
+}
+
+/// Two channels (1,000 each) of different payers to one payee, and their vault's settle accounts.
+pub fn two_channels(h: &mut Harness) -> (Chan, Chan, SettleAccounts) {
+    let (mut chans, accts) = channels_to_one_payee(h, 2, |_| 1_000);
+    let b = chans.pop().expect("two");
+    let a = chans.pop().expect("two");
+    (a, b, accts)
+}
+
+/// Channel `i` of `chans` settled to 100 · (i + 1).
+pub fn hundreds(chans: &[Chan]) -> Vec<SignedVoucher> {
+    chans
+        .iter()
+        .enumerate()
+        .map(|(i, c)| c.voucher(100 * (i as u64 + 1), 0))
+        .collect()
+}
+
+/// After channel 0 was settled to 50, then the `hundreds` of `chans`
+/// (channel `i` holding `base + i`) in the one transaction `meta`: the payout,
+/// every channel's watermark, what the vault owes, one token transfer and
+/// the events in order.
+#[track_caller]
+pub fn assert_hundreds_paid_in_one_transfer(
+    h: &Harness,
+    accts: &SettleAccounts,
+    chans: &[Chan],
+    base: u64,
+    meta: &TransactionMetadata,
+) {
+    let n = chans.len() as u64;
+    let expected: u64 = (1..=n).map(|i| 100 * i).sum();
+    assert_eq!(h.balance(&accts.payee_tokens), expected);
+    for (i, c) in chans.iter().enumerate() {
+        assert_eq!(h.channel(&c.address).settled, 100 * (i as u64 + 1));
+    }
+    let deposits: u64 = (0..n).map(|i| base + i).sum();
+    assert_eq!(h.vault(&chans[0].vault).outstanding, deposits - expected);
+    assert_eq!(
+        transfers(meta, &anchor_spl::token::ID),
+        1,
+        "{:#?}",
+        meta.logs
+    );
+    // One ChannelSettled event per channel, in order.
+    let want: Vec<_> = chans
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let settled = 100 * (i as u64 + 1);
+            // The first channel was settled to 50 before.
+            let amount = if i == 0 { settled - 50 } else { settled };
+            (c.address, settled, amount)
+        })
+        .collect();
+    assert_eq!(settled_events(meta), want);
+}
+
+/// `n` channels of one signer to one funded payee (channel `i` holding
+/// `deposit(i)`), sorted by address, and the settle accounts of their vault.
+pub struct Batch {
+    pub payee: Keypair,
+    pub signer: SigningKey,
+    pub chans: Vec<Chan>,
+    pub accts: SettleAccounts,
+}
+
+impl Batch {
+    pub fn with_deposits(h: &mut Harness, n: usize, deposit: impl Fn(u64) -> u64) -> Self {
+        let payee = h.funded();
+        let payee_tokens = h.payout_account(&payee.pubkey(), 0);
+        let signer = new_signing_key();
+        let mut chans: Vec<Chan> = (0..n as u64)
+            .map(|i| h.open_channel_with_signer(&payee.pubkey(), deposit(i), &signer))
+            .collect();
+        chans.sort_by_key(|c| c.address.to_bytes());
+        let accts = SettleAccounts::for_chan(&chans[0], payee_tokens);
+        Self {
+            payee,
+            signer,
+            chans,
+            accts,
+        }
+    }
+
+    pub fn addresses(&self) -> Vec<Pubkey> {
+        self.chans.iter().map(|c| c.address).collect()
+    }
+
+    pub fn deposits(&self, h: &Harness) -> u64 {
+        self.chans
+            .iter()
+            .map(|c| h.channel(&c.address).deposit)
+            .sum()
+    }
+
+    /// `[ed25519, settle_batch]` over all channels with `targets`.
+    pub fn ixs(&self, targets: &[u64], expires_at: i64) -> Vec<Instruction> {
+        settle_batch_ixs(
+            &self.accts,
+            &self.signer,
+            &self.addresses(),
+            targets,
+            expires_at,
+        )
+    }
+}
+
+/// Installs a lookup table of the vault's shared accounts (`last` after the
+/// mint: the token program or the instructions sysvar) and the channels `chans`.
+pub fn settle_table(
+    h: &mut Harness,
+    accts: &SettleAccounts,
+    last: Pubkey,
+    chans: &[Chan],
+) -> solana_message::AddressLookupTableAccount {
+    let mut addresses = vec![
+        accts.vault,
+        accts.vault_tokens,
+        accts.payee_tokens,
+        accts.mint,
+        last,
+    ];
+    addresses.extend(chans.iter().map(|c| c.address));
+    install_table(h, addresses)
+}
+
+/// Scenarios run by both `settle` (precompile) and `settle_signed` (program).
+pub mod both {
+    use super::*;
+
+    /// 300 then 450 of a 1,000 deposit: each settle pays the increment and
+    /// advances the watermark; the second logs one event of 150. Returns the first
+    /// settle's metadata and the fee the harness's fee payer paid for it.
+    pub fn settle_300_then_450(
+        by: SettleBy,
+    ) -> (Harness, Chan, SettleAccounts, TransactionMetadata, u64) {
+        let mut h = Harness::new();
+        let (chan, accts) = settle_fixture(&mut h, 1_000);
+        let (res, fee) = fee_of(&mut h, |h| h.settle_by(by, &accts, &[chan.voucher(300, 0)]));
+        let first = ok(res);
+        assert_eq!(h.balance(&accts.payee_tokens), 300);
+        assert_eq!(h.balance(&chan.vault_tokens), 700);
+        assert_eq!(h.channel(&chan.address).settled, 300);
+        assert_eq!(h.vault(&chan.vault).outstanding, 700);
+
+        let meta = ok(h.settle_by(by, &accts, &[chan.voucher(450, 0)]));
+        assert_eq!(settled_events(&meta), vec![(chan.address, 450, 150)]);
+        assert_eq!(h.balance(&accts.payee_tokens), 450);
+        assert_eq!(h.balance(&chan.vault_tokens), 550);
+        assert_eq!(h.channel(&chan.address).settled, 450);
+        assert_eq!(h.vault(&chan.vault).outstanding, 550);
+        (h, chan, accts, first, fee)
+    }
+
+    /// One voucher more than `cap` is refused; `cap` of them pay.
+    pub fn more_vouchers_than_the_cap_are_refused(by: SettleBy, cap: u8) {
+        let mut h = Harness::new();
+        let n = usize::from(cap) + 1;
+        let (chans, accts) = channels_to_one_payee(&mut h, n as u64, |_| 1_000);
+        let vouchers: Vec<_> = chans.iter().map(|c| c.voucher(10, 0)).collect();
+        // LiteSVM takes the oversized transaction; the program must refuse it.
+        h.assert_settle_err(by, &accts, &vouchers, PaychanError::InvalidChannelCount);
+        ok(h.settle_by(by, &accts, &vouchers[..n - 1]));
+        assert_eq!(h.balance(&accts.payee_tokens), 10 * (n as u64 - 1));
+    }
+
+    /// A fresh channel (1,000) settled by `by` with `vouchers(chan)` fails with `err`; nothing moves.
+    #[track_caller]
+    pub fn refused(
+        by: SettleBy,
+        vouchers: impl Fn(&Harness, &Chan) -> Vec<SignedVoucher>,
+        err: PaychanError,
+    ) {
+        let mut h = Harness::new();
+        let (chan, accts) = settle_fixture(&mut h, 1_000);
+        let vouchers = vouchers(&h, &chan);
+        h.assert_settle_err(by, &accts, &vouchers, err);
+        assert_eq!(h.channel(&chan.address).settled, 0);
+        assert_eq!(h.balance(&chan.vault_tokens), 1_000);
+    }
+
+    pub fn the_same_channel_twice_is_refused(by: SettleBy) {
+        let twice = |_: &Harness, c: &Chan| vec![c.voucher(100, 0), c.voucher(200, 0)];
+        refused(by, twice, PaychanError::DuplicateChannel);
+    }
+
+    pub fn an_expired_voucher_is_refused(by: SettleBy) {
+        let expired = |h: &Harness, c: &Chan| vec![c.voucher(500, h.clock().unix_timestamp - 1)];
+        refused(by, expired, PaychanError::VoucherExpired);
+    }
+
+    pub fn a_voucher_above_the_deposit_is_refused(by: SettleBy) {
+        let above = |_: &Harness, c: &Chan| vec![c.voucher(1_001, 0)];
+        refused(by, above, PaychanError::CumulativeExceedsDeposit);
+    }
+
+    pub fn a_voucher_signed_by_another_key_is_refused(by: SettleBy) {
+        let forged = |_: &Harness, c: &Chan| vec![c.forged_voucher(900)];
+        refused(by, forged, by.wrong_signer_error());
+    }
+
+    pub fn a_channel_passed_read_only_is_refused(by: SettleBy) {
+        let mut h = Harness::new();
+        let (chan, accts) = settle_fixture(&mut h, 1_000);
+        let mut ixs = by.ixs(&accts, &[chan.voucher(5, 0)]);
+        let last = ixs[1].accounts.len() - 1;
+        ixs[1].accounts[last].is_writable = false;
+        assert_err(&h.send_as(&ixs, &[]), PaychanError::ChannelNotWritable);
+    }
+
+    /// The vault (owned by the program) and the payout account (owned by the
+    /// token program) passed as "channels", with vouchers signed for them.
+    pub fn an_account_that_is_not_a_channel_is_refused(by: SettleBy) {
+        let mut h = Harness::new();
+        let (chan, accts) = settle_fixture(&mut h, 1_000);
+        for (account, err) in [
+            (
+                chan.vault,
+                anchor_lang::error::ErrorCode::AccountDiscriminatorMismatch,
+            ),
+            (
+                accts.payee_tokens,
+                anchor_lang::error::ErrorCode::AccountOwnedByWrongProgram,
+            ),
+        ] {
+            let res = h.settle_by(by, &accts, &[chan.voucher_as(&account, 5, 0)]);
+            assert_anchor_err(&res, err);
+        }
+    }
+
+    /// A voucher that pays nothing is still checked: its signer, its vault and
+    /// its expiry. Returns the chain with the channel settled to 500.
+    pub fn a_voucher_at_or_below_settled_is_still_checked(
+        by: SettleBy,
+    ) -> (Harness, Chan, SettleAccounts) {
+        let mut h = Harness::new();
+        let (chan, accts) = settle_fixture(&mut h, 1_000);
+        ok(h.settle_by(by, &accts, &[chan.voucher(500, 0)]));
+        let forged = chan.forged_voucher(400);
+        h.assert_settle_err(by, &accts, &[forged], by.wrong_signer_error());
+        let expired = chan.voucher(400, h.clock().unix_timestamp - 1);
+        h.assert_settle_err(by, &accts, &[expired], PaychanError::VoucherExpired);
+        let (_, other_accts) = settle_fixture(&mut h, 1_000);
+        let v = chan.voucher(400, 0);
+        h.assert_settle_err(by, &other_accts, &[v], PaychanError::VaultMismatch);
+        assert_eq!(h.balance(&accts.payee_tokens), 500);
+        (h, chan, accts)
+    }
+
+    /// Payer A settles its own voucher (300) first; the payee's settle of A's
+    /// and B's (400) still pays B's increment and logs only B's settlement.
+    pub fn a_front_run_cannot_void_a_multi_payer_settle(
+        by: SettleBy,
+    ) -> (Harness, Chan, Chan, SettleAccounts) {
+        let mut h = Harness::new();
+        let (a, b, accts) = two_channels(&mut h);
+        let (va, vb) = (a.voucher(300, 0), b.voucher(400, 0));
+        // The front-run, by payer A.
+        let front = h.funded();
+        ok(h.send(&by.ixs(&accts, &[va]), &[&front]));
+        let meta = ok(h.settle_by(by, &accts, &[va, vb]));
+        assert_eq!(h.balance(&accts.payee_tokens), 700);
+        assert_eq!(h.channel(&b.address).settled, 400);
+        assert_eq!(settled_events(&meta), vec![(b.address, 400, 400)]);
+        (h, a, b, accts)
     }
 }
