@@ -14,13 +14,12 @@
 //! `exact` kind in `/supported`.
 use clap::Args;
 use paychan_x402::server::facilitator::{self, FacilitatorConfig};
-use serde_json::json;
 
 use super::{
     Context,
     server::{
-        BackendOptions, DEFAULT_FACILITATOR_LISTEN, PricedRoute, ServerArgs, bind, resolve_server,
-        shutdown_signal, start_backend, start_exact,
+        BackendOptions, DEFAULT_FACILITATOR_LISTEN, PricedRoute, ServerArgs, bind, prepare_server,
+        start_backend,
     },
 };
 use crate::{error::CliError, output::Report};
@@ -38,22 +37,8 @@ pub struct FacilitatorArgs {
 
 /// Runs `paychan facilitator` until Ctrl-C / SIGTERM.
 pub async fn run(ctx: &Context, args: &FacilitatorArgs) -> Result<Report, CliError> {
-    // Only the settler signs. With --no-settler the keypair is optional: it
-    // only names the payee when --payee and the config do not.
-    let keypair = if args.server.no_settler {
-        ctx.keypair().ok()
-    } else {
-        Some(ctx.keypair()?)
-    };
-    let chain = args.server.chain(ctx)?;
-    let setup = resolve_server(
-        ctx,
-        &chain,
-        &args.server,
-        DEFAULT_FACILITATOR_LISTEN,
-        keypair.as_ref(),
-    )
-    .await?;
+    let (keypair, chain, setup) =
+        prepare_server(ctx, &args.server, DEFAULT_FACILITATOR_LISTEN).await?;
     let token = setup
         .file
         .facilitator_token
@@ -78,25 +63,16 @@ pub async fn run(ctx: &Context, args: &FacilitatorArgs) -> Result<Report, CliErr
         token,
         ..FacilitatorConfig::new(setup.network.clone(), backend.extra.clone(), min_price)
     };
-    let exact = if setup.file.exact.enabled() {
-        let Some(fee_payer) = keypair.as_ref() else {
-            backend.shutdown().await;
-            return Err(CliError::Usage(
-                "[exact] needs the fee payer's keypair (--keypair): it signs and pays for \
-                 every exact transaction"
-                    .into(),
-            ));
-        };
-        match start_exact(&chain, &setup, fee_payer).await {
-            Ok(s) => Some(s),
-            Err(e) => {
-                backend.shutdown().await;
-                return Err(e);
-            }
-        }
-    } else {
-        None
-    };
+    let (backend, exact) = backend
+        .with_exact(
+            setup.file.exact.enabled(),
+            &chain,
+            &setup,
+            keypair.as_ref(),
+            "[exact] needs the fee payer's keypair (--keypair): it signs and pays for \
+             every exact transaction",
+        )
+        .await?;
     let exact_note = exact.as_ref().map_or(String::new(), |s| {
         format!(
             ", exact (fee payer {}, at most {} lamports a settlement)",
@@ -111,37 +87,11 @@ pub async fn run(ctx: &Context, args: &FacilitatorArgs) -> Result<Report, CliErr
         None => facilitator::router_with_exact(backend.verifier.clone(), config, (), exact),
     }
     .route("/health", axum::routing::get(|| async { "ok" }));
-    eprintln!(
-        "paychan facilitator: listening on http://{addr} (network {}, payee {}, mint {}{exact_note}, settler {})",
-        setup.network,
-        setup.payee,
-        setup.mint,
-        if backend.settler.is_some() {
-            "on"
-        } else {
-            "off"
-        }
-    );
-    if let Some(m) = backend.metrics_addr {
-        eprintln!("paychan facilitator: metrics on http://{m}/metrics");
-    }
-    let served =
-        paychan_x402::server::serve(listener, app, setup.file.limits.http(), shutdown_signal())
-            .await;
-    backend.shutdown().await;
-    served.map_err(|source| CliError::Io {
-        what: format!("serving on {addr}"),
-        source,
-    })?;
+    backend.announce("facilitator", addr, &setup, &exact_note);
+    backend.serve(listener, addr, app, &setup).await?;
     Ok(Report {
         human: format!("paychan facilitator stopped (was on http://{addr})\n"),
-        json: json!({
-            "stopped": true,
-            "listen": addr.to_string(),
-            "network": setup.network,
-            "payee": setup.payee.to_string(),
-            "mint": setup.mint.to_string(),
-        }),
+        json: setup.stopped_json(addr),
     })
 }
 

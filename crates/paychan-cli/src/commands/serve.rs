@@ -15,7 +15,7 @@ use super::{
     Context,
     server::{
         BackendOptions, DEFAULT_SERVE_LISTEN, PricedRoute, ServerArgs, bind, paywall_router,
-        resolve_server, shutdown_signal, start_backend, start_exact,
+        prepare_server, start_backend,
     },
 };
 use crate::{
@@ -34,22 +34,7 @@ pub struct ServeArgs {
 
 /// Runs `paychan serve` until Ctrl-C / SIGTERM.
 pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<Report, CliError> {
-    // Only the settler signs. With --no-settler the keypair is optional: it
-    // only names the payee when --payee and the config do not.
-    let keypair = if args.server.no_settler {
-        ctx.keypair().ok()
-    } else {
-        Some(ctx.keypair()?)
-    };
-    let chain = args.server.chain(ctx)?;
-    let setup = resolve_server(
-        ctx,
-        &chain,
-        &args.server,
-        DEFAULT_SERVE_LISTEN,
-        keypair.as_ref(),
-    )
-    .await?;
+    let (keypair, chain, setup) = prepare_server(ctx, &args.server, DEFAULT_SERVE_LISTEN).await?;
     if setup.file.routes.is_empty() {
         return Err(CliError::Usage(
             "no routes: pass --routes FILE or add [[serve.routes]] to the config (see serve.example.toml)"
@@ -84,23 +69,18 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<Report, CliError> {
     )
     .await?;
     let mut paywall = backend.paywall(&setup);
+    let (backend, exact) = backend
+        .with_exact(
+            exact_routes > 0,
+            &chain,
+            &setup,
+            keypair.as_ref(),
+            "exact routes need the fee payer's keypair (--keypair): it signs and pays \
+             for every exact transaction",
+        )
+        .await?;
     let mut exact_note = String::new();
-    if exact_routes > 0 {
-        let Some(fee_payer) = keypair.as_ref() else {
-            backend.shutdown().await;
-            return Err(CliError::Usage(
-                "exact routes need the fee payer's keypair (--keypair): it signs and pays \
-                 for every exact transaction"
-                    .into(),
-            ));
-        };
-        let settler = match start_exact(&chain, &setup, fee_payer).await {
-            Ok(s) => s,
-            Err(e) => {
-                backend.shutdown().await;
-                return Err(e);
-            }
-        };
+    if let Some(settler) = exact {
         exact_note = format!(
             ", exact on {exact_routes} (fee payer {}, at most {} lamports a request)",
             settler.fee_payer(),
@@ -110,30 +90,14 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<Report, CliError> {
     }
     let app = paywall_router(&paywall, &routes);
     let (listener, addr) = bind(&setup.listen).await?;
-    eprintln!(
-        "paychan serve: listening on http://{addr} (network {}, payee {}, mint {}, {} routes{exact_note}, settler {})",
-        setup.network,
-        setup.payee,
-        setup.mint,
-        routes.len(),
-        if backend.settler.is_some() {
-            "on"
-        } else {
-            "off"
-        }
+    backend.announce(
+        "serve",
+        addr,
+        &setup,
+        &format!(", {} routes{exact_note}", routes.len()),
     );
-    if let Some(m) = backend.metrics_addr {
-        eprintln!("paychan serve: metrics on http://{m}/metrics");
-    }
     tracing::info!(%addr, network = %setup.network, "serving");
-    let served =
-        paychan_x402::server::serve(listener, app, setup.file.limits.http(), shutdown_signal())
-            .await;
-    backend.shutdown().await;
-    served.map_err(|source| CliError::Io {
-        what: format!("serving on {addr}"),
-        source,
-    })?;
+    backend.serve(listener, addr, app, &setup).await?;
 
     let decimals = setup.mint_info.decimals;
     let mut table = Table::with_header(["route", "price", "description"]);
@@ -150,17 +114,19 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<Report, CliError> {
     }
     Ok(Report {
         human: format!("paychan serve stopped (was on http://{addr})\n{table}"),
-        json: json!({
-            "stopped": true,
-            "listen": addr.to_string(),
-            "network": setup.network,
-            "payee": setup.payee.to_string(),
-            "mint": setup.mint.to_string(),
-            "routes": routes.iter().map(|r| json!({
-                "path": r.path,
-                "price": r.price.to_string(),
-                "exact": r.exact,
-            })).collect::<Vec<_>>(),
-        }),
+        json: {
+            let mut json = setup.stopped_json(addr);
+            json["routes"] = routes
+                .iter()
+                .map(|r| {
+                    json!({
+                        "path": r.path,
+                        "price": r.price.to_string(),
+                        "exact": r.exact,
+                    })
+                })
+                .collect();
+            json
+        },
     })
 }

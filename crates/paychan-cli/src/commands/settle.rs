@@ -17,9 +17,9 @@ use solana_signer::Signer;
 use super::{
     Context,
     server::{
-        DEFAULT_METRICS_ADDR, DEFAULT_STORE, DEFAULT_THRESHOLD, ServeConfig, SettlerOptions,
-        StoreSpec, build_settler, ensure_payee_tokens, open_store, serve_metrics, settler_lease,
-        shutdown_signal, spawn_settler,
+        DEFAULT_METRICS_ADDR, ServeConfig, SettlerOptions, StoreSpec, build_settler,
+        ensure_payee_tokens, open_store, serve_metrics, settle_threshold, settler_lease,
+        shutdown_signal, spawn_settler, store_spec,
     },
 };
 use crate::{
@@ -95,33 +95,8 @@ pub async fn run(ctx: &Context, args: &SettleArgs) -> Result<Report, CliError> {
             .ok_or_else(|| CliError::Usage("no mint: pass --mint or set mint in [serve]".into()))?,
     };
     let mint_info = chain.mint(&mint).await?;
-    let threshold = match &args.threshold {
-        Some(t) => t.clone(),
-        None => {
-            let text = file
-                .settle_threshold
-                .clone()
-                .unwrap_or_else(|| DEFAULT_THRESHOLD.to_string());
-            text.parse::<AmountInput>()
-                .map_err(|source| CliError::Amount {
-                    input: text.clone(),
-                    source,
-                })?
-        }
-    };
-    let threshold = threshold
-        .to_base_units(mint_info.decimals)
-        .map_err(|source| CliError::Amount {
-            input: threshold.to_string(),
-            source,
-        })?;
-    let spec = args
-        .store
-        .clone()
-        .or_else(|| file.store.clone())
-        .unwrap_or_else(|| DEFAULT_STORE.to_string())
-        .parse::<StoreSpec>()
-        .map_err(CliError::Usage)?;
+    let threshold = settle_threshold(args.threshold.as_ref(), &file, &mint_info)?;
+    let spec = store_spec(args.store.as_ref(), &file)?;
     ensure_payee_tokens(&chain, &keypair, &mint, &mint_info).await?;
     let store = Arc::new(open_store(&spec, Durability::Sync).map_err(|e| match (&spec, e) {
         (StoreSpec::Redb(_), CliError::Usage(m)) => CliError::Usage(format!(

@@ -22,7 +22,7 @@ use solana_signer::Signer;
 
 use super::{
     config::ServerArgs,
-    http::serve_metrics,
+    http::{serve_metrics, shutdown_signal},
     settler::{build_settler, settler_lease, spawn_settler},
     setup::{ServerSetup, ensure_payee_tokens},
     store::{AnyStore, open_store},
@@ -167,6 +167,68 @@ impl Backend {
         config.description = setup.file.description.clone();
         config.public_url = setup.file.public_url.clone();
         Paywall::new(self.verifier.clone(), config)
+    }
+
+    /// Starts the `exact` settlement ([`start_exact`]) when `wanted`, with
+    /// `fee_payer`; without one (`missing` says why it is needed) or when it
+    /// fails to start, shuts this backend down and returns the error.
+    pub async fn with_exact(
+        self,
+        wanted: bool,
+        chain: &Chain,
+        setup: &ServerSetup,
+        fee_payer: Option<&Keypair>,
+        missing: &str,
+    ) -> Result<(Self, Option<Arc<ExactSettler>>), CliError> {
+        if !wanted {
+            return Ok((self, None));
+        }
+        let started = match fee_payer {
+            Some(fee_payer) => start_exact(chain, setup, fee_payer).await,
+            None => Err(CliError::Usage(missing.to_string())),
+        };
+        match started {
+            Ok(settler) => Ok((self, Some(settler))),
+            Err(e) => {
+                self.shutdown().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Prints `paychan {command}: listening on http://{addr} (network …,
+    /// payee …, mint …{details}, settler on|off)` and where `/metrics` is
+    /// served, if anywhere.
+    pub fn announce(&self, command: &str, addr: SocketAddr, setup: &ServerSetup, details: &str) {
+        eprintln!(
+            "paychan {command}: listening on http://{addr} (network {}, payee {}, mint {}{details}, settler {})",
+            setup.network,
+            setup.payee,
+            setup.mint,
+            if self.settler.is_some() { "on" } else { "off" }
+        );
+        if let Some(m) = self.metrics_addr {
+            eprintln!("paychan {command}: metrics on http://{m}/metrics");
+        }
+    }
+
+    /// Serves `app` on `listener` (at `addr`) within the config's HTTP
+    /// limits until Ctrl-C / SIGTERM, then shuts this backend down.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        addr: SocketAddr,
+        app: axum::Router,
+        setup: &ServerSetup,
+    ) -> Result<(), CliError> {
+        let served =
+            paychan_x402::server::serve(listener, app, setup.file.limits.http(), shutdown_signal())
+                .await;
+        self.shutdown().await;
+        served.map_err(|source| CliError::Io {
+            what: format!("serving on {addr}"),
+            source,
+        })
     }
 
     /// Stops the settler's loop (a run in progress finishes first); the

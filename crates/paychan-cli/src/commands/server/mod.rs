@@ -35,5 +35,8 @@ pub use http::{
     MAX_RESPONSE_BYTES, PricedRoute, bind, paywall_router, serve_metrics, shutdown_signal,
 };
 pub use settler::{SettlerOptions, build_settler, settler_lease, spawn_settler};
-pub use setup::{ServerSetup, ensure_payee_tokens, network_for, resolve_server};
+pub use setup::{
+    ServerSetup, ensure_payee_tokens, network_for, prepare_server, resolve_server,
+    settle_threshold, store_spec,
+};
 pub use store::{AnyStore, StoreSpec, open_store, parse_durability};

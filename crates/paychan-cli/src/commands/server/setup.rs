@@ -66,6 +66,62 @@ pub async fn ensure_payee_tokens(
     Ok(ata)
 }
 
+/// The voucher store: `--store`, else the config file's, else [`DEFAULT_STORE`].
+pub fn store_spec(flag: Option<&String>, file: &ServeConfig) -> Result<StoreSpec, CliError> {
+    flag.or(file.store.as_ref())
+        .map_or(DEFAULT_STORE, String::as_str)
+        .parse::<StoreSpec>()
+        .map_err(CliError::Usage)
+}
+
+/// The settle threshold per channel in base units of the mint: `--threshold`,
+/// else the config file's `settle_threshold`, else [`DEFAULT_THRESHOLD`].
+pub fn settle_threshold(
+    flag: Option<&AmountInput>,
+    file: &ServeConfig,
+    mint: &MintInfo,
+) -> Result<u64, CliError> {
+    let threshold = match flag {
+        Some(t) => t.clone(),
+        None => {
+            let text = file
+                .settle_threshold
+                .as_deref()
+                .unwrap_or(DEFAULT_THRESHOLD);
+            text.parse::<AmountInput>()
+                .map_err(|source| CliError::Amount {
+                    input: text.to_string(),
+                    source,
+                })?
+        }
+    };
+    threshold
+        .to_base_units(mint.decimals)
+        .map_err(|source| CliError::Amount {
+            input: threshold.to_string(),
+            source,
+        })
+}
+
+/// The keypair, chain and [`ServerSetup`] `paychan serve` and `paychan
+/// facilitator` start from. Only the settler signs: with `--no-settler` the
+/// keypair is optional; it only names the payee when `--payee` and the
+/// config do not.
+pub async fn prepare_server(
+    ctx: &Context,
+    args: &ServerArgs,
+    default_listen: &str,
+) -> Result<(Option<Keypair>, Chain, ServerSetup), CliError> {
+    let keypair = if args.no_settler {
+        ctx.keypair().ok()
+    } else {
+        Some(ctx.keypair()?)
+    };
+    let chain = args.chain(ctx)?;
+    let setup = resolve_server(ctx, &chain, args, default_listen, keypair.as_ref()).await?;
+    Ok((keypair, chain, setup))
+}
+
 /// The chain-side setup of a server: resolved from flags, file and chain.
 #[derive(Debug)]
 pub struct ServerSetup {
@@ -93,6 +149,19 @@ pub struct ServerSetup {
     pub poll_interval: Duration,
     /// Settler options.
     pub settler: SettlerOptions,
+}
+
+impl ServerSetup {
+    /// The JSON report of a server stopped after serving on `addr`.
+    pub fn stopped_json(&self, addr: std::net::SocketAddr) -> serde_json::Value {
+        serde_json::json!({
+            "stopped": true,
+            "listen": addr.to_string(),
+            "network": self.network,
+            "payee": self.payee.to_string(),
+            "mint": self.mint.to_string(),
+        })
+    }
 }
 
 /// Resolves a server's setup: flags over the file, the network from the
@@ -132,13 +201,7 @@ pub async fn resolve_server(
     };
     let network = network_for(chain, file.network.as_deref()).await?;
     let mint_info = chain.mint(&mint).await?;
-    let store = args
-        .store
-        .clone()
-        .or_else(|| file.store.clone())
-        .unwrap_or_else(|| DEFAULT_STORE.to_string())
-        .parse::<StoreSpec>()
-        .map_err(CliError::Usage)?;
+    let store = store_spec(args.store.as_ref(), &file)?;
     let durability = parse_durability(
         args.durability
             .as_deref()
@@ -146,24 +209,7 @@ pub async fn resolve_server(
             .unwrap_or("sync"),
     )
     .map_err(CliError::Usage)?;
-    let threshold = match &args.threshold {
-        Some(t) => t.clone(),
-        None => file
-            .settle_threshold
-            .as_deref()
-            .unwrap_or(DEFAULT_THRESHOLD)
-            .parse::<AmountInput>()
-            .map_err(|source| CliError::Amount {
-                input: file.settle_threshold.clone().unwrap_or_default(),
-                source,
-            })?,
-    };
-    let threshold = threshold
-        .to_base_units(mint_info.decimals)
-        .map_err(|source| CliError::Amount {
-            input: threshold.to_string(),
-            source,
-        })?;
+    let threshold = settle_threshold(args.threshold.as_ref(), &file, &mint_info)?;
     let grace_period = file.grace_period.unwrap_or(DEFAULT_GRACE_PERIOD_SECS);
     if !(paychan_sdk::constants::MIN_GRACE_PERIOD_SECS
         ..=paychan_sdk::constants::MAX_GRACE_PERIOD_SECS)
