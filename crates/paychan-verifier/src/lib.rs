@@ -47,7 +47,8 @@ pub mod verifier;
 pub use error::{CheckError, Rejection, VerifierError};
 pub use snapshot::{ChannelSnapshot, ChannelSource, LoadError, MemoryChannels, SnapshotError};
 pub use store::{
-    AcceptOutcome, Accepted, Latest, MemoryStore, StoreError, VoucherId, VoucherStore,
+    AcceptFuture, AcceptOutcome, Accepted, Latest, LatestFuture, MemoryStore, StoreError,
+    VoucherId, VoucherStore,
 };
 pub use verifier::{DEFAULT_KEY_CACHE, Receipt, Terms, Verifier};
 

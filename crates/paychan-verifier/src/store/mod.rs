@@ -187,16 +187,22 @@ pub fn decide(
     }
 }
 
+/// What [`VoucherStore::accept`] returns: any `Send` future of the outcome.
+pub trait AcceptFuture: Future<Output = Result<AcceptOutcome, StoreError>> + Send {}
+
+impl<F: Future<Output = Result<AcceptOutcome, StoreError>> + Send> AcceptFuture for F {}
+
+/// What [`VoucherStore::fetch_latest`] returns: any `Send` future of the
+/// latest accepted voucher.
+pub trait LatestFuture: Future<Output = Result<Option<Accepted>, StoreError>> + Send {}
+
+impl<F: Future<Output = Result<Option<Accepted>, StoreError>> + Send> LatestFuture for F {}
+
 /// A voucher store.
 pub trait VoucherStore: Send + Sync {
     /// Atomically applies [`decide`] and stores the voucher when accepted.
     /// Returns only once the store's durability mode is satisfied.
-    fn accept(
-        &self,
-        voucher: &SignedVoucher,
-        floor: u64,
-        min_increment: u64,
-    ) -> impl Future<Output = Result<AcceptOutcome, StoreError>> + Send;
+    fn accept(&self, voucher: &SignedVoucher, floor: u64, min_increment: u64) -> impl AcceptFuture;
 
     /// The latest accepted voucher of a channel. May block on I/O: request
     /// paths call [`Self::fetch_latest`].
@@ -205,10 +211,7 @@ pub trait VoucherStore: Send + Sync {
     /// [`Self::latest`] for async callers on a request path (a facilitator's
     /// `/verify`): stores that read over the network answer without
     /// blocking the caller's thread.
-    fn fetch_latest(
-        &self,
-        channel: &Pubkey,
-    ) -> impl Future<Output = Result<Option<Accepted>, StoreError>> + Send {
+    fn fetch_latest(&self, channel: &Pubkey) -> impl LatestFuture {
         std::future::ready(self.latest(channel))
     }
 
@@ -256,12 +259,7 @@ impl MemoryStore {
 }
 
 impl VoucherStore for MemoryStore {
-    fn accept(
-        &self,
-        voucher: &SignedVoucher,
-        floor: u64,
-        min_increment: u64,
-    ) -> impl Future<Output = Result<AcceptOutcome, StoreError>> + Send {
+    fn accept(&self, voucher: &SignedVoucher, floor: u64, min_increment: u64) -> impl AcceptFuture {
         let outcome = self.accept_now(voucher, floor, min_increment);
         std::future::ready(Ok(outcome))
     }
@@ -280,12 +278,7 @@ impl VoucherStore for MemoryStore {
 }
 
 impl<T: VoucherStore> VoucherStore for std::sync::Arc<T> {
-    fn accept(
-        &self,
-        voucher: &SignedVoucher,
-        floor: u64,
-        min_increment: u64,
-    ) -> impl Future<Output = Result<AcceptOutcome, StoreError>> + Send {
+    fn accept(&self, voucher: &SignedVoucher, floor: u64, min_increment: u64) -> impl AcceptFuture {
         (**self).accept(voucher, floor, min_increment)
     }
 
@@ -293,10 +286,7 @@ impl<T: VoucherStore> VoucherStore for std::sync::Arc<T> {
         (**self).latest(channel)
     }
 
-    fn fetch_latest(
-        &self,
-        channel: &Pubkey,
-    ) -> impl Future<Output = Result<Option<Accepted>, StoreError>> + Send {
+    fn fetch_latest(&self, channel: &Pubkey) -> impl LatestFuture {
         (**self).fetch_latest(channel)
     }
 

@@ -21,7 +21,6 @@
 //! is ever served on the strength of a write that did not reach disk.
 use std::{
     collections::HashMap,
-    future::Future,
     path::Path,
     sync::{
         Arc,
@@ -38,7 +37,7 @@ use paychan_voucher::SignedVoucher;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
-use super::{AcceptOutcome, Accepted, Latest, StoreError, VoucherStore, decide};
+use super::{AcceptFuture, AcceptOutcome, Accepted, Latest, StoreError, VoucherStore, decide};
 use crate::table::DenseMap;
 
 const TABLE: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("latest_voucher");
@@ -246,12 +245,7 @@ impl Drop for RedbStore {
 }
 
 impl VoucherStore for RedbStore {
-    fn accept(
-        &self,
-        voucher: &SignedVoucher,
-        floor: u64,
-        min_increment: u64,
-    ) -> impl Future<Output = Result<AcceptOutcome, StoreError>> + Send {
+    fn accept(&self, voucher: &SignedVoucher, floor: u64, min_increment: u64) -> impl AcceptFuture {
         let queued = self.accept_and_queue(voucher, floor, min_increment);
         async move {
             let (outcome, wait) = queued?;

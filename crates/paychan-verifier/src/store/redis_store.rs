@@ -69,7 +69,10 @@ use redis::{
 };
 use tokio::{runtime::Handle, sync::oneshot};
 
-use super::{ACCEPTED_LEN, AcceptOutcome, Accepted, Latest, StoreError, VoucherStore};
+use super::{
+    ACCEPTED_LEN, AcceptFuture, AcceptOutcome, Accepted, Latest, LatestFuture, StoreError,
+    VoucherStore,
+};
 
 /// Blocking connections kept idle for `latest`/`all_latest`.
 const MAX_IDLE: usize = 16;
@@ -401,12 +404,7 @@ fn decode_stored(key: &[u8], bytes: &[u8]) -> Result<Accepted, StoreError> {
 }
 
 impl VoucherStore for RedisStore {
-    fn accept(
-        &self,
-        voucher: &SignedVoucher,
-        floor: u64,
-        min_increment: u64,
-    ) -> impl Future<Output = Result<AcceptOutcome, StoreError>> + Send {
+    fn accept(&self, voucher: &SignedVoucher, floor: u64, min_increment: u64) -> impl AcceptFuture {
         let channel = Pubkey::new_from_array(voucher.voucher.channel_id);
         let key = RedisStore::key(&channel);
         let record: [u8; ACCEPTED_LEN] = Accepted {
@@ -443,10 +441,7 @@ impl VoucherStore for RedisStore {
         bytes.map(|b| decode_stored(key.as_bytes(), &b)).transpose()
     }
 
-    fn fetch_latest(
-        &self,
-        channel: &Pubkey,
-    ) -> impl Future<Output = Result<Option<Accepted>, StoreError>> + Send {
+    fn fetch_latest(&self, channel: &Pubkey) -> impl LatestFuture {
         let key = RedisStore::key(channel);
         let get_key = key.clone();
         let bytes = self.on_io(move |mut manager| {
