@@ -7,8 +7,8 @@ use common::*;
 use paychan_sdk::Pubkey;
 use paychan_sdk::state::ChannelStatus;
 use paychan_verifier::{
-    ChannelSnapshot, CheckError, LoadError, MemoryChannels, MemoryStore, Rejection, SnapshotError,
-    Verifier, VoucherStore,
+    ChannelSnapshot, ChannelSource, CheckError, LoadError, MemoryChannels, MemoryStore, Rejection,
+    SignedVoucher, SnapshotError, Terms, Verifier, VoucherStore,
 };
 use paychan_voucher::sign_v1;
 
@@ -24,11 +24,33 @@ fn verifier(
     )
 }
 
+/// A verifier of `f`'s open channel with `f`'s terms as `change` leaves them.
+fn with_terms(
+    f: &Fixture,
+    change: impl FnOnce(&mut Terms),
+) -> Verifier<MemoryChannels, MemoryStore> {
+    let mut terms = f.terms();
+    change(&mut terms);
+    Verifier::new(
+        f.channels(ChannelStatus::Open, 0),
+        MemoryStore::default(),
+        terms,
+    )
+}
+
 fn rejection(r: Result<paychan_verifier::Receipt, CheckError>) -> Rejection {
     match r {
         Err(CheckError::Rejected(r)) => r,
         other => panic!("expected a rejection, got {other:?}"),
     }
+}
+
+/// How `v` refuses `voucher` at `NOW`.
+fn refused<C: ChannelSource, S: VoucherStore>(
+    v: &Verifier<C, S>,
+    voucher: &SignedVoucher,
+) -> Rejection {
+    rejection(block_on(v.check(voucher, NOW)))
 }
 
 #[test]
@@ -73,7 +95,7 @@ fn an_increment_below_the_price_is_refused_with_the_resync_hint() {
     let f = Fixture::new();
     let v = verifier(&f, ChannelStatus::Open, 0);
     block_on(v.check(&f.voucher(5 * PRICE, 0), NOW)).unwrap();
-    let r = rejection(block_on(v.check(&f.voucher(5 * PRICE + PRICE - 1, 0), NOW)));
+    let r = refused(&v, &f.voucher(5 * PRICE + PRICE - 1, 0));
     assert_eq!(
         r,
         Rejection::InsufficientIncrement {
@@ -85,7 +107,7 @@ fn an_increment_below_the_price_is_refused_with_the_resync_hint() {
     assert_eq!(r.last_accepted(), Some(5 * PRICE));
     assert_eq!(r.reason(), "invalid_payment_amount");
     // An older voucher too.
-    let r = rejection(block_on(v.check(&f.voucher(PRICE, 0), NOW)));
+    let r = refused(&v, &f.voucher(PRICE, 0));
     assert_eq!(r.last_accepted(), Some(5 * PRICE));
 }
 
@@ -93,7 +115,7 @@ fn an_increment_below_the_price_is_refused_with_the_resync_hint() {
 fn value_already_settled_on_chain_cannot_pay_again() {
     let f = Fixture::new();
     let v = verifier(&f, ChannelStatus::Open, 10 * PRICE);
-    let r = rejection(block_on(v.check(&f.voucher(10 * PRICE, 0), NOW)));
+    let r = refused(&v, &f.voucher(10 * PRICE, 0));
     assert_eq!(r.last_accepted(), Some(10 * PRICE));
     let ok = block_on(v.check(&f.voucher(11 * PRICE, 0), NOW)).unwrap();
     assert_eq!((ok.charged, ok.previous), (PRICE, 10 * PRICE));
@@ -119,7 +141,7 @@ fn a_routes_own_price_is_enforced() {
 fn above_the_deposit_is_refused() {
     let f = Fixture::new();
     let v = verifier(&f, ChannelStatus::Open, 0);
-    let r = rejection(block_on(v.check(&f.voucher(DEPOSIT + 1, 0), NOW)));
+    let r = refused(&v, &f.voucher(DEPOSIT + 1, 0));
     assert_eq!(
         r,
         Rejection::ExceedsDeposit {
@@ -153,7 +175,7 @@ fn a_voucher_spending_exactly_the_deposit_is_accepted() {
             .cumulative_amount,
         DEPOSIT
     );
-    let r = rejection(block_on(v.check(&f.voucher(DEPOSIT + PRICE, 0), NOW)));
+    let r = refused(&v, &f.voucher(DEPOSIT + PRICE, 0));
     assert_eq!(
         r,
         Rejection::ExceedsDeposit {
@@ -216,7 +238,7 @@ fn a_signed_voucher_above_a_stale_deposit_rereads_the_channel_once() {
     // A forged voucher above the cached deposit does not cost a re-read.
     let mut forged = f.voucher(DEPOSIT + PRICE, 0);
     forged.signature[0] ^= 1;
-    let r = rejection(block_on(v.check(&forged, NOW)));
+    let r = refused(&v, &forged);
     assert!(matches!(r, Rejection::ExceedsDeposit { .. }), "{r:?}");
     assert_eq!(loads(&v), 0);
 
@@ -226,7 +248,7 @@ fn a_signed_voucher_above_a_stale_deposit_rereads_the_channel_once() {
     assert_eq!(loads(&v), 1);
 
     // Above even the fresh deposit: re-read, then refused with the fresh figure.
-    let r = rejection(block_on(v.check(&f.voucher(2 * DEPOSIT + PRICE, 0), NOW)));
+    let r = refused(&v, &f.voucher(2 * DEPOSIT + PRICE, 0));
     assert_eq!(
         r,
         Rejection::ExceedsDeposit {
@@ -253,7 +275,7 @@ fn a_reread_channel_with_another_signer_is_checked_again() {
         loads: Default::default(),
     };
     let v = Verifier::new(source, MemoryStore::default(), f.terms());
-    let r = rejection(block_on(v.check(&f.voucher(DEPOSIT + PRICE, 0), NOW)));
+    let r = refused(&v, &f.voucher(DEPOSIT + PRICE, 0));
     assert_eq!(r, Rejection::WrongSigner);
     assert!(v.store().latest(&f.channel).unwrap().is_none());
 }
@@ -263,14 +285,8 @@ fn a_reread_channel_with_another_signer_is_checked_again() {
 #[test]
 fn channels_below_the_advertised_terms_are_refused() {
     let f = Fixture::new();
-    let mut terms = f.terms();
-    terms.min_grace_period = 7_200;
-    let v = Verifier::new(
-        f.channels(ChannelStatus::Open, 0),
-        MemoryStore::default(),
-        terms,
-    );
-    let r = rejection(block_on(v.check(&f.voucher(PRICE, 0), NOW)));
+    let v = with_terms(&f, |t| t.min_grace_period = 7_200);
+    let r = refused(&v, &f.voucher(PRICE, 0));
     assert_eq!(
         r,
         Rejection::GracePeriodTooShort {
@@ -282,14 +298,8 @@ fn channels_below_the_advertised_terms_are_refused() {
         (r.code(), r.field()),
         ("grace_period_too_short", "channel.gracePeriod")
     );
-    let mut terms = f.terms();
-    terms.min_deposit = DEPOSIT + 1;
-    let v = Verifier::new(
-        f.channels(ChannelStatus::Open, 0),
-        MemoryStore::default(),
-        terms,
-    );
-    let r = rejection(block_on(v.check(&f.voucher(PRICE, 0), NOW)));
+    let v = with_terms(&f, |t| t.min_deposit = DEPOSIT + 1);
+    let r = refused(&v, &f.voucher(PRICE, 0));
     assert_eq!(
         r,
         Rejection::DepositTooSmall {
@@ -299,13 +309,9 @@ fn channels_below_the_advertised_terms_are_refused() {
     );
     assert!(v.store().latest(&f.channel).unwrap().is_none());
     // At the terms exactly: served.
-    let mut terms = f.terms();
-    (terms.min_grace_period, terms.min_deposit) = (3_600, DEPOSIT);
-    let v = Verifier::new(
-        f.channels(ChannelStatus::Open, 0),
-        MemoryStore::default(),
-        terms,
-    );
+    let v = with_terms(&f, |t| {
+        (t.min_grace_period, t.min_deposit) = (3_600, DEPOSIT)
+    });
     block_on(v.check(&f.voucher(PRICE, 0), NOW)).unwrap();
 }
 
@@ -333,19 +339,16 @@ fn repeated_forgeries_are_refused_from_cached_state() {
     // anything is disclosed.
     let mut forged = f.voucher(PRICE, 0);
     forged.signature[1] ^= 1;
-    assert_eq!(
-        rejection(block_on(v.check(&forged, NOW))),
-        Rejection::BadSignature
-    );
+    assert_eq!(refused(&v, &forged), Rejection::BadSignature);
     // Within the backoff: stale vouchers are refused without the hint and
     // over-deposit ones without a re-read, valid or not.
     assert_eq!(
-        rejection(block_on(v.check(&f.voucher(2 * PRICE, 0), NOW))),
+        refused(&v, &f.voucher(2 * PRICE, 0)),
         Rejection::Stale {
             cumulative: 2 * PRICE
         }
     );
-    let r = rejection(block_on(v.check(&f.voucher(DEPOSIT + PRICE, 0), NOW)));
+    let r = refused(&v, &f.voucher(DEPOSIT + PRICE, 0));
     assert!(matches!(r, Rejection::ExceedsDeposit { .. }), "{r:?}");
     assert_eq!(loads(&v), 0, "no re-read while backing off");
     // A voucher that pays is checked and accepted as always.
@@ -354,7 +357,7 @@ fn repeated_forgeries_are_refused_from_cached_state() {
     // After the backoff, a validly signed stale voucher reads the hint.
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(
-        rejection(block_on(v.check(&f.voucher(2 * PRICE, 0), NOW))),
+        refused(&v, &f.voucher(2 * PRICE, 0)),
         Rejection::InsufficientIncrement {
             cumulative: 2 * PRICE,
             required: 7 * PRICE,
@@ -380,26 +383,20 @@ fn a_forgery_on_another_channel_keeps_this_channels_backoff() {
     block_on(v.check(&f.voucher(5 * PRICE, 0), NOW)).unwrap();
     let mut forged = f.voucher(PRICE, 0);
     forged.signature[1] ^= 1;
-    assert_eq!(
-        rejection(block_on(v.check(&forged, NOW))),
-        Rejection::BadSignature
-    );
+    assert_eq!(refused(&v, &forged), Rejection::BadSignature);
     let mut forged = g.voucher(PRICE, 0);
     forged.signature[1] ^= 1;
-    assert_eq!(
-        rejection(block_on(v.check(&forged, NOW))),
-        Rejection::BadSignature
-    );
+    assert_eq!(refused(&v, &forged), Rejection::BadSignature);
     // Both channels back off: a stale voucher of either gets no hint.
     assert_eq!(
-        rejection(block_on(v.check(&f.voucher(2 * PRICE, 0), NOW))),
+        refused(&v, &f.voucher(2 * PRICE, 0)),
         Rejection::Stale {
             cumulative: 2 * PRICE
         }
     );
     block_on(v.check(&g.voucher(3 * PRICE, 0), NOW)).unwrap();
     assert_eq!(
-        rejection(block_on(v.check(&g.voucher(2 * PRICE, 0), NOW))),
+        refused(&v, &g.voucher(2 * PRICE, 0)),
         Rejection::Stale {
             cumulative: 2 * PRICE
         }
@@ -409,54 +406,42 @@ fn a_forgery_on_another_channel_keeps_this_channels_backoff() {
 #[test]
 fn wrong_program_payee_or_mint_is_refused() {
     let f = Fixture::new();
-    let mut terms = f.terms();
-    terms.payee = Pubkey::new_unique();
-    let v = Verifier::new(
-        f.channels(ChannelStatus::Open, 0),
-        MemoryStore::default(),
-        terms,
-    );
-    assert_eq!(
-        rejection(block_on(v.check(&f.voucher(PRICE, 0), NOW))),
-        Rejection::WrongPayee
-    );
-    let mut terms = f.terms();
-    terms.mint = Pubkey::new_unique();
-    let v = Verifier::new(
-        f.channels(ChannelStatus::Open, 0),
-        MemoryStore::default(),
-        terms,
-    );
-    assert_eq!(
-        rejection(block_on(v.check(&f.voucher(PRICE, 0), NOW))),
-        Rejection::WrongMint
-    );
-    let mut terms = f.terms();
-    terms.program_id = Pubkey::new_unique();
-    let v = Verifier::new(
-        f.channels(ChannelStatus::Open, 0),
-        MemoryStore::default(),
-        terms,
-    );
-    assert_eq!(
-        rejection(block_on(v.check(&f.voucher(PRICE, 0), NOW))),
-        Rejection::WrongProgram
-    );
+    /// Which term differs, how, and the rejection.
+    type Case = (&'static str, fn(&mut Terms), Rejection);
+    let cases: [Case; 3] = [
+        (
+            "payee",
+            |t| t.payee = Pubkey::new_unique(),
+            Rejection::WrongPayee,
+        ),
+        (
+            "mint",
+            |t| t.mint = Pubkey::new_unique(),
+            Rejection::WrongMint,
+        ),
+        (
+            "program",
+            |t| t.program_id = Pubkey::new_unique(),
+            Rejection::WrongProgram,
+        ),
+    ];
+    for (name, change, expected) in cases {
+        let v = with_terms(&f, change);
+        assert_eq!(
+            refused(&v, &f.voucher(PRICE, 0)),
+            expected,
+            "another {name}"
+        );
+    }
 }
 
 #[test]
 fn closing_and_closed_channels_are_refused() {
     let f = Fixture::new();
     let v = verifier(&f, ChannelStatus::Closing, 0);
-    assert_eq!(
-        rejection(block_on(v.check(&f.voucher(PRICE, 0), NOW))),
-        Rejection::ChannelClosing
-    );
+    assert_eq!(refused(&v, &f.voucher(PRICE, 0)), Rejection::ChannelClosing);
     let v = verifier(&f, ChannelStatus::Closed, 0);
-    assert_eq!(
-        rejection(block_on(v.check(&f.voucher(PRICE, 0), NOW))),
-        Rejection::ChannelClosed
-    );
+    assert_eq!(refused(&v, &f.voucher(PRICE, 0)), Rejection::ChannelClosed);
 }
 
 #[test]
@@ -464,10 +449,10 @@ fn expired_or_soon_expiring_vouchers_are_refused() {
     let f = Fixture::new();
     let v = verifier(&f, ChannelStatus::Open, 0);
     let margin = v.terms().settle_margin_secs;
-    let r = rejection(block_on(v.check(&f.voucher(PRICE, NOW - 1), NOW)));
+    let r = refused(&v, &f.voucher(PRICE, NOW - 1));
     assert!(matches!(r, Rejection::Expired { .. }));
     // Valid now, but not long enough for the settler.
-    let r = rejection(block_on(v.check(&f.voucher(PRICE, NOW + margin - 1), NOW)));
+    let r = refused(&v, &f.voucher(PRICE, NOW + margin - 1));
     assert_eq!(
         r,
         Rejection::Expired {
@@ -485,16 +470,10 @@ fn a_voucher_from_another_signer_is_refused() {
     let v = verifier(&f, ChannelStatus::Open, 0);
     let mallory = Fixture::new();
     let mut forged = sign_v1(&mallory.key, &f.voucher(PRICE, 0).voucher);
-    assert_eq!(
-        rejection(block_on(v.check(&forged, NOW))),
-        Rejection::WrongSigner
-    );
+    assert_eq!(refused(&v, &forged), Rejection::WrongSigner);
     // Claiming the right signer with someone else's signature.
     forged.signer = f.key.verifying_key().to_bytes();
-    assert_eq!(
-        rejection(block_on(v.check(&forged, NOW))),
-        Rejection::BadSignature
-    );
+    assert_eq!(refused(&v, &forged), Rejection::BadSignature);
     assert!(v.store().latest(&f.channel).unwrap().is_none());
 }
 
@@ -504,16 +483,10 @@ fn a_tampered_voucher_is_refused() {
     let v = verifier(&f, ChannelStatus::Open, 0);
     let mut voucher = f.voucher(PRICE, 0);
     voucher.voucher.cumulative_amount = 2 * PRICE;
-    assert_eq!(
-        rejection(block_on(v.check(&voucher, NOW))),
-        Rejection::BadSignature
-    );
+    assert_eq!(refused(&v, &voucher), Rejection::BadSignature);
     let mut voucher = f.voucher(PRICE, 0);
     voucher.signature[5] ^= 0x40;
-    assert_eq!(
-        rejection(block_on(v.check(&voucher, NOW))),
-        Rejection::BadSignature
-    );
+    assert_eq!(refused(&v, &voucher), Rejection::BadSignature);
 }
 
 #[test]
@@ -521,7 +494,7 @@ fn an_unknown_channel_is_refused() {
     let f = Fixture::new();
     let v = Verifier::new(MemoryChannels::default(), MemoryStore::default(), f.terms());
     assert_eq!(
-        rejection(block_on(v.check(&f.voucher(PRICE, 0), NOW))),
+        refused(&v, &f.voucher(PRICE, 0)),
         Rejection::UnknownChannel(f.channel)
     );
 }
@@ -533,7 +506,7 @@ fn a_different_voucher_for_an_accepted_amount_conflicts() {
     block_on(v.check(&f.voucher(PRICE, 0), NOW)).unwrap();
     let other = f.voucher(PRICE, NOW + 86_400);
     assert_eq!(
-        rejection(block_on(v.check(&other, NOW))),
+        refused(&v, &other),
         Rejection::Conflict { cumulative: PRICE }
     );
 }
@@ -667,16 +640,10 @@ fn a_key_cache_of_one_still_checks_every_channel_against_its_own_signer() {
                 expires_at: 0,
             },
         );
-        assert_eq!(
-            rejection(block_on(v.check(&crossed, NOW))),
-            Rejection::WrongSigner
-        );
+        assert_eq!(refused(&v, &crossed), Rejection::WrongSigner);
         // Claiming `b`'s signer with `a`'s signature: a bad signature.
         crossed.signer = b.key.verifying_key().to_bytes();
-        assert_eq!(
-            rejection(block_on(v.check(&crossed, NOW))),
-            Rejection::BadSignature
-        );
+        assert_eq!(refused(&v, &crossed), Rejection::BadSignature);
     }
     v.channels().remove(&a.channel);
     assert_eq!(v.channels().len(), 1);
