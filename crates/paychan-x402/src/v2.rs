@@ -122,6 +122,36 @@ pub struct VerifyResponse {
     pub extensions: Option<Value>,
 }
 
+impl SettleResponse {
+    /// A payment that went through: `payer` paid `amount` on `network`
+    /// (`transaction` is "" when nothing went on chain yet).
+    pub fn settled(payer: String, transaction: String, network: String, amount: String) -> Self {
+        Self {
+            success: true,
+            error_reason: None,
+            error_message: None,
+            payer: Some(payer),
+            transaction,
+            network,
+            amount: Some(amount),
+            extensions: None,
+        }
+    }
+}
+
+impl VerifyResponse {
+    /// A valid payment by `payer`.
+    pub fn valid(payer: String) -> Self {
+        Self {
+            is_valid: true,
+            invalid_reason: None,
+            invalid_message: None,
+            payer: Some(payer),
+            extensions: None,
+        }
+    }
+}
+
 /// Body of `POST /verify` and `POST /settle`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -249,9 +249,9 @@ where
         exact,
     });
     Router::new()
-        .route("/verify", post(verify::<C, S, Q>))
-        .route("/settle", post(settle::<C, S, Q>))
-        .route("/supported", get(supported_route::<C, S, Q>))
+        .route("/verify", post(Facilitator::<C, S, Q>::verify))
+        .route("/settle", post(Facilitator::<C, S, Q>::settle))
+        .route("/supported", get(Facilitator::<C, S, Q>::supported_route))
         .layer(DefaultBodyLimit::max(MAX_BODY_LEN))
         .with_state(state)
 }
@@ -635,6 +635,96 @@ where
             .fold(a.len() ^ b.len(), |acc, (x, y)| acc | usize::from(x ^ y));
         diff == 0
     }
+
+    async fn verify(State(f): State<Arc<Self>>, headers: HeaderMap, body: Bytes) -> Response {
+        if !f.authorized(&headers) {
+            return unauthorized();
+        }
+        let invalid = |reason: &str, detail: &Detail| v2::VerifyResponse {
+            is_valid: false,
+            invalid_reason: Some(reason.to_owned()),
+            invalid_message: Some(detail.message.clone()),
+            payer: None,
+            extensions: Some(detail.extensions()),
+        };
+        let payment = match f.parse(&body) {
+            Ok(Parsed::Paychan(p)) => p,
+            Ok(Parsed::Exact(e)) => return verify_exact(e).await,
+            Err(Invalid::BadRequest(m)) => return bad_request(&m),
+            Err(Invalid::Reason(reason, detail)) => {
+                return json_response(StatusCode::OK, &invalid(reason, &detail));
+            }
+        };
+        let result = f
+            .verifier
+            .verify_only(&payment.voucher, payment.price, unix_now())
+            .await;
+        match classify(result) {
+            Checked::Valid(r) => json_response(
+                StatusCode::OK,
+                &v2::VerifyResponse::valid(r.payer.to_string()),
+            ),
+            Checked::Invalid(reason, detail) => {
+                json_response(StatusCode::OK, &invalid(reason, &detail))
+            }
+            Checked::Overloaded => overloaded(),
+            Checked::Fault => unavailable(),
+        }
+    }
+
+    async fn settle(State(f): State<Arc<Self>>, headers: HeaderMap, body: Bytes) -> Response {
+        if !f.authorized(&headers) {
+            return unauthorized();
+        }
+        let failed = |reason: &str, detail: &Detail, network: String| v2::SettleResponse {
+            success: false,
+            error_reason: Some(reason.to_owned()),
+            error_message: Some(detail.message.clone()),
+            payer: None,
+            transaction: String::new(),
+            network,
+            amount: None,
+            extensions: Some(detail.extensions()),
+        };
+        let payment = match f.parse(&body) {
+            Ok(Parsed::Paychan(p)) => p,
+            Ok(Parsed::Exact(e)) => return settle_exact(e).await,
+            Err(Invalid::BadRequest(m)) => return bad_request(&m),
+            Err(Invalid::Reason(reason, detail)) => {
+                return json_response(StatusCode::OK, &failed(reason, &detail, f.network.clone()));
+            }
+        };
+        let result = f
+            .verifier
+            .check_priced(&payment.voucher, payment.price, unix_now())
+            .await;
+        match classify(result) {
+            Checked::Valid(r) => {
+                f.queue.enqueue(r.channel);
+                json_response(
+                    StatusCode::OK,
+                    &v2::SettleResponse::settled(
+                        r.payer.to_string(),
+                        String::new(),
+                        payment.network,
+                        r.charged.to_string(),
+                    ),
+                )
+            }
+            Checked::Invalid(reason, detail) => {
+                json_response(StatusCode::OK, &failed(reason, &detail, payment.network))
+            }
+            Checked::Overloaded => overloaded(),
+            Checked::Fault => unavailable(),
+        }
+    }
+
+    async fn supported_route(State(f): State<Arc<Self>>) -> Response {
+        let mut res = Response::new(Body::from(f.supported.clone()));
+        res.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        res
+    }
 }
 
 /// 401 for `/verify` and `/settle` without the facilitator's token.
@@ -707,117 +797,6 @@ fn payload_field(field: &'static str) -> &'static str {
     }
 }
 
-async fn verify<C, S, Q>(
-    State(f): State<Arc<Facilitator<C, S, Q>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response
-where
-    C: ChannelSource + 'static,
-    S: VoucherStore + 'static,
-    Q: SettleQueue,
-{
-    if !f.authorized(&headers) {
-        return unauthorized();
-    }
-    let invalid = |reason: &str, detail: &Detail| v2::VerifyResponse {
-        is_valid: false,
-        invalid_reason: Some(reason.to_owned()),
-        invalid_message: Some(detail.message.clone()),
-        payer: None,
-        extensions: Some(detail.extensions()),
-    };
-    let payment = match f.parse(&body) {
-        Ok(Parsed::Paychan(p)) => p,
-        Ok(Parsed::Exact(e)) => return verify_exact(e).await,
-        Err(Invalid::BadRequest(m)) => return bad_request(&m),
-        Err(Invalid::Reason(reason, detail)) => {
-            return json_response(StatusCode::OK, &invalid(reason, &detail));
-        }
-    };
-    let result = f
-        .verifier
-        .verify_only(&payment.voucher, payment.price, unix_now())
-        .await;
-    match classify(result) {
-        Checked::Valid(r) => json_response(
-            StatusCode::OK,
-            &v2::VerifyResponse {
-                is_valid: true,
-                invalid_reason: None,
-                invalid_message: None,
-                payer: Some(r.payer.to_string()),
-                extensions: None,
-            },
-        ),
-        Checked::Invalid(reason, detail) => {
-            json_response(StatusCode::OK, &invalid(reason, &detail))
-        }
-        Checked::Overloaded => overloaded(),
-        Checked::Fault => unavailable(),
-    }
-}
-
-async fn settle<C, S, Q>(
-    State(f): State<Arc<Facilitator<C, S, Q>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response
-where
-    C: ChannelSource + 'static,
-    S: VoucherStore + 'static,
-    Q: SettleQueue,
-{
-    if !f.authorized(&headers) {
-        return unauthorized();
-    }
-    let failed = |reason: &str, detail: &Detail, network: String| v2::SettleResponse {
-        success: false,
-        error_reason: Some(reason.to_owned()),
-        error_message: Some(detail.message.clone()),
-        payer: None,
-        transaction: String::new(),
-        network,
-        amount: None,
-        extensions: Some(detail.extensions()),
-    };
-    let payment = match f.parse(&body) {
-        Ok(Parsed::Paychan(p)) => p,
-        Ok(Parsed::Exact(e)) => return settle_exact(e).await,
-        Err(Invalid::BadRequest(m)) => return bad_request(&m),
-        Err(Invalid::Reason(reason, detail)) => {
-            return json_response(StatusCode::OK, &failed(reason, &detail, f.network.clone()));
-        }
-    };
-    let result = f
-        .verifier
-        .check_priced(&payment.voucher, payment.price, unix_now())
-        .await;
-    match classify(result) {
-        Checked::Valid(r) => {
-            f.queue.enqueue(r.channel);
-            json_response(
-                StatusCode::OK,
-                &v2::SettleResponse {
-                    success: true,
-                    error_reason: None,
-                    error_message: None,
-                    payer: Some(r.payer.to_string()),
-                    transaction: String::new(),
-                    network: payment.network,
-                    amount: Some(r.charged.to_string()),
-                    extensions: None,
-                },
-            )
-        }
-        Checked::Invalid(reason, detail) => {
-            json_response(StatusCode::OK, &failed(reason, &detail, payment.network))
-        }
-        Checked::Overloaded => overloaded(),
-        Checked::Fault => unavailable(),
-    }
-}
-
 /// `/verify` of an `exact` payment: every rule and a simulation.
 async fn verify_exact(e: ExactPayment) -> Response {
     match e
@@ -827,13 +806,7 @@ async fn verify_exact(e: ExactPayment) -> Response {
     {
         Ok(v) => json_response(
             StatusCode::OK,
-            &v2::VerifyResponse {
-                is_valid: true,
-                invalid_reason: None,
-                invalid_message: None,
-                payer: Some(v.payer.to_string()),
-                extensions: None,
-            },
+            &v2::VerifyResponse::valid(v.payer.to_string()),
         ),
         Err(ExactError::Refused(r)) => json_response(
             StatusCode::OK,
@@ -870,16 +843,12 @@ async fn settle_exact(e: ExactPayment) -> Response {
     {
         Ok(c) if c.first => json_response(
             StatusCode::OK,
-            &v2::SettleResponse {
-                success: true,
-                error_reason: None,
-                error_message: None,
-                payer: Some(c.settlement.payer.to_string()),
-                transaction: c.settlement.signature.to_string(),
-                network: e.network.clone(),
-                amount: Some(c.settlement.amount.to_string()),
-                extensions: None,
-            },
+            &v2::SettleResponse::settled(
+                c.settlement.payer.to_string(),
+                c.settlement.signature.to_string(),
+                e.network.clone(),
+                c.settlement.amount.to_string(),
+            ),
         ),
         Ok(c) => {
             let r = ExactRefusal {
@@ -913,16 +882,4 @@ fn exact_fault(e: &ExactError) -> Response {
             unavailable()
         }
     }
-}
-
-async fn supported_route<C, S, Q>(State(f): State<Arc<Facilitator<C, S, Q>>>) -> Response
-where
-    C: ChannelSource + 'static,
-    S: VoucherStore + 'static,
-    Q: SettleQueue,
-{
-    let mut res = Response::new(Body::from(f.supported.clone()));
-    res.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res
 }

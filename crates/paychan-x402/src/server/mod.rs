@@ -646,15 +646,36 @@ impl Refusal {
     /// An `exact` payment refused with the reference's reason.
     fn exact(r: &exact::ExactRefusal) -> Self {
         Self {
-            reason: r.reason,
-            code: r.reason,
-            field: Some("payload.transaction"),
-            message: r.message.clone(),
-            channel: None,
-            last_accepted: None,
-            required: None,
             extension: "exact",
             payer: r.payer,
+            ..Self::header(
+                (r.reason, r.reason),
+                "payload.transaction",
+                r.message.clone(),
+                None,
+            )
+        }
+    }
+
+    /// A payment refused before its check: `(reason, code)`, the wrong
+    /// `field` (a `paychan` payment header naming what this paywall does not
+    /// offer, unless the caller sets another `extension`).
+    fn header(
+        (reason, code): (&'static str, &'static str),
+        field: &'static str,
+        message: String,
+        channel: Option<Pubkey>,
+    ) -> Self {
+        Self {
+            reason,
+            code,
+            field: Some(field),
+            message,
+            channel,
+            last_accepted: None,
+            required: None,
+            extension: "paychan",
+            payer: None,
             transaction: None,
         }
     }
@@ -849,16 +870,12 @@ where
     };
     let mut req = Request::from_parts(parts, body);
     req.extensions_mut().insert(receipt);
-    let settle = v2::SettleResponse {
-        success: true,
-        error_reason: None,
-        error_message: None,
-        payer: Some(receipt.payer.to_string()),
-        transaction: String::new(),
-        network: shared.config.network.clone(),
-        amount: Some(receipt.charged.to_string()),
-        extensions: None,
-    };
+    let settle = v2::SettleResponse::settled(
+        receipt.payer.to_string(),
+        String::new(),
+        shared.config.network.clone(),
+        receipt.charged.to_string(),
+    );
     run_paid(
         &shared.memo,
         inner,
@@ -1058,16 +1075,12 @@ where
         amount: settlement.amount,
         fee: settlement.fee,
     };
-    let settle = v2::SettleResponse {
-        success: true,
-        error_reason: None,
-        error_message: None,
-        payer: Some(settlement.payer.to_string()),
-        transaction: settlement.signature.to_string(),
-        network: settler.network().to_owned(),
-        amount: Some(settlement.amount.to_string()),
-        extensions: None,
-    };
+    let settle = v2::SettleResponse::settled(
+        settlement.payer.to_string(),
+        settlement.signature.to_string(),
+        settler.network().to_owned(),
+        settlement.amount.to_string(),
+    );
     let mut req = Request::from_parts(parts, body);
     req.extensions_mut().insert(receipt);
     run_paid(
@@ -1206,37 +1219,25 @@ fn decode_payment<C, S>(
         HeaderVersion::V1 => ("scheme", "network"),
     };
     if payment.scheme != SCHEME {
-        return Err(Bad::Refused(Box::new(Refusal {
-            reason: "unsupported_scheme",
-            code: "unsupported_scheme",
-            field: Some(scheme_field),
-            message: format!(
+        return Err(Bad::Refused(Box::new(Refusal::header(
+            ("unsupported_scheme", "unsupported_scheme"),
+            scheme_field,
+            format!(
                 "scheme {:?} is not offered; use \"{SCHEME}\"",
                 payment.scheme
             ),
             channel,
-            last_accepted: None,
-            required: None,
-            extension: "paychan",
-            payer: None,
-            transaction: None,
-        })));
+        ))));
     }
     let ours = payment.network == shared.config.network
         || (version == HeaderVersion::V1 && payment.network == shared.v1_network);
     if !ours {
-        return Err(Bad::Refused(Box::new(Refusal {
-            reason: "invalid_network",
-            code: "wrong_network",
-            field: Some(network_field),
-            message: format!("network must be {}", shared.config.network),
+        return Err(Bad::Refused(Box::new(Refusal::header(
+            ("invalid_network", "wrong_network"),
+            network_field,
+            format!("network must be {}", shared.config.network),
             channel,
-            last_accepted: None,
-            required: None,
-            extension: "paychan",
-            payer: None,
-            transaction: None,
-        })));
+        ))));
     }
     Ok(payment.voucher)
 }
