@@ -231,6 +231,32 @@ pub(crate) fn fee(signatures: u8, compute_units: u32, compute_unit_price: u64) -
         .saturating_add(LAMPORTS_PER_SIGNATURE.saturating_mul(u64::from(signatures)))
 }
 
+/// The little-endian argument of the compute budget instruction `tag`, if
+/// `ix` (calling `program`) is one.
+fn budget_arg<const N: usize>(
+    program: Pubkey,
+    ix: &CompiledInstruction,
+    tag: u8,
+) -> Option<[u8; N]> {
+    match ix.data.as_slice() {
+        [t, le @ ..] if *t == tag && program == COMPUTE_BUDGET_PROGRAM => {
+            <[u8; N]>::try_from(le).ok()
+        }
+        _ => None,
+    }
+}
+
+/// Refuses `value` above `cap` with `reason`: "{value} {what}; at most {cap}".
+fn at_most(value: u64, cap: u64, reason: &'static str, what: &str) -> Result<(), ExactRefusal> {
+    if value > cap {
+        return Err(ExactRefusal::new(
+            reason,
+            format!("{value} {what}; at most {cap}"),
+        ));
+    }
+    Ok(())
+}
+
 /// The instruction rules, on the message's accounts with its lookup tables
 /// resolved (`keys`, from [`Decoded::account_keys`]), in the reference's
 /// order: the layout (3 to 7 instructions), the compute budget (limit then
@@ -275,49 +301,35 @@ pub(crate) fn instructions(
     };
 
     // 1. SetComputeUnitLimit.
-    let units = match (program(limit)?, limit.data.as_slice()) {
-        (p, [SET_COMPUTE_UNIT_LIMIT, le @ ..]) if p == COMPUTE_BUDGET_PROGRAM => {
-            <[u8; 4]>::try_from(le).map(u32::from_le_bytes).ok()
-        }
-        _ => None,
-    };
-    let Some(units) = units else {
-        return refuse(
-            reason::COMPUTE_LIMIT_INSTRUCTION,
-            "the first instruction must be SetComputeUnitLimit".into(),
-        );
-    };
-    if units > policy.max_compute_units {
-        return refuse(
-            reason::COMPUTE_LIMIT_INSTRUCTION_TOO_HIGH,
-            format!(
-                "{units} compute units requested; at most {}",
-                policy.max_compute_units
-            ),
-        );
-    }
+    let units = budget_arg(program(limit)?, limit, SET_COMPUTE_UNIT_LIMIT)
+        .map(u32::from_le_bytes)
+        .ok_or_else(|| {
+            ExactRefusal::new(
+                reason::COMPUTE_LIMIT_INSTRUCTION,
+                "the first instruction must be SetComputeUnitLimit",
+            )
+        })?;
+    at_most(
+        units.into(),
+        policy.max_compute_units.into(),
+        reason::COMPUTE_LIMIT_INSTRUCTION_TOO_HIGH,
+        "compute units requested",
+    )?;
     // 2. SetComputeUnitPrice.
-    let micro_lamports = match (program(price)?, price.data.as_slice()) {
-        (p, [SET_COMPUTE_UNIT_PRICE, le @ ..]) if p == COMPUTE_BUDGET_PROGRAM => {
-            <[u8; 8]>::try_from(le).map(u64::from_le_bytes).ok()
-        }
-        _ => None,
-    };
-    let Some(micro_lamports) = micro_lamports else {
-        return refuse(
-            reason::COMPUTE_PRICE_INSTRUCTION,
-            "the second instruction must be SetComputeUnitPrice".into(),
-        );
-    };
-    if micro_lamports > policy.max_compute_unit_price {
-        return refuse(
-            reason::COMPUTE_PRICE_INSTRUCTION_TOO_HIGH,
-            format!(
-                "{micro_lamports} micro-lamports per compute unit; at most {}",
-                policy.max_compute_unit_price
-            ),
-        );
-    }
+    let micro_lamports = budget_arg(program(price)?, price, SET_COMPUTE_UNIT_PRICE)
+        .map(u64::from_le_bytes)
+        .ok_or_else(|| {
+            ExactRefusal::new(
+                reason::COMPUTE_PRICE_INSTRUCTION,
+                "the second instruction must be SetComputeUnitPrice",
+            )
+        })?;
+    at_most(
+        micro_lamports,
+        policy.max_compute_unit_price,
+        reason::COMPUTE_PRICE_INSTRUCTION_TOO_HIGH,
+        "micro-lamports per compute unit",
+    )?;
 
     // 3. TransferChecked.
     let token_program = program(transfer)?;

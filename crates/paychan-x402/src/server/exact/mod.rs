@@ -589,6 +589,13 @@ impl ExactSettler {
         }
     }
 
+    /// The transaction decoded, its signatures checked (the signer rules).
+    fn decode_signed(&self, transaction: &str) -> Result<check::Decoded, ExactRefusal> {
+        let decoded = check::decode(transaction)?;
+        check::signatures(&decoded, &self.fee_payer_key)?;
+        Ok(decoded)
+    }
+
     /// Checks a payment as `/settle` would, without settling anything:
     /// every rule, then a simulation. `memo` is the requirement's
     /// `extra.memo`.
@@ -598,8 +605,7 @@ impl ExactSettler {
         price: u64,
         memo: Option<&str>,
     ) -> Result<Verified, ExactError> {
-        let decoded = check::decode(transaction)?;
-        check::signatures(&decoded, &self.fee_payer_key)?;
+        let decoded = self.decode_signed(transaction)?;
         let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
             return Err(ExactError::Overloaded);
         };
@@ -627,8 +633,7 @@ impl ExactSettler {
         price: u64,
         memo: Option<&str>,
     ) -> Result<Claimed, ExactError> {
-        let decoded = check::decode(transaction)?;
-        check::signatures(&decoded, &self.fee_payer_key)?;
+        let decoded = self.decode_signed(transaction)?;
         let policy = self.policy(price, memo);
         let wait_until = Instant::now() + self.limits.confirm_timeout + self.limits.rpc_timeout * 4;
         loop {
