@@ -265,38 +265,29 @@ pub fn decode_payment(value: &[u8], version: HeaderVersion) -> Result<Payment, P
 
 /// Decodes the JSON inside a payment header (see [`decode_payment`]).
 pub fn decode_payment_json(json: &[u8], version: HeaderVersion) -> Result<Payment, PaymentError> {
-    let expect_version = |found: u32, wanted: u32| {
-        if found == wanted {
-            Ok(())
-        } else {
-            Err(PaymentError::field_error(
-                "x402Version",
-                format!("{found} in a header that carries version {wanted}"),
-            ))
-        }
-    };
-    match version {
+    let (found, wanted, payload, scheme, network) = match version {
         HeaderVersion::V2 => {
             let e: V2Envelope<'_> = from_json(json)?;
-            expect_version(e.x402_version, 2)?;
-            Ok(Payment {
-                version,
-                voucher: voucher_of(&e.payload, "payload.")?,
-                scheme: e.accepted.scheme.into_owned(),
-                network: e.accepted.network.into_owned(),
-            })
+            let AcceptedRef { scheme, network } = e.accepted;
+            (e.x402_version, 2, e.payload, scheme, network)
         }
         HeaderVersion::V1 => {
             let e: V1Envelope<'_> = from_json(json)?;
-            expect_version(e.x402_version, 1)?;
-            Ok(Payment {
-                version,
-                voucher: voucher_of(&e.payload, "payload.")?,
-                scheme: e.scheme.into_owned(),
-                network: e.network.into_owned(),
-            })
+            (e.x402_version, 1, e.payload, e.scheme, e.network)
         }
+    };
+    if found != wanted {
+        return Err(PaymentError::field_error(
+            "x402Version",
+            format!("{found} in a header that carries version {wanted}"),
+        ));
     }
+    Ok(Payment {
+        version,
+        voucher: voucher_of(&payload, "payload.")?,
+        scheme: scheme.into_owned(),
+        network: network.into_owned(),
+    })
 }
 
 /// The voucher of a facilitator request's `paymentPayload.payload` (already

@@ -430,6 +430,16 @@ mod tests {
         Memo::new(16, 2, 1_024, 4_096)
     }
 
+    /// A memo holding the credit a request dropped while the store decided
+    /// left: its channel and voucher (cumulative 10, price 10).
+    fn credited() -> (Memo, Pubkey, SignedVoucher) {
+        let memo = memo();
+        let c = Pubkey::new_unique();
+        let v = voucher(&c, 10);
+        drop(memo.pending(c, &v, 10));
+        (memo, c, v)
+    }
+
     fn key(memo: &Memo, k: &[u8], request: u8) -> Option<RequestKey> {
         Some(RequestKey {
             key: memo.key_hash(k),
@@ -508,10 +518,7 @@ mod tests {
 
     #[test]
     fn a_request_dropped_while_the_store_decides_leaves_a_credit() {
-        let memo = memo();
-        let c = Pubkey::new_unique();
-        let v = voucher(&c, 10);
-        drop(memo.pending(c, &v, 10));
+        let (memo, c, v) = credited();
         assert!(matches!(memo.claim(&c, &v, None, 10), Claim::Run(_)));
         // A refused voucher leaves nothing.
         let w = voucher(&c, 20);
@@ -568,10 +575,7 @@ mod tests {
     /// amount that happens to carry the same signature bytes.
     #[test]
     fn a_credit_pays_only_the_voucher_that_left_it() {
-        let memo = memo();
-        let c = Pubkey::new_unique();
-        let v = voucher(&c, 10);
-        drop(memo.pending(c, &v, 10));
+        let (memo, c, v) = credited();
         let mut resigned = v;
         resigned.signature[0] ^= 1;
         let mut same_signature = voucher(&c, 20);
