@@ -11,15 +11,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{Router, body::Body, http::Request, routing::get};
+use axum::{
+    Router,
+    body::Body,
+    http::{Request, StatusCode},
+    routing::get,
+};
 use ed25519_dalek::SigningKey;
 use paychan_verifier::{MemoryChannels, MemoryStore, Pubkey, Terms, Verifier};
-use paychan_voucher::{SignedVoucher, VoucherV1, sign_v1};
+use paychan_voucher::SignedVoucher;
 use paychan_x402::{
-    codec,
     scheme::PaychanExtra,
     server::{Paywall, PaywallConfig},
-    v2,
 };
 use tower::ServiceExt;
 
@@ -55,21 +58,27 @@ fn verifier(
 
 fn vouchers(key: &SigningKey, channel: Pubkey) -> Vec<SignedVoucher> {
     (1..=N)
-        .map(|i| {
-            sign_v1(
-                key,
-                &VoucherV1 {
-                    channel_id: channel.to_bytes(),
-                    cumulative_amount: i,
-                    expires_at: 0,
-                },
-            )
-        })
+        .map(|i| common::voucher(key, channel, i, 0))
         .collect()
 }
 
 fn per_request(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6 / N as f64
+}
+
+/// µs per request of `N` GETs of `path` without a payment, `check`ing each
+/// answer's status.
+async fn unpaid_gets(app: &Router, path: &str, check: impl Fn(StatusCode)) -> f64 {
+    let t = Instant::now();
+    for _ in 0..N {
+        let res = app
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        check(res.status());
+    }
+    per_request(t.elapsed())
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -103,45 +112,14 @@ async fn main() {
         PaywallConfig::new(NETWORK, extra),
     );
     let accepted = paywall.payment_required(1, "/paid").accepts[0].clone();
-    let headers: Vec<String> = vs
-        .iter()
-        .map(|v| {
-            codec::encode(&v2::PaymentPayload {
-                x402_version: 2,
-                resource: None,
-                accepted: accepted.clone(),
-                payload: serde_json::to_value(v).unwrap(),
-                extensions: None,
-            })
-            .unwrap()
-        })
-        .collect();
+    let headers: Vec<String> = vs.iter().map(|v| common::pay_v2(v, &accepted)).collect();
     let app = Router::new()
         .route("/paid", get(|| async { "ok" }))
         .route_layer(paywall.layer(1))
         .route("/free", get(|| async { "ok" }));
 
-    let t = Instant::now();
-    for _ in 0..N {
-        let res = app
-            .clone()
-            .oneshot(Request::get("/free").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert!(res.status().is_success());
-    }
-    let free = per_request(t.elapsed());
-
-    let t = Instant::now();
-    for _ in 0..N {
-        let res = app
-            .clone()
-            .oneshot(Request::get("/paid").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 402);
-    }
-    let offer = per_request(t.elapsed());
+    let free = unpaid_gets(&app, "/free", |s| assert!(s.is_success())).await;
+    let offer = unpaid_gets(&app, "/paid", |s| assert_eq!(s, 402)).await;
 
     let t = Instant::now();
     for h in &headers {

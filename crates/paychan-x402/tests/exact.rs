@@ -26,7 +26,6 @@ use axum::{Extension, Router, http::StatusCode, routing::get};
 use ed25519_dalek::SigningKey;
 use paychan_localnet::{LocalChain, LocalChainConfig};
 use paychan_verifier::{MemoryChannels, MemoryStore, Pubkey, Receipt, Terms, Verifier};
-use paychan_voucher::{VoucherV1, sign_v1};
 use paychan_x402::{
     codec,
     network::caip2_for_genesis,
@@ -87,14 +86,7 @@ mod common_channel {
 
     impl Channel {
         pub fn voucher(&self, cumulative: u64) -> paychan_verifier::SignedVoucher {
-            sign_v1(
-                &self.key,
-                &VoucherV1 {
-                    channel_id: self.address.to_bytes(),
-                    cumulative_amount: cumulative,
-                    expires_at: 0,
-                },
-            )
+            crate::common::voucher(&self.key, self.address, cumulative, 0)
         }
     }
 }
@@ -1074,29 +1066,24 @@ async fn a_failed_run_is_a_credit_and_copies_never_settle_twice() {
     let offer = env.offer("/paid").await;
     let tx = env.v0(&env.stock(PRICE), &[], &[&env.client]).await;
     let header = env.header(&offer, &tx);
-    let first = env
-        .get(
-            "/paid",
-            &[("PAYMENT-SIGNATURE", &header), ("Idempotency-Key", "k1")],
-        )
-        .await;
+    let keyed = |key: &'static str| {
+        let (env, header) = (&env, header.as_str());
+        async move {
+            env.get(
+                "/paid",
+                &[("PAYMENT-SIGNATURE", header), ("Idempotency-Key", key)],
+            )
+            .await
+        }
+    };
+    let first = keyed("k1").await;
     assert_eq!(first.status, StatusCode::OK);
-    let again = env
-        .get(
-            "/paid",
-            &[("PAYMENT-SIGNATURE", &header), ("Idempotency-Key", "k1")],
-        )
-        .await;
+    let again = keyed("k1").await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.headers["idempotent-replayed"], "true");
     assert_eq!(again.body, first.body);
     assert_eq!(again.settle(), first.settle());
-    let other = env
-        .get(
-            "/paid",
-            &[("PAYMENT-SIGNATURE", &header), ("Idempotency-Key", "k2")],
-        )
-        .await;
+    let other = keyed("k2").await;
     assert_eq!(other.reason(), reason::DUPLICATE_SETTLEMENT);
     assert_eq!(env.runs.load(Ordering::SeqCst), 1);
 

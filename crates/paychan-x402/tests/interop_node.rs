@@ -16,6 +16,8 @@
 
 mod common;
 
+use common::send;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::str::FromStr;
@@ -40,7 +42,6 @@ use paychan_x402::{
     v2,
 };
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 const PRICE: u64 = 1_000;
 const DEPOSIT: u64 = 1_000_000;
@@ -76,16 +77,6 @@ fn snapshot(channel: Pubkey, key: &SigningKey, mint: Pubkey) -> ChannelSnapshot 
 }
 
 /// An answer of the server: status, headers, body.
-async fn send(app: &Router, req: Request<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
-    let res = app.clone().oneshot(req).await.unwrap();
-    let (status, headers) = (res.status(), res.headers().clone());
-    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .unwrap()
-        .to_vec();
-    (status, headers, body)
-}
-
 fn header(headers: &HeaderMap, name: &str) -> String {
     headers
         .get(name)

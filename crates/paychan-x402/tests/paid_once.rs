@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{
-    future::Future,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -22,19 +21,16 @@ use axum::{
 };
 use ed25519_dalek::SigningKey;
 use paychan_verifier::{
-    AcceptOutcome, Accepted, MemoryChannels, MemoryStore, Pubkey, Receipt, SignedVoucher,
+    AcceptFuture, Accepted, MemoryChannels, MemoryStore, Pubkey, Receipt, SignedVoucher,
     StoreError, Terms, Verifier, VoucherStore,
 };
-use paychan_voucher::{VoucherV1, sign_v1};
 use paychan_x402::{
     codec,
-    scheme::PaychanExtra,
     server::{Limits, Paywall, PaywallConfig},
     v2,
 };
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tower::ServiceExt;
 
 mod common;
 
@@ -51,12 +47,7 @@ struct SlowStore {
 }
 
 impl VoucherStore for SlowStore {
-    fn accept(
-        &self,
-        voucher: &SignedVoucher,
-        floor: u64,
-        min_increment: u64,
-    ) -> impl Future<Output = Result<AcceptOutcome, StoreError>> + Send {
+    fn accept(&self, voucher: &SignedVoucher, floor: u64, min_increment: u64) -> impl AcceptFuture {
         let outcome = self.inner.accept_now(voucher, floor, min_increment);
         let delay = self.delay;
         async move {
@@ -106,14 +97,7 @@ fn env(delay: Duration) -> Env {
     });
     let terms = Terms::new(paychan_sdk::ID, payee, mint, PRICE);
     let verifier = Arc::new(Verifier::new(channels, store.clone(), terms));
-    let extra = PaychanExtra {
-        program_id: paychan_sdk::ID.to_string(),
-        token_program: Pubkey::new_from_array([6; 32]).to_string(),
-        decimals: 6,
-        grace_period_seconds: 600,
-        minimum_deposit: "0".into(),
-        fee_payer: None,
-    };
+    let extra = common::extra(600, "0", None);
     Env {
         key,
         channel,
@@ -125,26 +109,14 @@ fn env(delay: Duration) -> Env {
 
 impl Env {
     fn voucher(&self, cumulative: u64) -> SignedVoucher {
-        sign_v1(
-            &self.key,
-            &VoucherV1 {
-                channel_id: self.channel.to_bytes(),
-                cumulative_amount: cumulative,
-                expires_at: 0,
-            },
-        )
+        common::voucher(&self.key, self.channel, cumulative, 0)
     }
 
     fn header(&self, voucher: &SignedVoucher) -> String {
-        let accepted = self.paywall.payment_required(PRICE, "/").accepts[0].clone();
-        codec::encode(&v2::PaymentPayload {
-            x402_version: 2,
-            resource: None,
-            accepted,
-            payload: serde_json::to_value(voucher).unwrap(),
-            extensions: None,
-        })
-        .unwrap()
+        common::pay_v2(
+            voucher,
+            &self.paywall.payment_required(PRICE, "/").accepts[0],
+        )
     }
 
     /// `/work` (GET or POST) counts its runs and answers what it was sent;
@@ -223,16 +195,11 @@ struct Answer {
 }
 
 async fn send(app: &Router, req: Request<Body>) -> Answer {
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .unwrap();
+    let (status, headers, body) = common::send(app, req).await;
     Answer {
         status,
         headers,
-        body: String::from_utf8(bytes.to_vec()).unwrap(),
+        body: String::from_utf8(body).unwrap(),
     }
 }
 

@@ -18,7 +18,6 @@ use paychan_verifier::{
     ChannelSnapshot, ChannelSource, LoadError, MemoryChannels, MemoryStore, Pubkey, Receipt,
     SignedVoucher, Terms, Verifier, VoucherStore,
 };
-use paychan_voucher::{VoucherV1, sign_v1};
 use paychan_x402::{
     codec,
     scheme::PaychanExtra,
@@ -32,6 +31,8 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 mod common;
+
+use common::pay_v2;
 
 const PRICE: u64 = 1_000;
 const DEPOSIT: u64 = 1_000_000;
@@ -81,25 +82,11 @@ impl Fixture {
     }
 
     fn voucher_expiring(&self, cumulative: u64, expires_at: i64) -> SignedVoucher {
-        sign_v1(
-            &self.key,
-            &VoucherV1 {
-                channel_id: self.channel.to_bytes(),
-                cumulative_amount: cumulative,
-                expires_at,
-            },
-        )
+        common::voucher(&self.key, self.channel, cumulative, expires_at)
     }
 
     fn extra(&self) -> PaychanExtra {
-        PaychanExtra {
-            program_id: paychan_sdk::ID.to_string(),
-            token_program: Pubkey::new_from_array([6; 32]).to_string(),
-            decimals: 6,
-            grace_period_seconds: 3_600,
-            minimum_deposit: "100000".into(),
-            fee_payer: Some(self.payee.to_string()),
-        }
+        common::extra(3_600, "100000", Some(self.payee.to_string()))
     }
 
     fn verifier(&self) -> Arc<Verifier<MemoryChannels, MemoryStore>> {
@@ -122,6 +109,15 @@ struct Env {
 
 async fn paid(Extension(r): Extension<Receipt>) -> String {
     format!("paid {} of {}", r.charged, r.cumulative)
+}
+
+/// `paid` at `/paid` behind `paywall` at `PRICE`.
+fn paid_app<C: ChannelSource + 'static, S: VoucherStore + 'static>(
+    paywall: &Paywall<C, S>,
+) -> Router {
+    Router::new()
+        .route("/paid", get(paid))
+        .route_layer(paywall.layer(PRICE))
 }
 
 async fn maybe_paid(r: Option<Extension<Receipt>>) -> String {
@@ -207,13 +203,7 @@ impl Answer {
 }
 
 async fn send(app: &Router, req: Request<Body>) -> Answer {
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .unwrap()
-        .to_vec();
+    let (status, headers, body) = common::send(app, req).await;
     Answer {
         status,
         headers,
@@ -227,18 +217,6 @@ fn get_req(path: &str, headers: &[(&str, &str)]) -> Request<Body> {
         b = b.header(*k, *v);
     }
     b.body(Body::empty()).unwrap()
-}
-
-/// `PAYMENT-SIGNATURE` for the offer's requirement.
-fn pay_v2(voucher: &SignedVoucher, accepted: &v2::PaymentRequirements) -> String {
-    codec::encode(&v2::PaymentPayload {
-        x402_version: 2,
-        resource: None,
-        accepted: accepted.clone(),
-        payload: serde_json::to_value(voucher).unwrap(),
-        extensions: None,
-    })
-    .unwrap()
 }
 
 /// `X-PAYMENT`.
@@ -345,9 +323,7 @@ async fn a_public_url_makes_the_resource_url_absolute() {
     let mut config = PaywallConfig::new(NETWORK, f.extra());
     config.public_url = Some("https://api.example.com/".into());
     let paywall = Paywall::new(f.verifier(), config);
-    let app = Router::new()
-        .route("/paid", get(paid))
-        .route_layer(paywall.layer(PRICE));
+    let app = paid_app(&paywall);
     let a = send(&app, get_req("/paid?q=1", &[])).await;
     assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED);
     assert_eq!(
@@ -618,59 +594,43 @@ async fn a_duplicate_voucher_is_served_again_only_with_its_idempotency_key() {
     assert_eq!((a.status, a.text()), (StatusCode::OK, "paid 1000 of 2000"));
 }
 
-/// A channel source whose chain lookups fail.
-struct Down;
+/// A channel source whose chain lookups all fail with the same error.
+struct Failing(fn() -> LoadError);
 
-impl ChannelSource for Down {
+impl ChannelSource for Failing {
     fn get(&self, _: &Pubkey) -> Option<ChannelSnapshot> {
         None
     }
 
     async fn load(&self, _: &Pubkey) -> Result<Option<ChannelSnapshot>, LoadError> {
-        Err(LoadError::Unavailable("rpc unreachable".into()))
+        Err((self.0)())
     }
 }
 
-#[tokio::test]
-async fn a_verifier_fault_is_503_and_never_paid() {
+/// A voucher paid at `/paid` of a paywall whose verifier reads `channels`.
+async fn pay_through(channels: Failing) -> Answer {
     let f = Fixture::new(3);
-    let verifier = Arc::new(Verifier::new(Down, MemoryStore::default(), f.terms()));
+    let verifier = Arc::new(Verifier::new(channels, MemoryStore::default(), f.terms()));
     let paywall = Paywall::new(verifier, PaywallConfig::new(NETWORK, f.extra()));
-    let app = Router::new()
-        .route("/paid", get(paid))
-        .route_layer(paywall.layer(PRICE));
+    let app = paid_app(&paywall);
     let accepted = paywall.payment_required(PRICE, "/paid").accepts[0].clone();
     let sig = pay_v2(&f.voucher(PRICE), &accepted);
-    let a = send(&app, get_req("/paid", &[("PAYMENT-SIGNATURE", &sig)])).await;
+    send(&app, get_req("/paid", &[("PAYMENT-SIGNATURE", &sig)])).await
+}
+
+/// The chain lookups fail.
+#[tokio::test]
+async fn a_verifier_fault_is_503_and_never_paid() {
+    let a = pay_through(Failing(|| LoadError::Unavailable("rpc unreachable".into()))).await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(a.json()["error"], "unavailable");
     assert!(a.headers.get("PAYMENT-RESPONSE").is_none());
 }
 
-/// A channel source that is shedding load.
-struct Busy;
-
-impl ChannelSource for Busy {
-    fn get(&self, _: &Pubkey) -> Option<ChannelSnapshot> {
-        None
-    }
-
-    async fn load(&self, _: &Pubkey) -> Result<Option<ChannelSnapshot>, LoadError> {
-        Err(LoadError::Overloaded)
-    }
-}
-
+/// The channel source is shedding load.
 #[tokio::test]
 async fn an_overloaded_verifier_is_503_with_retry_after_and_never_paid() {
-    let f = Fixture::new(3);
-    let verifier = Arc::new(Verifier::new(Busy, MemoryStore::default(), f.terms()));
-    let paywall = Paywall::new(verifier, PaywallConfig::new(NETWORK, f.extra()));
-    let app = Router::new()
-        .route("/paid", get(paid))
-        .route_layer(paywall.layer(PRICE));
-    let accepted = paywall.payment_required(PRICE, "/paid").accepts[0].clone();
-    let sig = pay_v2(&f.voucher(PRICE), &accepted);
-    let a = send(&app, get_req("/paid", &[("PAYMENT-SIGNATURE", &sig)])).await;
+    let a = pay_through(Failing(|| LoadError::Overloaded)).await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(a.json()["error"], "overloaded");
     assert_eq!(a.headers["retry-after"], "1");
@@ -716,9 +676,7 @@ async fn v1_payments_may_name_the_v1_network_and_v2_payments_may_not() {
     const DEVNET: &str = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
     let f = Fixture::new(7);
     let paywall = Paywall::new(f.verifier(), PaywallConfig::new(DEVNET, f.extra()));
-    let app = Router::new()
-        .route("/paid", get(paid))
-        .route_layer(paywall.layer(PRICE));
+    let app = paid_app(&paywall);
     let pay = |header: &'static str, value: String| {
         let app = app.clone();
         async move { send(&app, get_req("/paid", &[(header, &value)])).await }
@@ -769,9 +727,7 @@ async fn the_offer_advertises_the_enforced_terms_not_the_configured_extra() {
     extra.grace_period_seconds = 60;
     extra.minimum_deposit = "1".into();
     let paywall = Paywall::new(f.verifier(), PaywallConfig::new(NETWORK, extra.clone()));
-    let app = Router::new()
-        .route("/paid", get(paid))
-        .route_layer(paywall.layer(PRICE));
+    let app = paid_app(&paywall);
     let a = send(&app, get_req("/paid", &[])).await;
     assert_eq!(a.status, StatusCode::PAYMENT_REQUIRED);
     let offered: PaychanExtra =
