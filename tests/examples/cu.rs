@@ -31,10 +31,8 @@ fn cu(res: TxResult) -> u64 {
 
 /// Sends as the harness's fee payer; returns (CU, lamports the fee payer paid).
 fn cu_and_fee(h: &mut Harness, res: impl FnOnce(&mut Harness) -> TxResult) -> (u64, u64) {
-    let payer = h.fee_payer.pubkey();
-    let before = h.lamports(&payer);
-    let meta = ok(res(h));
-    (meta.compute_units_consumed, before - h.lamports(&payer))
+    let (res, fee) = fee_of(h, res);
+    (cu(res), fee)
 }
 
 fn main() {
@@ -82,15 +80,7 @@ fn main() {
     let signed: Vec<Chan> = (0..signed_max)
         .map(|_| h.open_channel(&payee.pubkey(), 1_000_000))
         .collect();
-    let mut shared = vec![
-        accts.vault,
-        accts.vault_tokens,
-        accts.payee_tokens,
-        accts.mint,
-        accts.token_program,
-    ];
-    shared.extend(signed.iter().map(|c| c.address));
-    let signed_table = install_table(&mut h, shared);
+    let signed_table = settle_table(&mut h, &accts, accts.token_program, &signed);
     h.advance(1, 1);
     for n in 1..=signed_max {
         let vouchers: Vec<_> = signed[..n as usize]
@@ -118,15 +108,7 @@ fn main() {
         .map(|_| h.open_channel_with_signer(&payee.pubkey(), 1_000_000, &signer))
         .collect();
     batch.sort_by_key(|c| c.address.to_bytes());
-    let mut addresses = vec![
-        accts.vault,
-        accts.vault_tokens,
-        accts.payee_tokens,
-        accts.mint,
-        accts.instructions,
-    ];
-    addresses.extend(batch.iter().map(|c| c.address));
-    let table = install_table(&mut h, addresses);
+    let table = settle_table(&mut h, &accts, accts.instructions, &batch);
     h.advance(1, 1);
     let budget = solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(
         1_400_000,
@@ -143,7 +125,7 @@ fn main() {
 
     // close (with and without a final voucher), request_close, finalize, reclaim.
     let c = &chans[0];
-    let close = CloseAccounts::of(&c, payee_tokens);
+    let close = CloseAccounts::of(c, payee_tokens);
     let ixs = vec![
         ed25519_ix(&[c.voucher(500, 0)]),
         close_ix(c, &payee.pubkey(), &close, true),
@@ -153,7 +135,7 @@ fn main() {
         cu(h.send_as(&ixs, &[&payee])),
     );
     let c = &chans[1];
-    let close = CloseAccounts::of(&c, payee_tokens);
+    let close = CloseAccounts::of(c, payee_tokens);
     out.insert(
         "close".into(),
         cu(h.send_as(&[close_ix(c, &payee.pubkey(), &close, false)], &[&payee])),

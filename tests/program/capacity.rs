@@ -6,6 +6,7 @@
 //! caps (`MAX_SETTLE_VOUCHERS`, `MAX_SETTLE_BATCH_CHANNELS`) must equal what
 //! it measures, and a change to either side fails here.
 use anchor_lang::{prelude::Pubkey, solana_program::instruction::Instruction};
+use litesvm::types::TransactionMetadata;
 use solana_keypair::Keypair;
 use solana_message::{AddressLookupTableAccount, Message, VersionedMessage, v0};
 use solana_signer::Signer;
@@ -66,15 +67,70 @@ fn setup(n: usize, same_signer: bool) -> Setup {
     }
 }
 
-fn settle_tx(
+impl Setup {
+    fn accts(&self) -> SettleAccounts {
+        SettleAccounts::for_chan(&self.chans[0], self.payee_tokens)
+    }
+
+    /// A lookup table of the shared accounts (`last` after the mint), with the channels or not.
+    fn table(&mut self, last: Pubkey, with_channels: bool) -> AddressLookupTableAccount {
+        let accts = self.accts();
+        let chans: &[Chan] = if with_channels { &self.chans } else { &[] };
+        settle_table(&mut self.h, &accts, last, chans)
+    }
+}
+
+/// `settle` or `settle_signed` of the first `n` channels to `cumulative`.
+fn vouchers_tx(
     s: &Setup,
+    by: SettleBy,
+    cumulative: u64,
     n: usize,
     table: Option<&AddressLookupTableAccount>,
 ) -> VersionedTransaction {
-    let accts = SettleAccounts::for_chan(&s.chans[0], s.payee_tokens);
-    let vouchers: Vec<_> = s.chans[..n].iter().map(|c| c.voucher(1_000, 0)).collect();
-    let ixs = settle_ixs(&accts, &vouchers);
-    build(&s.h, &ixs, table)
+    let vouchers: Vec<_> = s.chans[..n]
+        .iter()
+        .map(|c| c.voucher(cumulative, 0))
+        .collect();
+    build(&s.h, &by.ixs(&s.accts(), &vouchers), table)
+}
+
+/// Largest n in 1..=max whose `by` transaction of 1,000 per channel fits one packet.
+fn largest_fitting(
+    s: &Setup,
+    by: SettleBy,
+    max: usize,
+    t: Option<&AddressLookupTableAccount>,
+) -> usize {
+    largest(max, |n| {
+        wire_len(&vouchers_tx(s, by, 1_000, n, t)) <= PACKET
+    })
+}
+
+/// Sends the largest legacy transaction (`legacy` channels to 1,000) and the
+/// largest v0 one (`with_table` channels to 2,000); each pays exactly.
+/// Returns the v0 transaction's metadata.
+fn send_the_largest(
+    s: &mut Setup,
+    by: SettleBy,
+    legacy: usize,
+    with_table: usize,
+    table: &AddressLookupTableAccount,
+) -> TransactionMetadata {
+    let tx = vouchers_tx(s, by, 1_000, legacy, None);
+    let meta = ok(s.h.svm.send_transaction(tx));
+    assert_eq!(s.h.balance(&s.payee_tokens), 1_000 * legacy as u64);
+    println!(
+        "capacity: {} legacy N = {legacy} used {} CU",
+        by.name(),
+        meta.compute_units_consumed
+    );
+    s.h.svm.expire_blockhash();
+    let tx = vouchers_tx(s, by, 2_000, with_table, Some(table));
+    assert!(wire_len(&tx) <= PACKET);
+    let meta = ok(s.h.svm.send_transaction(tx));
+    assert_eq!(s.h.balance(&s.payee_tokens), 2_000 * with_table as u64);
+    meta
 }
 
 fn batch_tx(
@@ -82,11 +138,10 @@ fn batch_tx(
     n: usize,
     table: Option<&AddressLookupTableAccount>,
 ) -> VersionedTransaction {
-    let accts = SettleAccounts::for_chan(&s.chans[0], s.payee_tokens);
     let ids: Vec<Pubkey> = s.chans[..n].iter().map(|c| c.address).collect();
     let mut ixs = vec![compute_limit(1_400_000)];
     ixs.extend(settle_batch_ixs(
-        &accts,
+        &s.accts(),
         &s.chans[0].signer,
         &ids,
         &vec![1_000; n],
@@ -125,29 +180,19 @@ fn largest(max: usize, fits: impl Fn(usize) -> bool) -> usize {
     (1..=max).take_while(|&n| fits(n)).last().unwrap_or(0)
 }
 
-fn shared_accounts(s: &Setup) -> Vec<Pubkey> {
-    let c = &s.chans[0];
-    vec![
-        c.vault,
-        c.vault_tokens,
-        s.payee_tokens,
-        c.mint,
-        anchor_lang::compat::solana_instructions_sysvar::ID,
-    ]
-}
+const SYSVAR: Pubkey = anchor_lang::compat::solana_instructions_sysvar::ID;
 
 #[test]
 fn capacity_of_settle_legacy_and_v0() {
+    let by = SettleBy::Precompile;
     let mut s = setup(8, false);
-    let legacy = largest(8, |n| wire_len(&settle_tx(&s, n, None)) <= PACKET);
-    let mut addresses = shared_accounts(&s);
-    addresses.extend(s.chans.iter().map(|c| c.address));
-    let table = install_table(&mut s.h, addresses);
-    let with_table = largest(8, |n| wire_len(&settle_tx(&s, n, Some(&table))) <= PACKET);
+    let legacy = largest_fitting(&s, by, 8, None);
+    let table = s.table(SYSVAR, true);
+    let with_table = largest_fitting(&s, by, 8, Some(&table));
     println!(
         "capacity: settle legacy N = {legacy} ({} bytes), v0 + lookup table N = {with_table} ({} bytes)",
-        wire_len(&settle_tx(&s, legacy, None)),
-        wire_len(&settle_tx(&s, with_table, Some(&table)))
+        wire_len(&vouchers_tx(&s, by, 1_000, legacy, None)),
+        wire_len(&vouchers_tx(&s, by, 1_000, with_table, Some(&table)))
     );
     assert_eq!(legacy, 4, "legacy settle fits {legacy}");
     assert_eq!(
@@ -158,26 +203,7 @@ fn capacity_of_settle_legacy_and_v0() {
 
     // Both largest transactions are valid and pay exactly.
     s.h.advance(1, 1);
-    let tx = settle_tx(&s, legacy, None);
-    let meta = ok(s.h.svm.send_transaction(tx));
-    assert_eq!(s.h.balance(&s.payee_tokens), 1_000 * legacy as u64);
-    println!(
-        "capacity: settle legacy N = {legacy} used {} CU",
-        meta.compute_units_consumed
-    );
-    s.h.svm.expire_blockhash();
-    let more: Vec<_> = s.chans[..with_table]
-        .iter()
-        .map(|c| c.voucher(2_000, 0))
-        .collect();
-    let accts = SettleAccounts::for_chan(&s.chans[0], s.payee_tokens);
-    let tx = build(&s.h, &settle_ixs(&accts, &more), Some(&table));
-    assert!(wire_len(&tx) <= PACKET);
-    let meta = ok(s.h.svm.send_transaction(tx));
-    assert_eq!(
-        s.h.balance(&s.payee_tokens),
-        1_000 * legacy as u64 + (2_000 * with_table as u64 - 1_000 * legacy as u64)
-    );
+    let meta = send_the_largest(&mut s, by, legacy, with_table, &table);
     println!(
         "capacity: settle v0 N = {with_table} used {} CU",
         meta.compute_units_consumed
@@ -187,9 +213,7 @@ fn capacity_of_settle_legacy_and_v0() {
 #[test]
 fn capacity_of_settle_batch_with_a_lookup_table() {
     let mut s = setup(64, true);
-    let mut addresses = shared_accounts(&s);
-    addresses.extend(s.chans.iter().map(|c| c.address));
-    let table = install_table(&mut s.h, addresses);
+    let table = s.table(SYSVAR, true);
     let legacy = largest(64, |n| {
         let tx = batch_tx(&s, n, None);
         wire_len(&tx) <= PACKET && locks(&tx) <= MAX_LOCKS
@@ -232,16 +256,6 @@ fn capacity_of_settle_batch_with_a_lookup_table() {
     );
 }
 
-fn signed_tx(
-    s: &Setup,
-    n: usize,
-    table: Option<&AddressLookupTableAccount>,
-) -> VersionedTransaction {
-    let accts = SettleAccounts::for_chan(&s.chans[0], s.payee_tokens);
-    let vouchers: Vec<_> = s.chans[..n].iter().map(|c| c.voucher(1_000, 0)).collect();
-    build(&s.h, &settle_signed_ixs(&accts, &vouchers), table)
-}
-
 /// The largest `[compute budget, settle_signed]`: legacy, and v0 with a
 /// lookup table holding the shared accounts and the channels (as for
 /// `settle` above). The compute-unit limit of 1,400,000 per transaction
@@ -249,34 +263,29 @@ fn signed_tx(
 #[test]
 fn capacity_of_settle_signed_legacy_and_v0() {
     const TX_CU_LIMIT: u64 = 1_400_000;
+    let by = SettleBy::Program;
     let cap = usize::from(paychan::constants::MAX_SETTLE_SIGNED_VOUCHERS);
     let mut s = setup(cap + 4, false);
-    let legacy = largest(cap + 4, |n| wire_len(&signed_tx(&s, n, None)) <= PACKET);
-    let c = &s.chans[0];
-    let mut addresses = vec![
-        c.vault,
-        c.vault_tokens,
-        s.payee_tokens,
-        c.mint,
-        c.token_program,
-    ];
+    let legacy = largest_fitting(&s, by, cap + 4, None);
+    let token_program = s.chans[0].token_program;
     // Only the shared accounts (what the settler's table holds).
-    let shared_only = install_table(&mut s.h, addresses.clone());
-    let with_shared_table = largest(cap + 4, |n| {
-        wire_len(&signed_tx(&s, n, Some(&shared_only))) <= PACKET
-    });
-    addresses.extend(s.chans.iter().map(|c| c.address));
-    let table = install_table(&mut s.h, addresses);
-    let with_table = largest(cap + 4, |n| {
-        wire_len(&signed_tx(&s, n, Some(&table))) <= PACKET
-    });
+    let shared_only = s.table(token_program, false);
+    let with_shared_table = largest_fitting(&s, by, cap + 4, Some(&shared_only));
+    let table = s.table(token_program, true);
+    let with_table = largest_fitting(&s, by, cap + 4, Some(&table));
     println!(
         "capacity: settle_signed legacy N = {legacy} ({} bytes), v0 + table of the shared \
          accounts N = {with_shared_table} ({} bytes), v0 + table of the shared accounts and \
          the channels N = {with_table} ({} bytes)",
-        wire_len(&signed_tx(&s, legacy, None)),
-        wire_len(&signed_tx(&s, with_shared_table, Some(&shared_only))),
-        wire_len(&signed_tx(&s, with_table, Some(&table)))
+        wire_len(&vouchers_tx(&s, by, 1_000, legacy, None)),
+        wire_len(&vouchers_tx(
+            &s,
+            by,
+            1_000,
+            with_shared_table,
+            Some(&shared_only)
+        )),
+        wire_len(&vouchers_tx(&s, by, 1_000, with_table, Some(&table)))
     );
     assert_eq!(legacy, 7, "legacy settle_signed fits {legacy}");
     assert_eq!(
@@ -289,7 +298,7 @@ fn capacity_of_settle_signed_legacy_and_v0() {
     );
     // A compute-unit price instruction (a priority fee) costs 12 bytes: the
     // cap still fits with it.
-    let accts = SettleAccounts::for_chan(&s.chans[0], s.payee_tokens);
+    let accts = s.accts();
     let vouchers: Vec<_> = s.chans[..cap].iter().map(|c| c.voucher(1_000, 0)).collect();
     let mut priced = vec![paychan_sdk::ix::compute_unit_price(1)];
     priced.extend(settle_signed_ixs(&accts, &vouchers));
@@ -297,24 +306,9 @@ fn capacity_of_settle_signed_legacy_and_v0() {
 
     // Both largest transactions are valid and pay exactly.
     s.h.advance(1, 1);
-    let one = ok(s.h.send_as(&settle_signed_ixs(&accts, &vouchers[..1]), &[]));
+    let one = s.h.settle_signed(&accts, &vouchers[..1]);
     s.h.svm.expire_blockhash();
-    let tx = signed_tx(&s, legacy, None);
-    let meta = ok(s.h.svm.send_transaction(tx));
-    assert_eq!(s.h.balance(&s.payee_tokens), 1_000 * legacy as u64);
-    println!(
-        "capacity: settle_signed legacy N = {legacy} used {} CU",
-        meta.compute_units_consumed
-    );
-    s.h.svm.expire_blockhash();
-    let more: Vec<_> = s.chans[..with_table]
-        .iter()
-        .map(|c| c.voucher(2_000, 0))
-        .collect();
-    let tx = build(&s.h, &settle_signed_ixs(&accts, &more), Some(&table));
-    assert!(wire_len(&tx) <= PACKET);
-    let meta = ok(s.h.svm.send_transaction(tx));
-    assert_eq!(s.h.balance(&s.payee_tokens), 2_000 * with_table as u64);
+    let meta = send_the_largest(&mut s, by, legacy, with_table, &table);
     let n = with_table as u64;
     let full = meta.compute_units_consumed;
     let marginal = (full - one.compute_units_consumed) / (n - 1);

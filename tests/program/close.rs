@@ -26,6 +26,26 @@ fn close_ixs(f: &Fixture, a: &CloseAccounts, voucher: Option<SignedVoucher>) -> 
     }
 }
 
+/// A chain with `fixture(1_000)`.
+fn setup() -> (Harness, Fixture) {
+    let mut h = Harness::new();
+    let f = fixture(&mut h, 1_000);
+    (h, f)
+}
+
+/// Asserts that the payee's `close_ixs` fail with `err` and the open channel is untouched.
+#[track_caller]
+fn refused_open(
+    h: &mut Harness,
+    f: &Fixture,
+    a: &CloseAccounts,
+    v: Option<SignedVoucher>,
+    err: PaychanError,
+) {
+    refused(h, f, a, v, err);
+    assert_untouched(h, f, ChannelStatus::Open, 0, 1_000);
+}
+
 fn settle(h: &mut Harness, f: &Fixture, cumulative: u64) {
     h.settle(&f.accts, &[f.chan.voucher(cumulative, 0)]);
 }
@@ -61,8 +81,7 @@ fn assert_untouched(h: &Harness, f: &Fixture, status: ChannelStatus, settled: u6
 
 #[test]
 fn close_without_a_final_voucher_refunds_the_payer_the_unsettled_rest() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     // A second channel to the same payee keeps its escrow in the shared vault.
     let other = h.open_channel(&f.payee.pubkey(), 500);
     settle(&mut h, &f, 300);
@@ -98,8 +117,7 @@ fn close_without_a_final_voucher_refunds_the_payer_the_unsettled_rest() {
 
 #[test]
 fn close_with_a_final_voucher_pays_the_increment_and_refunds_the_rest() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     settle(&mut h, &f, 300);
     let a = close_accounts(&f);
     let meta = ok(close(&mut h, &f, &a, Some(f.chan.voucher(800, 0))));
@@ -116,8 +134,7 @@ fn close_with_a_final_voucher_pays_the_increment_and_refunds_the_rest() {
 
 #[test]
 fn close_with_a_final_voucher_for_the_whole_deposit_refunds_nothing() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     let a = close_accounts(&f);
     let meta = ok(close(&mut h, &f, &a, Some(f.chan.voucher(1_000, 0))));
 
@@ -136,8 +153,7 @@ fn close_with_a_final_voucher_for_the_whole_deposit_refunds_nothing() {
 
 #[test]
 fn close_of_a_closing_channel_before_the_grace_end_succeeds() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     h.request_close(&f.chan);
     let started = h.clock().unix_timestamp;
     h.advance(10, GRACE - 1);
@@ -155,8 +171,7 @@ fn close_of_a_closing_channel_before_the_grace_end_succeeds() {
 
 #[test]
 fn close_with_a_final_voucher_after_the_grace_end_fails() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     h.request_close(&f.chan);
     h.advance(10, GRACE);
     let a = close_accounts(&f);
@@ -167,8 +182,7 @@ fn close_with_a_final_voucher_after_the_grace_end_fails() {
 
 #[test]
 fn close_without_a_final_voucher_after_the_grace_end_refunds_the_payer() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     settle(&mut h, &f, 250);
     h.request_close(&f.chan);
     h.advance(10, GRACE + 100);
@@ -185,8 +199,7 @@ fn close_without_a_final_voucher_after_the_grace_end_refunds_the_payer() {
 
 #[test]
 fn close_by_a_stranger_fails_with_not_payee() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     let mallory = h.funded();
     let a = close_accounts(&f);
     let ix = close_ix(&f.chan, &mallory.pubkey(), &a, false);
@@ -197,8 +210,7 @@ fn close_by_a_stranger_fails_with_not_payee() {
 
 #[test]
 fn close_by_the_payer_fails_with_not_payee() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     let a = close_accounts(&f);
     let ix = close_ix(&f.chan, &f.chan.payer.pubkey(), &a, false);
     assert_err(&h.send(&[ix], &[&f.chan.payer]), PaychanError::NotPayee);
@@ -207,8 +219,7 @@ fn close_by_the_payer_fails_with_not_payee() {
 
 #[test]
 fn close_requires_the_payee_signature() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     let a = close_accounts(&f);
     let mut ix = close_ix(&f.chan, &f.payee.pubkey(), &a, false);
     ix.accounts[0].is_signer = false;
@@ -218,20 +229,17 @@ fn close_requires_the_payee_signature() {
 
 #[test]
 fn close_with_the_wrong_rent_payer_fails() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     let a = CloseAccounts {
         rent_payer: f.payee.pubkey(),
         ..close_accounts(&f)
     };
-    refused(&mut h, &f, &a, None, PaychanError::WrongRentPayer);
-    assert_untouched(&h, &f, ChannelStatus::Open, 0, 1_000);
+    refused_open(&mut h, &f, &a, None, PaychanError::WrongRentPayer);
 }
 
 #[test]
 fn close_paying_a_token_account_not_owned_by_the_payee_fails() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     let decoy = h.token_account(&Pubkey::new_unique(), 0);
     let a = CloseAccounts {
         payee_tokens: decoy,
@@ -245,8 +253,7 @@ fn close_paying_a_token_account_not_owned_by_the_payee_fails() {
 
 #[test]
 fn close_refunding_a_token_account_not_owned_by_the_payer_fails() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     // The payee tries to route the refund to itself.
     let decoy = h.token_account(&f.payee.pubkey(), 0);
     let a = CloseAccounts {
@@ -260,8 +267,7 @@ fn close_refunding_a_token_account_not_owned_by_the_payer_fails() {
 
 #[test]
 fn close_with_another_payees_vault_fails() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     let other = h.open_channel(&Pubkey::new_unique(), 1_000);
     let a = close_accounts(&f);
     let mut ixs = close_ixs(&f, &a, None);
@@ -278,8 +284,7 @@ fn close_with_another_payees_vault_fails() {
 
 #[test]
 fn close_with_a_final_voucher_for_another_channel_fails() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     let other = h.open_channel(&Pubkey::new_unique(), 1_000);
     let a = close_accounts(&f);
     let v = other.voucher(500, 0);
@@ -296,29 +301,24 @@ fn close_with_a_final_voucher_for_another_channel_fails() {
 
 #[test]
 fn close_with_a_final_voucher_from_the_wrong_signer_fails() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     let forged = f.chan.forged_voucher(500);
     let a = close_accounts(&f);
-    refused(&mut h, &f, &a, Some(forged), PaychanError::WrongSigner);
-    assert_untouched(&h, &f, ChannelStatus::Open, 0, 1_000);
+    refused_open(&mut h, &f, &a, Some(forged), PaychanError::WrongSigner);
 }
 
 #[test]
 fn close_with_an_expired_final_voucher_fails() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     let now = h.clock().unix_timestamp;
     let a = close_accounts(&f);
     let v = f.chan.voucher(500, now - 1);
-    refused(&mut h, &f, &a, Some(v), PaychanError::VoucherExpired);
-    assert_untouched(&h, &f, ChannelStatus::Open, 0, 1_000);
+    refused_open(&mut h, &f, &a, Some(v), PaychanError::VoucherExpired);
 }
 
 #[test]
 fn close_with_a_final_voucher_expiring_this_second_succeeds() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     let now = h.clock().unix_timestamp;
     let a = close_accounts(&f);
     ok(close(&mut h, &f, &a, Some(f.chan.voucher(500, now))));
@@ -328,8 +328,7 @@ fn close_with_a_final_voucher_expiring_this_second_succeeds() {
 
 #[test]
 fn close_with_a_final_voucher_not_above_settled_fails() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     settle(&mut h, &f, 300);
     let a = close_accounts(&f);
     for cumulative in [300, 299, 0] {
@@ -347,8 +346,7 @@ fn close_with_a_final_voucher_not_above_settled_fails() {
 
 #[test]
 fn close_with_a_final_voucher_above_the_deposit_fails() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     let a = close_accounts(&f);
     let v = f.chan.voucher(1_001, 0);
     refused(
@@ -363,8 +361,7 @@ fn close_with_a_final_voucher_above_the_deposit_fails() {
 
 #[test]
 fn close_with_final_voucher_but_no_ed25519_instruction_fails() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     let a = close_accounts(&f);
     let ix = close_ix(&f.chan, &f.payee.pubkey(), &a, true);
     assert_err(
@@ -376,8 +373,7 @@ fn close_with_final_voucher_but_no_ed25519_instruction_fails() {
 
 #[test]
 fn close_with_a_final_voucher_and_a_fake_instructions_sysvar_fails() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     let fake = Pubkey::new_unique();
     h.set_raw_account(fake, anchor_lang::system_program::ID, vec![0u8; 512]);
     let a = close_accounts(&f);
@@ -392,8 +388,7 @@ fn close_with_a_final_voucher_and_a_fake_instructions_sysvar_fails() {
 
 #[test]
 fn close_twice_fails_with_channel_closed() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     settle(&mut h, &f, 100);
     let a = close_accounts(&f);
     ok(close(&mut h, &f, &a, None));
@@ -408,8 +403,7 @@ fn close_twice_fails_with_channel_closed() {
 
 #[test]
 fn close_after_the_open_slot_window_deletes_the_channel_and_returns_the_rent() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     h.advance(OPEN_SLOT_WINDOW + 1, 600);
     let rent = h.lamports(&f.chan.address);
     assert!(rent > 0);
@@ -430,8 +424,7 @@ fn close_after_the_open_slot_window_deletes_the_channel_and_returns_the_rent() {
 
 #[test]
 fn close_at_the_last_slot_of_the_open_slot_window_keeps_the_closed_account() {
-    let mut h = Harness::new();
-    let f = fixture(&mut h, 1_000);
+    let (mut h, f) = setup();
     h.advance(OPEN_SLOT_WINDOW, 600);
     let rent = h.lamports(&f.chan.address);
     let payer_before = h.lamports(&f.chan.payer.pubkey());

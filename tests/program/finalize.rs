@@ -91,7 +91,7 @@ fn finalize_of_a_channel_closed_by_the_payee_fails() {
     h.request_close(chan);
     ok(f.close_without_voucher(&mut h));
     h.advance(10, GRACE);
-    assert_err(&h.finalize(&chan), PaychanError::ChannelNotClosing);
+    assert_err(&h.finalize(chan), PaychanError::ChannelNotClosing);
     assert_eq!(h.balance(&chan.payer_tokens), PAYER_BALANCE);
     assert_eq!(h.channel(&chan.address).refunded, 1_000);
 }

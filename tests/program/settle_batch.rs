@@ -1,5 +1,5 @@
 //! `settle_batch`: one v2 voucher (one signature) over many channels of one signer.
-use anchor_lang::{error::ErrorCode, prelude::Pubkey};
+use anchor_lang::{error::ErrorCode, prelude::Pubkey, solana_program::instruction::Instruction};
 use paychan::{error::PaychanError, state::ChannelStatus};
 use paychan_voucher::{Ed25519Entry, channels_hash, ed25519_instruction_data, sign_v2};
 use solana_message::Message;
@@ -13,6 +13,20 @@ fn batch(h: &mut Harness, n: usize) -> Batch {
     Batch::with_deposits(h, n, |i| 1_000 + i)
 }
 
+/// A chain with `batch(n)`.
+fn setup(n: usize) -> (Harness, Batch) {
+    let mut h = Harness::new();
+    let b = batch(&mut h, n);
+    (h, b)
+}
+
+/// Asserts that `ixs` fail with `err` and settle nothing.
+#[track_caller]
+fn refused(h: &mut Harness, b: &Batch, ixs: &[Instruction], err: PaychanError) {
+    assert_err(&h.send_as(ixs, &[]), err);
+    assert_nothing_settled(h, b);
+}
+
 /// Asserts no channel of the batch moved and the payee got nothing.
 #[track_caller]
 fn assert_nothing_settled(h: &Harness, b: &Batch) {
@@ -24,8 +38,7 @@ fn assert_nothing_settled(h: &Harness, b: &Batch) {
 }
 
 fn settle_batch_pays_every_channel(n: usize) {
-    let mut h = Harness::new();
-    let b = batch(&mut h, n);
+    let (mut h, b) = setup(n);
     let targets: Vec<u64> = (0..n as u64).map(|i| 10 * (i + 1)).collect();
     let expected: u64 = targets.iter().sum();
     let deposits = b.deposits(&h);
@@ -54,8 +67,7 @@ cases! {
 
 #[test]
 fn settle_batch_over_sixteen_channels_fits_one_legacy_transaction() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 16);
+    let (mut h, b) = setup(16);
     let ixs = b.ixs(&[1; 16], 0);
     let blockhash = h.svm.latest_blockhash();
     let msg = Message::new_with_blockhash(&ixs, Some(&h.fee_payer.pubkey()), &blockhash);
@@ -69,8 +81,7 @@ fn settle_batch_over_sixteen_channels_fits_one_legacy_transaction() {
 
 #[test]
 fn settle_batch_skips_targets_at_or_below_settled() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 4);
+    let (mut h, b) = setup(4);
     // Channels 0 and 1 were settled further with v1 vouchers.
     let v1 = [b.chans[0].voucher(500, 0), b.chans[1].voucher(200, 0)];
     h.settle(&b.accts, &v1);
@@ -93,8 +104,7 @@ fn settle_batch_skips_targets_at_or_below_settled() {
 
 #[test]
 fn settle_batch_replayed_pays_nothing_more() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 3);
+    let (mut h, b) = setup(3);
     let deposits = b.deposits(&h);
     let ixs = b.ixs(&[100, 200, 300], 0);
     ok(h.send_as(&ixs, &[]));
@@ -120,64 +130,53 @@ fn settle_batch_replayed_pays_nothing_more() {
 
 #[test]
 fn settle_batch_with_unsorted_channels_fails() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 3);
+    let (mut h, b) = setup(3);
     let mut ixs = b.ixs(&[100, 200, 300], 0);
     let mut reversed = b.addresses();
     reversed.reverse();
     ixs[1] = b.accts.settle_batch_ix(&reversed);
-    assert_err(&h.send_as(&ixs, &[]), PaychanError::ChannelsHashMismatch);
-    assert_nothing_settled(&h, &b);
+    refused(&mut h, &b, &ixs, PaychanError::ChannelsHashMismatch);
 }
 
 #[test]
 fn settle_batch_with_a_duplicate_channel_fails() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 2);
+    let (mut h, b) = setup(2);
     let mut ixs = b.ixs(&[100, 200], 0);
     let a = b.chans[0].address;
     ixs[1] = b.accts.settle_batch_ix(&[a, a]);
-    assert_err(&h.send_as(&ixs, &[]), PaychanError::DuplicateChannel);
-    assert_nothing_settled(&h, &b);
+    refused(&mut h, &b, &ixs, PaychanError::DuplicateChannel);
 }
 
 #[test]
 fn settle_batch_with_a_channel_of_another_signer_fails() {
-    let mut h = Harness::new();
-    let mut b = batch(&mut h, 2);
+    let (mut h, mut b) = setup(2);
     // Same payee and vault, different voucher signer.
     let stranger = h.open_channel(&b.payee.pubkey(), 1_000);
     b.chans.push(stranger);
     b.chans.sort_by_key(|c| c.address.to_bytes());
-    let res = h.send_as(&b.ixs(&[100, 100, 100], 0), &[]);
-    assert_err(&res, PaychanError::WrongSigner);
-    assert_nothing_settled(&h, &b);
+    let ixs = b.ixs(&[100, 100, 100], 0);
+    refused(&mut h, &b, &ixs, PaychanError::WrongSigner);
 }
 
 #[test]
 fn settle_batch_with_a_target_above_the_deposit_fails() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 3);
+    let (mut h, b) = setup(3);
     let over = h.channel(&b.chans[2].address).deposit + 1;
-    let res = h.send_as(&b.ixs(&[100, 100, over], 0), &[]);
-    assert_err(&res, PaychanError::CumulativeExceedsDeposit);
-    assert_nothing_settled(&h, &b);
+    let ixs = b.ixs(&[100, 100, over], 0);
+    refused(&mut h, &b, &ixs, PaychanError::CumulativeExceedsDeposit);
 }
 
 #[test]
 fn settle_batch_with_an_expired_voucher_fails() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 3);
+    let (mut h, b) = setup(3);
     let now = h.clock().unix_timestamp;
-    let res = h.send_as(&b.ixs(&[100, 100, 100], now - 1), &[]);
-    assert_err(&res, PaychanError::VoucherExpired);
-    assert_nothing_settled(&h, &b);
+    let ixs = b.ixs(&[100, 100, 100], now - 1);
+    refused(&mut h, &b, &ixs, PaychanError::VoucherExpired);
 }
 
 #[test]
 fn settle_batch_with_a_voucher_expiring_this_second_succeeds() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 2);
+    let (mut h, b) = setup(2);
     let now = h.clock().unix_timestamp;
     ok(h.send_as(&b.ixs(&[100, 100], now), &[]));
     assert_eq!(h.balance(&b.accts.payee_tokens), 200);
@@ -185,8 +184,7 @@ fn settle_batch_with_a_voucher_expiring_this_second_succeeds() {
 
 #[test]
 fn settle_batch_with_channels_of_another_payees_vault_fails() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 2);
+    let (mut h, b) = setup(2);
     // A channel of the same signer to another payee (another vault).
     let other = h.open_channel_with_signer(&Pubkey::new_unique(), 1_000, &b.signer);
     let res = h.send_as(
@@ -201,8 +199,7 @@ fn settle_batch_with_channels_of_another_payees_vault_fails() {
 
 #[test]
 fn settle_batch_with_two_ed25519_records_fails() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 2);
+    let (mut h, b) = setup(2);
     let ids: Vec<[u8; 32]> = b.addresses().iter().map(|c| c.to_bytes()).collect();
     let refs: Vec<&[u8; 32]> = ids.iter().collect();
     let hash = channels_hash(&paychan::ID.to_bytes(), &refs).unwrap();
@@ -218,50 +215,42 @@ fn settle_batch_with_two_ed25519_records_fails() {
         ed25519_ix_raw(data),
         b.accts.settle_batch_ix(&b.addresses()),
     ];
-    assert_err(&h.send_as(&ixs, &[]), PaychanError::SignatureCountMismatch);
-    assert_nothing_settled(&h, &b);
+    refused(&mut h, &b, &ixs, PaychanError::SignatureCountMismatch);
 }
 
 #[test]
 fn settle_batch_with_fewer_channels_than_the_voucher_fails() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 3);
+    let (mut h, b) = setup(3);
     // Signed over three channels, presented with the first two: the message
     // is 8 bytes longer than a two-channel voucher, so the strict layout check
     // rejects it before the voucher is decoded.
     let mut ixs = b.ixs(&[100, 100, 100], 0);
     ixs[1] = b.accts.settle_batch_ix(&b.addresses()[..2]);
-    assert_err(&h.send_as(&ixs, &[]), PaychanError::InvalidEd25519Layout);
-    assert_nothing_settled(&h, &b);
+    refused(&mut h, &b, &ixs, PaychanError::InvalidEd25519Layout);
 }
 
 #[test]
 fn settle_batch_with_more_channels_than_the_voucher_fails() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 3);
+    let (mut h, b) = setup(3);
     let two = &b.addresses()[..2];
     let mut ixs = settle_batch_ixs(&b.accts, &b.signer, two, &[100, 100], 0);
     ixs[1] = b.accts.settle_batch_ix(&b.addresses());
-    assert_err(&h.send_as(&ixs, &[]), PaychanError::InvalidEd25519Layout);
-    assert_nothing_settled(&h, &b);
+    refused(&mut h, &b, &ixs, PaychanError::InvalidEd25519Layout);
 }
 
 #[test]
 fn settle_batch_with_a_closing_channel_past_its_grace_end_fails() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 3);
+    let (mut h, b) = setup(3);
     let closing = &b.chans[1];
     h.request_close(closing);
     h.advance(10, GRACE);
-    let res = h.send_as(&b.ixs(&[100, 100, 100], 0), &[]);
-    assert_err(&res, PaychanError::GracePeriodEnded);
-    assert_nothing_settled(&h, &b);
+    let ixs = b.ixs(&[100, 100, 100], 0);
+    refused(&mut h, &b, &ixs, PaychanError::GracePeriodEnded);
 }
 
 #[test]
 fn settle_batch_with_a_closing_channel_inside_its_grace_period_succeeds() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 3);
+    let (mut h, b) = setup(3);
     let closing = &b.chans[1];
     h.request_close(closing);
     h.advance(10, GRACE - 1);
@@ -274,19 +263,11 @@ fn settle_batch_with_a_closing_channel_inside_its_grace_period_succeeds() {
 
 #[test]
 fn settle_batch_with_a_closed_channel_fails() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 3);
+    let (mut h, b) = setup(3);
     let closed = &b.chans[2];
     h.request_close(closed);
     h.advance(10, GRACE);
-    ok(h.send_as(
-        &[finalize_ix(
-            closed,
-            &closed.payer_tokens,
-            &closed.payer.pubkey(),
-        )],
-        &[],
-    ));
+    ok(h.finalize(closed));
     let res = h.send_as(&b.ixs(&[100, 100, 100], 0), &[]);
     assert_err(&res, PaychanError::ChannelClosed);
     assert_eq!(h.balance(&b.accts.payee_tokens), 0);
@@ -294,8 +275,7 @@ fn settle_batch_with_a_closed_channel_fails() {
 
 #[test]
 fn settle_batch_with_no_channels_fails() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 1);
+    let (mut h, b) = setup(1);
     let mut ixs = b.ixs(&[100], 0);
     ixs[1] = b.accts.settle_batch_ix(&[]);
     assert_err(&h.send_as(&ixs, &[]), PaychanError::InvalidChannelCount);
@@ -303,40 +283,38 @@ fn settle_batch_with_no_channels_fails() {
 
 #[test]
 fn settle_batch_with_more_than_64_channels_fails() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 1);
+    let (mut h, b) = setup(1);
     let mut ixs = b.ixs(&[100], 0);
     ixs[1] = b.accts.settle_batch_ix(&[b.chans[0].address; 65]);
-    assert_err(&h.send_as(&ixs, &[]), PaychanError::InvalidChannelCount);
-    assert_nothing_settled(&h, &b);
+    refused(&mut h, &b, &ixs, PaychanError::InvalidChannelCount);
 }
 
 #[test]
 fn settle_batch_without_a_preceding_ed25519_instruction_fails() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 2);
+    let (mut h, b) = setup(2);
     let ixs = b.ixs(&[100, 100], 0);
-    let res = h.send_as(&ixs[1..], &[]);
-    assert_err(&res, PaychanError::MissingEd25519Instruction);
-    assert_nothing_settled(&h, &b);
+    let without_ed25519 = &ixs[1..];
+    refused(
+        &mut h,
+        &b,
+        without_ed25519,
+        PaychanError::MissingEd25519Instruction,
+    );
 }
 
 #[test]
 fn settle_batch_with_a_v1_voucher_fails() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 1);
+    let (mut h, b) = setup(1);
     let ixs = vec![
         ed25519_ix(&[b.chans[0].voucher(100, 0)]),
         b.accts.settle_batch_ix(&b.addresses()),
     ];
-    assert_err(&h.send_as(&ixs, &[]), PaychanError::InvalidEd25519Layout);
-    assert_nothing_settled(&h, &b);
+    refused(&mut h, &b, &ixs, PaychanError::InvalidEd25519Layout);
 }
 
 #[test]
 fn settle_batch_paying_a_token_account_not_owned_by_the_payee_fails() {
-    let mut h = Harness::new();
-    let mut b = batch(&mut h, 2);
+    let (mut h, mut b) = setup(2);
     let decoy = h.token_account(&Pubkey::new_unique(), 0);
     b.accts.payee_tokens = decoy;
     let res = h.send_as(&b.ixs(&[100, 100], 0), &[]);
@@ -346,19 +324,16 @@ fn settle_batch_paying_a_token_account_not_owned_by_the_payee_fails() {
 
 #[test]
 fn settle_batch_with_a_read_only_channel_fails() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 2);
+    let (mut h, b) = setup(2);
     let mut ixs = b.ixs(&[100, 100], 0);
     let last = ixs[1].accounts.len() - 1;
     ixs[1].accounts[last].is_writable = false;
-    assert_err(&h.send_as(&ixs, &[]), PaychanError::ChannelNotWritable);
-    assert_nothing_settled(&h, &b);
+    refused(&mut h, &b, &ixs, PaychanError::ChannelNotWritable);
 }
 
 #[test]
 fn settle_batch_with_an_account_that_is_not_a_channel_fails() {
-    let mut h = Harness::new();
-    let b = batch(&mut h, 1);
+    let (mut h, b) = setup(1);
     // The vault account, signed for as if it were a channel.
     let vault = b.chans[0].vault;
     let res = h.send_as(

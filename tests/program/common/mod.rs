@@ -761,6 +761,7 @@ impl Harness {
 
 /// `#[test] fn name() { body; }` for each `name => body;`: a table of cases,
 /// each its own test under its own name.
+#[allow(unused_macros)]
 macro_rules! cases {
     ($($name:ident => $body:expr;)+) => {
         $(
@@ -810,6 +811,14 @@ impl SettleBy {
         match self {
             Self::Precompile => settle_ixs(accts, vouchers),
             Self::Program => settle_signed_ixs(accts, vouchers),
+        }
+    }
+
+    /// The instruction's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Precompile => "settle",
+            Self::Program => "settle_signed",
         }
     }
 
