@@ -6,121 +6,45 @@
 
 mod common;
 
-use std::{
-    io::{Read, Write},
-    net::{Ipv4Addr, TcpListener, TcpStream},
-    process::{Child, Command, Stdio},
-    sync::Arc,
-    thread,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use common::*;
 use paychan_sdk::Pubkey;
 use paychan_settler::{RedisLease, RunMode, SettleLease, Settler};
+use paychan_testkit::redis::RedisServer;
 use paychan_verifier::MemoryStore;
 use solana_signer::Signer;
 
-/// A `redis-server` child process on 127.0.0.1, killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn ping(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(
-        &(Ipv4Addr::LOCALHOST, port).into(),
-        Duration::from_millis(200),
-    ) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    let mut buf = [0u8; 7];
-    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
-}
+/// The lease tests' `redis-server`.
+struct Server(RedisServer);
 
 impl Server {
     fn start() -> Self {
-        match Command::new("redis-server").arg("--version").output() {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => panic!("`redis-server --version` failed: {o:?}"),
-            Err(e) => panic!(
-                "redis-server is not on PATH ({e}): the settler lease tests need it \
-                 (apt-get install redis-server; .ci/run installs it). They never skip."
-            ),
-        }
-        // The free port can be taken between the probe and the bind: try a few.
-        for _ in 0..5 {
-            let port = free_port();
-            let dir = tempfile::tempdir().unwrap();
-            let mut child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn redis-server");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if ping(port) {
-                    return Self {
-                        child,
-                        port,
-                        _dir: dir,
-                    };
-                }
-                if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("redis-server did not start answering PING on 127.0.0.1");
+        Self(RedisServer::start("the settler lease tests"))
     }
 
     fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        self.0.url()
+    }
+
+    /// `command` (`GET`, `PTTL`) on the lease key of `payee`.
+    fn on_lease_key<T: redis::FromRedisValue>(&self, command: &str, payee: &Pubkey) -> T {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut conn = client.get_connection().unwrap();
+        redis::cmd(command)
+            .arg(RedisLease::key(payee))
+            .query(&mut conn)
+            .unwrap()
     }
 
     /// The lease key's value (the holder's owner id), if any.
     fn holder(&self, payee: &Pubkey) -> Option<String> {
-        let client = redis::Client::open(self.url()).unwrap();
-        let mut conn = client.get_connection().unwrap();
-        redis::cmd("GET")
-            .arg(RedisLease::key(payee))
-            .query(&mut conn)
-            .unwrap()
+        self.on_lease_key("GET", payee)
     }
 
     /// The lease key's remaining time to live in ms (-2: no key).
     fn pttl(&self, payee: &Pubkey) -> i64 {
-        let client = redis::Client::open(self.url()).unwrap();
-        let mut conn = client.get_connection().unwrap();
-        redis::cmd("PTTL")
-            .arg(RedisLease::key(payee))
-            .query(&mut conn)
-            .unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.on_lease_key("PTTL", payee)
     }
 }
 
@@ -200,15 +124,6 @@ fn owner(settler: &Settler<Arc<MemoryStore>>) -> String {
     }
 }
 
-/// `name`'s value in the settler's metrics text (0 when absent).
-fn metric(settler: &Settler<Arc<MemoryStore>>, name: &str) -> u64 {
-    settler
-        .metrics_text()
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Two settlers of one payee on one store (two server replicas): only the
 /// lease holder sends transactions; when it stops (releasing the lease)
 /// the other takes over; when a holder dies without releasing, the other
@@ -241,19 +156,8 @@ async fn one_settler_per_payee_among_replicas() {
     let payee_sol = chain.lamports(&payee.key.pubkey()).await.unwrap();
 
     // Both daemons run; vouchers arrive over time; every one is settled once.
-    let spawn = |settler: Arc<Settler<Arc<MemoryStore>>>| {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            settler
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        (stop, task)
-    };
-    let (stop_a, task_a) = spawn(Arc::clone(&a));
-    let (stop_b, task_b) = spawn(Arc::clone(&b));
+    let (stop_a, task_a) = spawn_daemon(Arc::clone(&a));
+    let (stop_b, task_b) = spawn_daemon(Arc::clone(&b));
     let mut expected = 0;
     for (i, chan) in chans.iter().take(4).enumerate() {
         let value = 10_000 * (i as u64 + 1);
@@ -262,14 +166,12 @@ async fn one_settler_per_payee_among_replicas() {
         // Ask both replicas, as both facilitators would.
         a.handle().send(chan.address).unwrap();
         b.handle().send(chan.address).unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while chain.channel(&chan.address).await.unwrap().settled != value {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "voucher {i} settled"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until(
+            &format!("voucher {i} settled"),
+            Duration::from_millis(20),
+            || async { chain.channel(&chan.address).await.unwrap().settled == value },
+        )
+        .await;
     }
     // Several lease periods with both running.
     tokio::time::sleep(3 * ttl).await;
@@ -312,25 +214,20 @@ async fn one_settler_per_payee_among_replicas() {
     );
 
     // The holder stops: it releases the lease and the other takes over.
-    first_stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), first_task)
-        .await
-        .expect("the holder stops")
-        .unwrap();
+    stop_daemon(first_stop, first_task, "the holder stops").await;
     let released = server.holder(&payee.key.pubkey());
     assert_ne!(released, Some(owner(&first)), "released on shutdown");
     accept(&store, &chans[4].voucher(50_000, 0));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     // Settled, and the settle accounted (after its confirmation).
-    while chain.channel(&chans[4].address).await.unwrap().settled != 50_000
-        || metric(&second, "paychan_settler_transactions_total") == 0
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the standby took over"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        "the standby took over",
+        Duration::from_millis(20),
+        || async {
+            chain.channel(&chans[4].address).await.unwrap().settled == 50_000
+                && metric(&second, "paychan_settler_transactions_total") != 0
+        },
+    )
+    .await;
     assert_eq!(
         server.holder(&payee.key.pubkey()),
         Some(owner(&second)),

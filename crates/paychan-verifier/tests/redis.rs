@@ -7,101 +7,48 @@ mod common;
 
 use std::{
     io::{Read, Write},
-    net::{Ipv4Addr, TcpListener, TcpStream},
-    process::{Child, Command, Stdio},
-    thread,
-    time::{Duration, Instant},
+    net::{Ipv4Addr, TcpStream},
+    time::Duration,
 };
 
 use common::*;
 use paychan_sdk::state::ChannelStatus;
 use paychan_verifier::{
-    AcceptOutcome, Accepted, MemoryStore, StoreError, Verifier, VoucherStore, store::RedisStore,
+    AcceptOutcome, Accepted, MemoryChannels, MemoryStore, StoreError, Verifier, VoucherStore,
+    store::RedisStore,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-/// A `redis-server` child process on 127.0.0.1, killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
+/// The `redis-server` fixture of `paychan-testkit` (a dev-only crate this
+/// crate does not depend on; its one module is compiled in here).
+#[path = "../../paychan-testkit/src/redis.rs"]
+mod redis_server;
 
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn ping(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(
-        &(Ipv4Addr::LOCALHOST, port).into(),
-        Duration::from_millis(200),
-    ) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    let mut buf = [0u8; 7];
-    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
-}
+/// The Redis store tests' `redis-server`.
+struct Server(redis_server::RedisServer);
 
 impl Server {
     fn start() -> Self {
-        match Command::new("redis-server").arg("--version").output() {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => panic!("`redis-server --version` failed: {o:?}"),
-            Err(e) => panic!(
-                "redis-server is not on PATH ({e}): the Redis store tests need it \
-                 (apt-get install redis-server; .ci/run installs it). They never skip."
-            ),
-        }
-        // The free port can be taken between the probe and the bind: try a few.
-        for _ in 0..5 {
-            let port = free_port();
-            let dir = tempfile::tempdir().unwrap();
-            let mut child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn redis-server");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if ping(port) {
-                    return Self {
-                        child,
-                        port,
-                        _dir: dir,
-                    };
-                }
-                if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("redis-server did not start answering PING on 127.0.0.1");
+        Self(redis_server::RedisServer::start("the Redis store tests"))
     }
 
     fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        self.0.url()
     }
 
     fn store(&self) -> RedisStore {
         RedisStore::connect(&self.url()).unwrap()
     }
 
+    /// A verifier of `f`'s open channel (nothing settled) on its own
+    /// connection to this server.
+    fn verifier(&self, f: &Fixture) -> Verifier<MemoryChannels, RedisStore> {
+        Verifier::new(f.channels(ChannelStatus::Open, 0), self.store(), f.terms())
+    }
+
     /// Sends one command and returns the raw RESP reply's first line.
     fn command(&self, args: &[&[u8]]) -> Vec<u8> {
-        let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).unwrap();
+        let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, self.0.port())).unwrap();
         let mut req = format!("*{}\r\n", args.len()).into_bytes();
         for a in args {
             req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
@@ -116,13 +63,6 @@ impl Server {
             out.push(b[0]);
         }
         out
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -418,7 +358,7 @@ fn all_latest_returns_every_channel_and_checks_records() {
 
 #[test]
 fn connect_fails_without_a_server_and_accept_fails_after_close() {
-    let port = free_port();
+    let port = redis_server::free_port();
     let err = RedisStore::connect_with_timeout(
         &format!("redis://127.0.0.1:{port}/"),
         Duration::from_millis(500),
@@ -457,11 +397,7 @@ fn connect_fails_without_a_server_and_accept_fails_after_close() {
 fn concurrent_checks_on_one_channel_redis_store() {
     let server = Server::start();
     let f = Fixture::new();
-    let v = Verifier::new(
-        f.channels(ChannelStatus::Open, 0),
-        server.store(),
-        f.terms(),
-    );
+    let v = server.verifier(&f);
     race(&f, vec![v]);
 }
 
@@ -471,15 +407,7 @@ fn concurrent_checks_on_one_channel_redis_store() {
 fn two_replicas_sharing_one_redis_never_accept_a_cumulative_twice() {
     let server = Server::start();
     let f = Fixture::new();
-    let replicas = (0..2)
-        .map(|_| {
-            Verifier::new(
-                f.channels(ChannelStatus::Open, 0),
-                server.store(),
-                f.terms(),
-            )
-        })
-        .collect();
+    let replicas = (0..2).map(|_| server.verifier(&f)).collect();
     race(&f, replicas);
 }
 
@@ -491,11 +419,7 @@ fn two_replicas_sharing_one_redis_never_accept_a_cumulative_twice() {
 fn a_replica_refuses_stale_vouchers_from_what_it_saw_without_a_round_trip() {
     let server = Server::start();
     let f = Fixture::new();
-    let v = Verifier::new(
-        f.channels(ChannelStatus::Open, 0),
-        server.store(),
-        f.terms(),
-    );
+    let v = server.verifier(&f);
     let accepted = f.voucher(3 * PRICE, 0);
     block_on(v.check(&accepted, NOW)).unwrap();
     assert_eq!(
