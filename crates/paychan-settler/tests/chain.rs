@@ -120,31 +120,15 @@ async fn settles_in_batches_of_four_idempotently() {
     let urgent_chan = open(&chain, &payer, &payee_b.key.pubkey(), 101).await;
     accept(&store_b, &urgent_chan.voucher(7_000, 0));
     let settler_b = Arc::new(settler_b);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn({
-        let settler_b = Arc::clone(&settler_b);
-        async move {
-            settler_b
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        }
-    });
+    let (stop, daemon) = spawn_daemon(Arc::clone(&settler_b));
     settler_b.handle().send(urgent_chan.address).unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while chain.channel(&urgent_chan.address).await.unwrap().settled != 7_000 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the urgent channel was settled"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), daemon)
-        .await
-        .expect("the daemon stops")
-        .unwrap();
+    wait_until(
+        "the urgent channel was settled",
+        Duration::from_millis(20),
+        || async { chain.channel(&urgent_chan.address).await.unwrap().settled == 7_000 },
+    )
+    .await;
+    stop_daemon(stop, daemon, "the daemon stops").await;
     assert_eq!(chain.token_balance(&payee_b.tokens).await.unwrap(), 17_000);
 
     // Someone else (here the payer, paying the fee) settles a voucher first:
@@ -902,15 +886,6 @@ impl paychan_verifier::VoucherStore for CountingStore {
     }
 }
 
-/// `name`'s value in the settler's metrics text (0 when absent).
-fn metric(settler: &Settler<Arc<CountingStore>>, name: &str) -> u64 {
-    settler
-        .metrics_text()
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// The urgent queue flooded through the daemon: 50 requests for one
 /// channel, each with a newer voucher ahead of the chain, and 50 for a
 /// channel whose increment is tiny. Exactly one settle transaction for the
@@ -949,17 +924,7 @@ async fn urgent_requests_are_throttled_and_read_only_their_channels() {
     assert_eq!(settler.config().urgent_interval, Duration::from_secs(60));
     let payee_sol = chain.lamports(&payee.key.pubkey()).await.unwrap();
 
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn({
-        let settler = Arc::clone(&settler);
-        async move {
-            settler
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        }
-    });
+    let (stop, daemon) = spawn_daemon(Arc::clone(&settler));
     let handle = settler.handle();
     let tiny_reads = || {
         store
@@ -983,18 +948,15 @@ async fn urgent_requests_are_throttled_and_read_only_their_channels() {
         // FIFO and the tiny channel is never throttled, so it is read once
         // per request) before the next round's vouchers. (A settler that
         // scanned the whole store would show it in `scans` instead.)
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while progress() == before {
-            assert!(tokio::time::Instant::now() < deadline, "round {i} ran");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        wait_until(
+            &format!("round {i} ran"),
+            Duration::from_millis(5),
+            || async { progress() != before },
+        )
+        .await;
     }
     // The run in progress finishes before the daemon stops.
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), daemon)
-        .await
-        .expect("the daemon stops")
-        .unwrap();
+    stop_daemon(stop, daemon, "the daemon stops").await;
 
     let runs = metric(&settler, "paychan_settler_runs_total");
     println!(

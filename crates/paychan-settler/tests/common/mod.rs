@@ -8,50 +8,33 @@
     unreachable_pub
 )]
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use ed25519_dalek::SigningKey;
-use paychan_localnet::{LocalChain, LocalChainConfig, RpcClient};
+use paychan_localnet::{LocalChain, LocalChainConfig};
 use paychan_sdk::Pubkey;
 use paychan_sdk::ix::OpenArgs;
 use paychan_sdk::{TOKEN_PROGRAM_ID, ix};
 use paychan_settler::{MintAccounts, Settler, SettlerConfig, SweepReport, VoucherPath};
+use paychan_testkit::chain::{self as testkit, Tokens};
 use paychan_verifier::{AcceptOutcome, MemoryStore, VoucherStore};
 use paychan_voucher::{SignedVoucher, VoucherV1, sign_v1};
-use solana_commitment_config::CommitmentConfig;
-use solana_keypair::Keypair;
 use solana_signer::Signer;
+use tokio::{sync::oneshot, task::JoinHandle};
 
-pub const SOL: u64 = 1_000_000_000;
+pub use paychan_testkit::chain::{Party, SOL};
 pub const DEPOSIT: u64 = 1_000_000;
 pub const GRACE: i64 = 600;
-
-pub struct Party {
-    pub key: Keypair,
-    pub tokens: Pubkey,
-}
 
 /// A payer holding `tokens` in a token account that is not its associated
 /// one (the settler must never create that one with the payee's lamports).
 pub async fn party(chain: &LocalChain, tokens: u64) -> Party {
-    let key = Keypair::new();
-    chain.fund_sol(&key.pubkey(), 10 * SOL).await.unwrap();
-    let tokens = chain
-        .create_token_account(&key.pubkey(), tokens)
-        .await
-        .unwrap();
-    Party { key, tokens }
+    testkit::party(chain, 10 * SOL, Tokens::Fresh(tokens)).await
 }
 
 /// A payer holding `tokens` in its associated token account.
 pub async fn ata_party(chain: &LocalChain, tokens: u64) -> Party {
-    let key = Keypair::new();
-    chain.fund_sol(&key.pubkey(), 10 * SOL).await.unwrap();
-    let tokens = chain
-        .create_associated_token_account(&key.pubkey(), tokens)
-        .await
-        .unwrap();
-    Party { key, tokens }
+    testkit::party(chain, 10 * SOL, Tokens::Associated(tokens)).await
 }
 
 /// `owner`'s associated token account in the chain's mint.
@@ -61,13 +44,7 @@ pub fn associated_tokens(chain: &LocalChain, owner: &Pubkey) -> Pubkey {
 
 /// A payee with its associated token account: the program pays it only there.
 pub async fn payee_party(chain: &LocalChain) -> Party {
-    let key = Keypair::new();
-    chain.fund_sol(&key.pubkey(), 10 * SOL).await.unwrap();
-    let tokens = chain
-        .create_associated_token_account(&key.pubkey(), 0)
-        .await
-        .unwrap();
-    Party { key, tokens }
+    ata_party(chain, 0).await
 }
 
 /// An open channel of `payer` to `payee`.
@@ -148,9 +125,8 @@ pub fn make_settler_with<S: VoucherStore>(
     // own tests (`chain.rs`, "…cheaper path…"), which set `path` back.
     config.path = Some(VoucherPath::Precompile);
     adjust(&mut config);
-    let rpc =
-        RpcClient::new_with_commitment(chain.rpc_url().to_string(), CommitmentConfig::confirmed());
-    Settler::new(config, store, Arc::new(rpc)).expect("a valid configuration")
+    Settler::new(config, store, Arc::new(testkit::confirmed_rpc(chain)))
+        .expect("a valid configuration")
 }
 
 pub fn print_costs(what: &str, report: &SweepReport) {
@@ -180,4 +156,52 @@ pub async fn start() -> LocalChain {
     LocalChain::start(LocalChainConfig::default())
         .await
         .expect("the chain starts")
+}
+
+/// `name`'s value in the settler's metrics text (0 when absent).
+pub fn metric<S: VoucherStore>(settler: &Settler<S>, name: &str) -> u64 {
+    settler
+        .metrics_text()
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs `settler` as the daemon until the returned sender fires.
+pub fn spawn_daemon<S: VoucherStore + Send + Sync + 'static>(
+    settler: Arc<Settler<S>>,
+) -> (oneshot::Sender<()>, JoinHandle<()>) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        settler
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    (stop, task)
+}
+
+/// Stops a daemon of [`spawn_daemon`]: it must end within 10 s (`stops`
+/// says so when it does not).
+pub async fn stop_daemon(stop: oneshot::Sender<()>, task: JoinHandle<()>, stops: &str) {
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect(stops)
+        .unwrap();
+}
+
+/// Polls `done` every `every` until it holds; after 20 s fails saying that
+/// `what` did not happen.
+pub async fn wait_until<F: Future<Output = bool>>(
+    what: &str,
+    every: Duration,
+    mut done: impl FnMut() -> F,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(every).await;
+    }
 }
