@@ -413,26 +413,23 @@ mod tests {
             Err(Unusable::Missing)
         );
         let other = Pubkey::new_from_array([3; 32]);
-        assert_eq!(
-            check(&other, &token_account(&MINT, &PAYER, 1)),
-            Err(Unusable::NotTokenProgram)
-        );
-        assert_eq!(
-            check(&TOKEN, &token_account(&other, &PAYER, 1)),
-            Err(Unusable::OtherMint)
-        );
-        assert_eq!(
-            check(&TOKEN, &token_account(&MINT, &other, 1)),
-            Err(Unusable::OtherOwner)
-        );
-        assert_eq!(
-            check(&TOKEN, &token_account(&MINT, &PAYER, 2)),
-            Err(Unusable::Frozen)
-        );
-        assert_eq!(
-            check(&TOKEN, &token_account(&MINT, &PAYER, 0)),
-            Err(Unusable::NotTokenAccount)
-        );
+        for (program, data, unusable) in [
+            (
+                other,
+                token_account(&MINT, &PAYER, 1),
+                Unusable::NotTokenProgram,
+            ),
+            (TOKEN, token_account(&other, &PAYER, 1), Unusable::OtherMint),
+            (TOKEN, token_account(&MINT, &other, 1), Unusable::OtherOwner),
+            (TOKEN, token_account(&MINT, &PAYER, 2), Unusable::Frozen),
+            (
+                TOKEN,
+                token_account(&MINT, &PAYER, 0),
+                Unusable::NotTokenAccount,
+            ),
+        ] {
+            assert_eq!(check(&program, &data), Err(unusable), "{unusable:?}");
+        }
         // Wrong sizes: empty, a mint (82 bytes), a truncated account.
         for len in [0, 82, 164] {
             assert_eq!(

@@ -281,15 +281,31 @@ mod tests {
         assert_eq!(d(&sweep, 1_001), Err(SkipReason::ExceedsDeposit));
     }
 
+    /// `decide` with the default policy for `a` on `c` at each `now` of
+    /// `cases`: the expected outcome.
+    fn decisions(a: &Accepted, c: &Channel, cases: &[(i64, Result<SettleReason, SkipReason>)]) {
+        for &(now, expected) in cases {
+            assert_eq!(
+                decide(&policy(), a, OnChain::Channel(c), now),
+                expected,
+                "at {now}"
+            );
+        }
+    }
+
     #[test]
     fn closing_channels_are_due_inside_the_margin() {
-        let c = channel(ChannelStatus::Closing, 0);
-        let d = |now| decide(&policy(), &accepted(10, 0), OnChain::Channel(&c), now);
         // grace ends at 10_600; margin 300 → due from 10_300.
-        assert_eq!(d(10_299), Err(SkipReason::NotDue));
-        assert_eq!(d(10_300), Ok(SettleReason::Closing));
-        assert_eq!(d(10_599), Ok(SettleReason::Closing));
-        assert_eq!(d(10_600), Err(SkipReason::GraceEnded));
+        decisions(
+            &accepted(10, 0),
+            &channel(ChannelStatus::Closing, 0),
+            &[
+                (10_299, Err(SkipReason::NotDue)),
+                (10_300, Ok(SettleReason::Closing)),
+                (10_599, Ok(SettleReason::Closing)),
+                (10_600, Err(SkipReason::GraceEnded)),
+            ],
+        );
     }
 
     #[test]
@@ -320,12 +336,16 @@ mod tests {
 
     #[test]
     fn expiring_and_expired_vouchers() {
-        let c = channel(ChannelStatus::Open, 0);
-        let d = |now| decide(&policy(), &accepted(10, 5_000), OnChain::Channel(&c), now);
-        assert_eq!(d(4_939), Err(SkipReason::NotDue));
-        assert_eq!(d(4_940), Ok(SettleReason::Expiring));
-        assert_eq!(d(5_000), Ok(SettleReason::Expiring));
-        assert_eq!(d(5_001), Err(SkipReason::Expired));
+        decisions(
+            &accepted(10, 5_000),
+            &channel(ChannelStatus::Open, 0),
+            &[
+                (4_939, Err(SkipReason::NotDue)),
+                (4_940, Ok(SettleReason::Expiring)),
+                (5_000, Ok(SettleReason::Expiring)),
+                (5_001, Err(SkipReason::Expired)),
+            ],
+        );
     }
 
     #[test]
