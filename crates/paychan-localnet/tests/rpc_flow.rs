@@ -11,6 +11,7 @@ use paychan_localnet::{Confirmed, LocalChain, LocalChainConfig, LocalnetError, M
 use paychan_sdk::ix::OpenArgs;
 use paychan_sdk::{Instruction, Pubkey};
 use paychan_sdk::{error::PaychanError, state::ChannelStatus};
+use paychan_testkit::chain::{Party, SOL, Tokens, party};
 use paychan_voucher::{SignedVoucher, VoucherV1, sign_v1};
 use solana_instruction_error::InstructionError;
 use solana_keypair::Keypair;
@@ -25,7 +26,6 @@ use paychan_sdk::{
     },
 };
 
-const SOL: u64 = 1_000_000_000;
 /// Tokens the payer starts with (base units, 6 decimals).
 const PAYER_TOKENS: u64 = 50_000_000;
 /// Deposit D.
@@ -157,18 +157,14 @@ async fn open_settle_close_over_json_rpc() {
     assert_eq!(supply.decimals, MINT_DECIMALS);
 
     // Parties.
-    let payer = Keypair::new();
-    chain.fund_sol(&payer.pubkey(), 10 * SOL).await.unwrap();
-    let payer_tokens = chain
-        .create_token_account(&payer.pubkey(), PAYER_TOKENS)
-        .await
-        .unwrap();
-    let payee = Keypair::new();
-    chain.fund_sol(&payee.pubkey(), SOL).await.unwrap();
-    let payee_tokens = chain
-        .create_associated_token_account(&payee.pubkey(), 0)
-        .await
-        .unwrap();
+    let Party {
+        key: payer,
+        tokens: payer_tokens,
+    } = party(&chain, 10 * SOL, Tokens::Fresh(PAYER_TOKENS)).await;
+    let Party {
+        key: payee,
+        tokens: payee_tokens,
+    } = party(&chain, SOL, Tokens::Associated(0)).await;
     assert_eq!(rpc.get_balance(&payer.pubkey()).await.unwrap(), 10 * SOL);
     assert_eq!(
         chain.token_balance(&payer_tokens).await.unwrap(),
