@@ -101,6 +101,20 @@ mod b58 {
     }
 }
 
+/// Adds `amount` to `total` unless the sum passes `limit` (then refuses it,
+/// saying what was left: `limit - total`).
+fn add_within(total: &mut u64, amount: u64, limit: u64) -> Result<(), ClientError> {
+    let sum = total.checked_add(amount).ok_or(ClientError::Overflow)?;
+    if sum > limit {
+        return Err(ClientError::BudgetExhausted {
+            needed: amount,
+            remaining: limit.saturating_sub(*total),
+        });
+    }
+    *total = sum;
+    Ok(())
+}
+
 /// Budget accounting: `committed` (deposits of live channels and the final
 /// amounts of closed ones) and `spent` (cumulative amounts signed) both stay
 /// within `limit`; `spent ≤ committed` since no voucher exceeds its deposit.
@@ -139,34 +153,12 @@ impl Budget {
 
     /// Records `amount` more signed value, or refuses it.
     pub fn spend(&mut self, amount: u64) -> Result<(), ClientError> {
-        let spent = self
-            .spent
-            .checked_add(amount)
-            .ok_or(ClientError::Overflow)?;
-        if spent > self.limit {
-            return Err(ClientError::BudgetExhausted {
-                needed: amount,
-                remaining: self.remaining_to_spend(),
-            });
-        }
-        self.spent = spent;
-        Ok(())
+        add_within(&mut self.spent, amount, self.limit)
     }
 
     /// Reserves `amount` more escrow, or refuses it.
     pub fn commit(&mut self, amount: u64) -> Result<(), ClientError> {
-        let committed = self
-            .committed
-            .checked_add(amount)
-            .ok_or(ClientError::Overflow)?;
-        if committed > self.limit {
-            return Err(ClientError::BudgetExhausted {
-                needed: amount,
-                remaining: self.remaining_to_commit(),
-            });
-        }
-        self.committed = committed;
-        Ok(())
+        add_within(&mut self.committed, amount, self.limit)
     }
 
     /// Gives back a reservation (a deposit that did not happen, a refund).
