@@ -3,135 +3,104 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-use common::Run;
-use std::{
-    path::{Path, PathBuf},
-    process::{Output, Stdio},
-    time::Duration,
+use common::{
+    Paychan, SOL, argv, chain_and_home, paychan, paychan_async, read_keypair, spawn_until,
+    terminate,
 };
+use std::path::{Path, PathBuf};
 
 use anchor_spl::token::spl_token;
-use paychan_localnet::{LocalChain, LocalChainConfig};
+use paychan_localnet::LocalChain;
 use paychan_sdk::Pubkey;
 use paychan_sdk::state::ChannelStatus;
 use serde_json::Value;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
-const BIN: &str = env!("CARGO_BIN_EXE_paychan");
-const SOL: u64 = 1_000_000_000;
-
-/// Environment variables the binary reads; cleared so the caller's shell
-/// cannot leak into a test.
-const PAYCHAN_VARS: [&str; 6] = [
-    "PAYCHAN_CONFIG",
-    "PAYCHAN_RPC_URL",
-    "PAYCHAN_KEYPAIR",
-    "PAYCHAN_PROGRAM_ID",
-    "PAYCHAN_COMMITMENT",
-    "RUST_LOG",
-];
-
-impl From<Output> for Run {
-    fn from(out: Output) -> Self {
-        Self {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-}
-
-fn command(home: &Path, cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> std::process::Command {
-    let mut cmd = std::process::Command::new(BIN);
-    for var in PAYCHAN_VARS {
-        cmd.env_remove(var);
-    }
-    cmd.env("HOME", home)
-        .current_dir(cwd)
-        .envs(env.iter().copied())
-        .args(args);
-    cmd
-}
-
-fn paychan(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
-    command(home, home, env, args).output().unwrap().into()
-}
-
-async fn paychan_async(home: &Path, args: &[&str]) -> Run {
-    tokio::process::Command::from(command(home, home, &[], args))
-        .output()
-        .await
-        .unwrap()
-        .into()
-}
-
-/// Spawns a server command and waits for its `listening on http://…` line;
-/// returns the child and the base URL. Its stderr keeps being drained.
-async fn spawn_server(home: &Path, args: &[&str]) -> (tokio::process::Child, String) {
-    spawn_until(home, &[], args, "listening on ").await
-}
-
-/// [`spawn_server`] with environment variables.
-async fn spawn_server_env(
+/// Spawns a server command (`args`' words, see [`argv`]) and waits for its
+/// `listening on http://…` line; returns the child and the base URL.
+async fn spawn_server(
     home: &Path,
     env: &[(&str, &str)],
-    args: &[&str],
+    args: &str,
+    values: &[&str],
 ) -> (tokio::process::Child, String) {
-    spawn_until(home, env, args, "listening on ").await
+    spawn_until(home, env, &argv(args, values), "listening on ").await
 }
 
-/// Spawns `paychan` and waits for a stderr line with `marker` followed by a URL.
-async fn spawn_until(
+/// An embedded chain, a scratch home and a payee with SOL (no tokens) and
+/// its keypair file.
+async fn chain_with_payee() -> (LocalChain, tempfile::TempDir, Keypair, String) {
+    let (chain, dir) = chain_and_home().await;
+    let (payee, payee_file) = funded_party(&chain, dir.path(), "payee", 0).await;
+    (chain, dir, payee, payee_file.to_str().unwrap().to_string())
+}
+
+/// Writes the routes file `home/name`: listening on a free loopback port,
+/// priced in `mint`, then `rest`; its path.
+fn write_routes(home: &Path, name: &str, mint: &Pubkey, rest: &str) -> String {
+    let path = home.join(name);
+    let toml = format!("\nlisten = \"127.0.0.1:0\"\nmint = \"{mint}\"\n{rest}");
+    std::fs::write(&path, toml).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The arguments (for [`argv`]) of a server `command` with `options`:
+/// `--rpc-url {} --keypair {} COMMAND --routes {} OPTIONS`.
+fn server_args(command: &str, options: &str) -> String {
+    format!("--rpc-url {{}} --keypair {{}} {command} --routes {{}} {options}")
+}
+
+/// The store spec of the redb file `home/name`.
+fn redb_store(home: &Path, name: &str) -> String {
+    format!("redb:{}", home.join(name).display())
+}
+
+/// `paychan serve` with `keypair` and `routes`: the child and its URL.
+async fn start_serve(
+    chain: &LocalChain,
     home: &Path,
-    env: &[(&str, &str)],
-    args: &[&str],
-    marker: &str,
+    keypair: &str,
+    routes: &str,
 ) -> (tokio::process::Child, String) {
-    use tokio::io::AsyncBufReadExt;
-    let mut cmd = tokio::process::Command::from(command(home, home, env, args));
-    cmd.stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            eprintln!("server: {line}");
-            if let Some(rest) = line.split(marker).nth(1) {
-                return rest.split_whitespace().next().unwrap().to_string();
-            }
-        }
-        panic!("the server exited before listening")
-    })
-    .await
-    .expect("the server listens within 60 s");
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            eprintln!("server: {line}");
-        }
-    });
-    (child, url)
+    let serve = server_args("serve", "");
+    spawn_server(home, &[], &serve, &[chain.rpc_url(), keypair, routes]).await
 }
 
-/// SIGTERM, then the process must exit 0 (graceful shutdown).
-async fn terminate(mut child: tokio::process::Child) {
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("stops within 30 s")
-        .unwrap();
-    assert!(status.success(), "{status:?}");
+/// `paychan facilitator` with `keypair`, `routes` and the store
+/// `home/facilitator.redb`: the child, its URL and its `/supported`.
+async fn start_facilitator<T: serde::de::DeserializeOwned>(
+    chain: &LocalChain,
+    home: &Path,
+    keypair: &str,
+    routes: &str,
+) -> (tokio::process::Child, String, T) {
+    let args = server_args("facilitator", "--store {}");
+    let store = redb_store(home, "facilitator.redb");
+    let values = [chain.rpc_url(), keypair, routes, &store];
+    let (child, url) = spawn_server(home, &[], &args, &values).await;
+    let supported = get_json(&reqwest::Client::new(), format!("{url}/supported")).await;
+    (child, url, supported)
 }
 
-fn read_keypair(path: &Path) -> Keypair {
-    let bytes: Vec<u8> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    Keypair::try_from(bytes.as_slice()).unwrap()
+/// The status of a POST of `{}` to `url`, with `token` as the bearer token.
+async fn post_empty(
+    http: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+) -> reqwest::StatusCode {
+    let mut request = http.post(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.json(&serde_json::json!({})).send().await.unwrap();
+    response.status()
+}
+
+/// The body of a GET of `url` as JSON.
+async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: String) -> T {
+    let text = http.get(url).send().await.unwrap().text().await.unwrap();
+    serde_json::from_str(&text).unwrap()
 }
 
 #[test]
@@ -235,58 +204,19 @@ fn config_precedence_flag_over_env_over_file_over_default() {
 fn usage_errors_exit_2() {
     let home = tempfile::tempdir().unwrap();
     let key = Pubkey::new_unique().to_string();
+    let open = "channel open --payee {} --mint {} --deposit {}";
     for (args, needle) in [
+        (argv(open, &["x", &key, "1"]), "public key"),
+        (argv(open, &[&key, &key, "-1"]), "negative"),
+        (argv(open, &[&key, &key, ""]), "empty"),
         (
-            vec![
-                "channel",
-                "open",
-                "--payee",
-                "x",
-                "--mint",
-                &key,
-                "--deposit",
-                "1",
-            ],
-            "public key",
-        ),
-        (
-            vec![
-                "channel",
-                "open",
-                "--payee",
-                &key,
-                "--mint",
-                &key,
-                "--deposit",
-                "-1",
-            ],
-            "negative",
-        ),
-        (
-            vec![
-                "channel",
-                "open",
-                "--payee",
-                &key,
-                "--mint",
-                &key,
-                "--deposit",
-                "",
-            ],
-            "empty",
-        ),
-        (
-            vec![
-                "channel",
-                "top-up",
-                "--channel",
-                &key,
-                "--amount",
-                "99999999999999999999",
-            ],
+            argv(
+                "channel top-up --channel {} --amount 99999999999999999999",
+                &[&key],
+            ),
             "exceeds",
         ),
-        (vec!["--commitment", "max", "config"], "possible values"),
+        (argv("--commitment max config", &[]), "possible values"),
     ] {
         let run = paychan(home.path(), &[], &args);
         assert_eq!(run.code, 2, "{args:?}: {run:?}");
@@ -304,18 +234,11 @@ fn usage_errors_exit_2() {
             &["keygen", "--outfile", keypair.to_str().unwrap(), "--force"],
         )
         .ok();
-        let run = paychan(
-            home.path(),
-            &[],
-            &[
-                "--keypair",
-                keypair.to_str().unwrap(),
-                "--rpc-url",
-                "http://127.0.0.1:9",
-                command,
-                "--json",
-            ],
+        let args = argv(
+            "--keypair {} --rpc-url http://127.0.0.1:9 {} --json",
+            &[keypair.to_str().unwrap(), command],
         );
+        let run = paychan(home.path(), &[], &args);
         assert_eq!(run.code, 2, "{command}: {run:?}");
         assert_eq!(run.json()["error"]["kind"], "usage", "{command}: {run:?}");
     }
@@ -335,19 +258,11 @@ fn an_unreachable_rpc_exits_3() {
     // An API key in the path and the query: never printed (issue 18).
     let url = format!("http://127.0.0.1:{port}/v2/PATHSECRET?api-key=QUERYSECRET");
     let channel = Pubkey::new_unique().to_string();
-    let run = paychan(
-        home.path(),
-        &[],
-        &[
-            "--rpc-url",
-            &url,
-            "channel",
-            "status",
-            "--channel",
-            &channel,
-            "--json",
-        ],
+    let args = argv(
+        "--rpc-url {} channel status --channel {} --json",
+        &[&url, &channel],
     );
+    let run = paychan(home.path(), &[], &args);
     assert_eq!(run.code, 3, "{run:?}");
     assert_eq!(run.json()["error"]["kind"], "rpc");
     let printed = format!("{}{}", run.stdout, run.stderr);
@@ -404,49 +319,24 @@ fn ata(owner: &Pubkey, mint: &Pubkey) -> Pubkey {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channel_commands_end_to_end() {
-    let chain = LocalChain::start(LocalChainConfig::default())
-        .await
-        .expect("the chain starts");
-    let dir = tempfile::tempdir().unwrap();
+    let (chain, dir) = chain_and_home().await;
     let home = dir.path();
     let mint = chain.mint();
     let (payer, payer_file) = funded_party(&chain, home, "payer", 50_000_000).await;
     let (payee, payee_file) = funded_party(&chain, home, "payee", 0).await;
     let payer_tokens = ata(&payer.pubkey(), &mint);
     let payee_tokens = ata(&payee.pubkey(), &mint);
-    let as_payer = |args: &[&str]| {
-        let mut all = vec![
-            "--rpc-url",
-            chain.rpc_url(),
-            "--keypair",
-            payer_file.to_str().unwrap(),
-            "--json",
-        ];
-        all.extend_from_slice(args);
-        all.into_iter().map(String::from).collect::<Vec<_>>()
-    };
-    let run = |args: Vec<String>| async move {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        paychan_async(home, &args).await
-    };
+    let rpc = chain.rpc_url();
+    let (payer_s, payee_file_s) = (payer_file.to_str().unwrap(), payee_file.to_str().unwrap());
+    let as_payer = Paychan::new(home, &["--rpc-url", rpc, "--keypair", payer_s, "--json"]);
+    let as_payee = Paychan::new(home, &["--rpc-url", rpc, "--keypair", payee_file_s]);
+    let anyone = Paychan::new(home, &["--rpc-url", rpc]);
+    let payer_balance = || chain.token_balance(&payer_tokens);
 
     // open: a decimal deposit (10.5 tokens at 6 decimals), a generated session key.
     let (payee_s, mint_s) = (payee.pubkey().to_string(), mint.to_string());
-    let opened = run(as_payer(&[
-        "channel",
-        "open",
-        "--payee",
-        &payee_s,
-        "--mint",
-        &mint_s,
-        "--deposit",
-        "10.5",
-        "--grace-period",
-        "600",
-    ]))
-    .await
-    .ok()
-    .json();
+    let open = "channel open --payee {} --mint {} --deposit 10.5 --grace-period 600";
+    let opened = as_payer.json(open, &[&payee_s, &mint_s]).await;
     let address: Pubkey = opened["channel"].as_str().unwrap().parse().unwrap();
     assert_eq!(opened["deposit"]["amount"], "10500000");
     assert_eq!(opened["deposit"]["ui"], "10.500000");
@@ -463,62 +353,29 @@ async fn channel_commands_end_to_end() {
     assert_eq!(on_chain.payee, payee.pubkey());
     assert_eq!(on_chain.deposit, 10_500_000);
     assert_eq!(on_chain.grace_period, 600);
-    assert_eq!(
-        chain.token_balance(&payer_tokens).await.unwrap(),
-        50_000_000 - 10_500_000
-    );
+    assert_eq!(payer_balance().await.unwrap(), 50_000_000 - 10_500_000);
 
     // top-up in base units.
     let address_s = address.to_string();
-    let topped = run(as_payer(&[
-        "channel",
-        "top-up",
-        "--channel",
-        &address_s,
-        "--amount",
-        "2000000",
-    ]))
-    .await
-    .ok()
-    .json();
+    let top_up = "channel top-up --channel {} --amount {}";
+    let topped = as_payer.json(top_up, &[&address_s, "2000000"]).await;
     assert_eq!(topped["deposit"]["amount"], "12500000");
     assert_eq!(chain.channel(&address).await.unwrap().deposit, 12_500_000);
-    assert_eq!(
-        chain.token_balance(&payer_tokens).await.unwrap(),
-        50_000_000 - 12_500_000
-    );
+    assert_eq!(payer_balance().await.unwrap(), 50_000_000 - 12_500_000);
 
     // An amount finer than the mint's decimals is refused before anything is sent.
-    let bad = run(as_payer(&[
-        "channel",
-        "top-up",
-        "--channel",
-        &address_s,
-        "--amount",
-        "0.0000001",
-    ]))
-    .await;
+    let bad = as_payer.run(top_up, &[&address_s, "0.0000001"]).await;
     assert_eq!(bad.code, 2, "{bad:?}");
     assert_eq!(bad.json()["error"]["kind"], "amount");
 
     // More than the payer holds: refused with a clear message (exit 4).
-    let poor = run(as_payer(&[
-        "channel",
-        "top-up",
-        "--channel",
-        &address_s,
-        "--amount",
-        "1000.0",
-    ]))
-    .await;
+    let poor = as_payer.run(top_up, &[&address_s, "1000.0"]).await;
     assert_eq!(poor.code, 4, "{poor:?}");
     assert!(poor.stderr.contains("less than 1000.000000"), "{poor:?}");
 
     // status.
-    let status = run(as_payer(&["channel", "status", "--channel", &address_s]))
-        .await
-        .ok()
-        .json();
+    let status_of = "channel status --channel {}";
+    let status = as_payer.json(status_of, &[&address_s]).await;
     assert_eq!(status["status"], "open");
     assert_eq!(status["payer"], payer.pubkey().to_string());
     assert_eq!(status["payee"], payee_s);
@@ -531,16 +388,7 @@ async fn channel_commands_end_to_end() {
     assert_eq!(status["grace_period"], 600);
     assert_eq!(status["close_requested_at"], Value::Null);
     // The human table.
-    let table = run(vec![
-        "--rpc-url".into(),
-        chain.rpc_url().into(),
-        "channel".into(),
-        "status".into(),
-        "--channel".into(),
-        address_s.clone(),
-    ])
-    .await
-    .ok();
+    let table = anyone.run(status_of, &[&address_s]).await.ok();
     assert!(
         table.stdout.contains("status              open"),
         "{table:?}"
@@ -551,17 +399,8 @@ async fn channel_commands_end_to_end() {
     );
 
     // Only the payer may request the close: the payee's keypair is refused (exit 2).
-    let wrong = run(vec![
-        "--rpc-url".into(),
-        chain.rpc_url().into(),
-        "--keypair".into(),
-        payee_file.to_str().unwrap().into(),
-        "channel".into(),
-        "request-close".into(),
-        "--channel".into(),
-        address_s.clone(),
-    ])
-    .await;
+    let request_close = "channel request-close --channel {}";
+    let wrong = as_payee.run(request_close, &[&address_s]).await;
     assert_eq!(wrong.code, 2, "{wrong:?}");
     assert!(
         wrong.stderr.contains("not this channel's payer"),
@@ -569,22 +408,11 @@ async fn channel_commands_end_to_end() {
     );
 
     // request-close.
-    let requested = run(as_payer(&[
-        "channel",
-        "request-close",
-        "--channel",
-        &address_s,
-    ]))
-    .await
-    .ok()
-    .json();
+    let requested = as_payer.json(request_close, &[&address_s]).await;
     let started = requested["close_requested_at"].as_i64().unwrap();
     assert!(started > 0);
     assert_eq!(requested["finalize_after"].as_i64(), Some(started + 600));
-    let status = run(as_payer(&["channel", "status", "--channel", &address_s]))
-        .await
-        .ok()
-        .json();
+    let status = as_payer.json(status_of, &[&address_s]).await;
     assert_eq!(status["status"], "closing");
     assert_eq!(status["finalize_after"].as_i64(), Some(started + 600));
     assert_eq!(
@@ -593,7 +421,9 @@ async fn channel_commands_end_to_end() {
     );
 
     // finalize during the grace period: the program's GracePeriodActive, exit 4.
-    let early = run(as_payer(&["channel", "finalize", "--channel", &address_s])).await;
+    let early = as_payer
+        .run("channel finalize --channel {}", &[&address_s])
+        .await;
     assert_eq!(early.code, 4, "{early:?}");
     let error = early.json();
     assert_eq!(error["error"]["name"], "GracePeriodActive", "{early:?}");
@@ -602,25 +432,11 @@ async fn channel_commands_end_to_end() {
 
     // After the grace period, anyone (here the payee) finalizes; the payer is refunded.
     chain.time_travel_to(started + 601).await.unwrap();
-    let finalized = run(vec![
-        "--rpc-url".into(),
-        chain.rpc_url().into(),
-        "--keypair".into(),
-        payee_file.to_str().unwrap().into(),
-        "--json".into(),
-        "channel".into(),
-        "finalize".into(),
-        "--channel".into(),
-        address_s.clone(),
-    ])
-    .await
-    .ok()
-    .json();
+    let finalized = as_payee
+        .json("--json channel finalize --channel {}", &[&address_s])
+        .await;
     assert_eq!(finalized["refunded"]["amount"], "12500000");
-    assert_eq!(
-        chain.token_balance(&payer_tokens).await.unwrap(),
-        50_000_000
-    );
+    assert_eq!(payer_balance().await.unwrap(), 50_000_000);
     if let Ok(after) = chain.channel(&address).await {
         assert_eq!(after.status().unwrap(), ChannelStatus::Closed);
         assert_eq!(after.refunded, 12_500_000);
@@ -635,21 +451,9 @@ async fn channel_commands_end_to_end() {
     )
     .await
     .ok();
-    let opened = run(as_payer(&[
-        "channel",
-        "open",
-        "--payee",
-        &payee_s,
-        "--mint",
-        &mint_s,
-        "--deposit",
-        "3000000",
-        "--signer-keyfile",
-        session_file.to_str().unwrap(),
-    ]))
-    .await
-    .ok()
-    .json();
+    let open = "channel open --payee {} --mint {} --deposit 3000000 --signer-keyfile {}";
+    let session_s = session_file.to_str().unwrap();
+    let opened = as_payer.json(open, &[&payee_s, &mint_s, session_s]).await;
     assert_eq!(opened["signer_generated"], false);
     assert_eq!(opened["grace_period"], 3600);
     let second: Pubkey = opened["channel"].as_str().unwrap().parse().unwrap();
@@ -657,53 +461,33 @@ async fn channel_commands_end_to_end() {
         chain.channel(&second).await.unwrap().authorized_signer,
         read_keypair(&session_file).pubkey()
     );
-    assert_eq!(
-        chain.token_balance(&payer_tokens).await.unwrap(),
-        47_000_000
-    );
+    assert_eq!(payer_balance().await.unwrap(), 47_000_000);
     let second_s = second.to_string();
     // The payer may not close cooperatively.
-    let wrong = run(as_payer(&["channel", "close", "--channel", &second_s])).await;
+    let close = "channel close --channel {}";
+    let wrong = as_payer.run(close, &[&second_s]).await;
     assert_eq!(wrong.code, 2, "{wrong:?}");
-    let closed = run(vec![
-        "--rpc-url".into(),
-        chain.rpc_url().into(),
-        "--keypair".into(),
-        payee_file.to_str().unwrap().into(),
-        "--json".into(),
-        "channel".into(),
-        "close".into(),
-        "--channel".into(),
-        second_s.clone(),
-    ])
-    .await
-    .ok()
-    .json();
+    let closed = as_payee
+        .json("--json channel close --channel {}", &[&second_s])
+        .await;
     assert_eq!(closed["refunded"]["amount"], "3000000");
-    assert_eq!(
-        chain.token_balance(&payer_tokens).await.unwrap(),
-        50_000_000
-    );
+    assert_eq!(payer_balance().await.unwrap(), 50_000_000);
     assert_eq!(chain.token_balance(&payee_tokens).await.unwrap(), 0);
 
     // A channel that does not exist is an on-chain error: exit 4.
     let missing = Pubkey::new_unique().to_string();
-    let run_missing = run(as_payer(&["channel", "status", "--channel", &missing])).await;
+    let run_missing = as_payer.run(status_of, &[&missing]).await;
     assert_eq!(run_missing.code, 4, "{run_missing:?}");
     assert_eq!(run_missing.json()["error"]["kind"], "account");
 
     // Another program id cannot be sent transactions (exit 2).
-    let other = run(as_payer(&[
-        "--program-id",
-        &Pubkey::new_unique().to_string(),
-        "channel",
-        "top-up",
-        "--channel",
-        &second_s,
-        "--amount",
-        "1",
-    ]))
-    .await;
+    let other_program = Pubkey::new_unique().to_string();
+    let other = as_payer
+        .run(
+            "--program-id {} channel top-up --channel {} --amount 1",
+            &[&other_program, &second_s],
+        )
+        .await;
     assert_eq!(other.code, 2, "{other:?}");
 
     chain.shutdown().unwrap();
@@ -713,23 +497,15 @@ async fn channel_commands_end_to_end() {
 /// 200 on a free one; `paychan facilitator` answers `/supported`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_and_facilitator_answer_on_a_local_chain() {
-    let chain = LocalChain::start(LocalChainConfig::default())
-        .await
-        .expect("the chain starts");
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path();
-    let mint = chain.mint();
-    let (payee, payee_file) = funded_party(&chain, home, "payee", 0).await;
+    let (chain, dir, payee, payee_file) = chain_with_payee().await;
     let genesis = chain.rpc_client().get_genesis_hash().await.unwrap();
     let network = format!("solana:{}", &genesis.to_string()[..32]);
-    let routes = home.join("api.toml");
-    std::fs::write(
-        &routes,
-        format!(
-            r#"
-listen = "127.0.0.1:0"
-mint = "{mint}"
-store = "redb:vouchers.redb"
+    let (home, mint, http) = (dir.path(), chain.mint(), reqwest::Client::new());
+    let routes = write_routes(
+        home,
+        "api.toml",
+        &mint,
+        r#"store = "redb:vouchers.redb"
 grace_period = 900
 [[routes]]
 path = "/joke"
@@ -739,26 +515,11 @@ response = "paid joke"
 [[routes]]
 path = "/free"
 price = "0"
-response = {{ hello = "world" }}
-"#
-        ),
-    )
-    .unwrap();
-    let (keypair, routes) = (payee_file.to_str().unwrap(), routes.to_str().unwrap());
-    let (server, url) = spawn_server(
-        home,
-        &[
-            "--rpc-url",
-            chain.rpc_url(),
-            "--keypair",
-            keypair,
-            "serve",
-            "--routes",
-            routes,
-        ],
-    )
-    .await;
-    let http = reqwest::Client::new();
+response = { hello = "world" }
+"#,
+    );
+    let (keypair, routes) = (payee_file.as_str(), routes.as_str());
+    let (server, url) = start_serve(&chain, home, keypair, routes).await;
     let free = http.get(format!("{url}/free")).send().await.unwrap();
     assert_eq!(free.status(), 200);
     assert_eq!(free.headers()["content-type"], "application/json");
@@ -788,32 +549,8 @@ response = {{ hello = "world" }}
         "relative to the routes file"
     );
 
-    let (facilitator, url) = spawn_server(
-        home,
-        &[
-            "--rpc-url",
-            chain.rpc_url(),
-            "--keypair",
-            keypair,
-            "facilitator",
-            "--routes",
-            routes,
-            "--store",
-            &format!("redb:{}", home.join("facilitator.redb").display()),
-        ],
-    )
-    .await;
-    let supported: Value = serde_json::from_str(
-        &http
-            .get(format!("{url}/supported"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let (facilitator, url, supported): (_, _, Value) =
+        start_facilitator(&chain, home, keypair, routes).await;
     assert_eq!(supported["kinds"][0]["x402Version"], 2);
     assert_eq!(supported["kinds"][0]["scheme"], "paychan");
     assert_eq!(supported["kinds"][0]["network"], network);
@@ -823,87 +560,38 @@ response = {{ hello = "world" }}
         payee.pubkey().to_string()
     );
     // Without a token, /verify and /settle are open to loopback callers.
-    let verify = http
-        .post(format!("{url}/verify"))
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        verify.status(),
+        post_empty(&http, format!("{url}/verify"), None).await,
         400,
         "open on loopback, the body is just wrong"
     );
     terminate(facilitator).await;
 
     // Beyond loopback, a token is required to start at all.
-    let run = paychan_async(
-        home,
-        &[
-            "--rpc-url",
-            chain.rpc_url(),
-            "--keypair",
-            keypair,
-            "facilitator",
-            "--routes",
-            routes,
-            "--listen",
-            "0.0.0.0:0",
-            "--no-settler",
-            "--store",
-            &format!("redb:{}", home.join("open.redb").display()),
-        ],
-    )
-    .await;
+    let open_args = server_args("facilitator", "--listen 0.0.0.0:0 --no-settler --store {}");
+    let open_store = redb_store(home, "open.redb");
+    let args = argv(&open_args, &[chain.rpc_url(), keypair, routes, &open_store]);
+    let run = paychan_async(home, &args).await;
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("facilitator_token"), "{run:?}");
 
     // With a token (from the environment), /verify and /settle need it.
-    let (facilitator, url) = spawn_server_env(
+    let token_args = server_args("facilitator", "--no-settler --store {}");
+    let token_store = redb_store(home, "token.redb");
+    let (facilitator, url) = spawn_server(
         home,
         &[("PAYCHAN_FACILITATOR_TOKEN", "s3cret-token")],
-        &[
-            "--rpc-url",
-            chain.rpc_url(),
-            "--keypair",
-            keypair,
-            "facilitator",
-            "--routes",
-            routes,
-            "--no-settler",
-            "--store",
-            &format!("redb:{}", home.join("token.redb").display()),
-        ],
+        &token_args,
+        &[chain.rpc_url(), keypair, routes, &token_store],
     )
     .await;
     for path in ["/verify", "/settle"] {
-        let denied = http
-            .post(format!("{url}{path}"))
-            .json(&serde_json::json!({}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(denied.status(), 401, "{path}");
-        let wrong = http
-            .post(format!("{url}{path}"))
-            .bearer_auth("s3cret-tokem")
-            .json(&serde_json::json!({}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(wrong.status(), 401, "{path}");
-        let allowed = http
-            .post(format!("{url}{path}"))
-            .bearer_auth("s3cret-token")
-            .json(&serde_json::json!({}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            allowed.status(),
-            400,
-            "{path}: past the token, the body is checked"
-        );
+        let denied = post_empty(&http, format!("{url}{path}"), None).await;
+        assert_eq!(denied, 401, "{path}");
+        let wrong = post_empty(&http, format!("{url}{path}"), Some("s3cret-tokem")).await;
+        assert_eq!(wrong, 401, "{path}");
+        let allowed = post_empty(&http, format!("{url}{path}"), Some("s3cret-token")).await;
+        assert_eq!(allowed, 400, "{path}: past the token, the body is checked");
     }
     assert_eq!(
         http.get(format!("{url}/supported"))
@@ -918,21 +606,18 @@ response = {{ hello = "world" }}
 
     // `serve --no-settler` never reads the payee's key: a keypair path that
     // does not exist, the payee given by pubkey.
+    let keyless_args = server_args("serve", "--no-settler --payee {} --store {}");
+    let (payee_s, keyless_store) = (payee.pubkey().to_string(), redb_store(home, "keyless.redb"));
     let (server, url) = spawn_server(
         home,
+        &[],
+        &keyless_args,
         &[
-            "--rpc-url",
             chain.rpc_url(),
-            "--keypair",
             "/nonexistent/payee.json",
-            "serve",
-            "--routes",
             routes,
-            "--no-settler",
-            "--payee",
-            &payee.pubkey().to_string(),
-            "--store",
-            &format!("redb:{}", home.join("keyless.redb").display()),
+            &payee_s,
+            &keyless_store,
         ],
     )
     .await;
@@ -953,22 +638,15 @@ response = {{ hello = "world" }}
 async fn serve_settles_exact_payments_on_the_routes_that_take_them() {
     use paychan_x402::{codec, v2};
 
-    let chain = LocalChain::start(LocalChainConfig::default())
-        .await
-        .expect("the chain starts");
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path();
-    let mint = chain.mint();
-    let (payee, payee_file) = funded_party(&chain, home, "payee", 0).await;
+    let (chain, dir, payee, payee_file) = chain_with_payee().await;
+    let (home, mint) = (dir.path(), chain.mint());
+    let http = reqwest::Client::new();
     let (client, _) = funded_party(&chain, home, "client", 1_000_000).await;
-    let routes = home.join("exact.toml");
-    std::fs::write(
-        &routes,
-        format!(
-            r#"
-listen = "127.0.0.1:0"
-mint = "{mint}"
-store = "redb:exact.redb"
+    let routes = write_routes(
+        home,
+        "exact.toml",
+        &mint,
+        r#"store = "redb:exact.redb"
 [exact]
 enabled = true
 [[routes]]
@@ -980,25 +658,10 @@ path = "/plain"
 price = "0.001"
 response = "paychan only"
 exact = false
-"#
-        ),
-    )
-    .unwrap();
-    let (keypair, routes) = (payee_file.to_str().unwrap(), routes.to_str().unwrap());
-    let (server, url) = spawn_server(
-        home,
-        &[
-            "--rpc-url",
-            chain.rpc_url(),
-            "--keypair",
-            keypair,
-            "serve",
-            "--routes",
-            routes,
-        ],
-    )
-    .await;
-    let http = reqwest::Client::new();
+"#,
+    );
+    let (keypair, routes) = (payee_file.as_str(), routes.as_str());
+    let (server, url) = start_serve(&chain, home, keypair, routes).await;
     let joke = http.get(format!("{url}/joke")).send().await.unwrap();
     assert_eq!(joke.status(), 402);
     let required: v2::PaymentRequired =
@@ -1080,22 +743,16 @@ exact = false
 
     // A payee without an associated token account: a startup error.
     let (nobody, nobody_file) = funded_party(&chain, home, "nobody", 0).await;
-    let run = paychan_async(
-        home,
-        &[
-            "--rpc-url",
-            chain.rpc_url(),
-            "--keypair",
-            nobody_file.to_str().unwrap(),
-            "serve",
-            "--routes",
-            routes,
-            "--no-settler",
-            "--store",
-            &format!("redb:{}", home.join("nobody.redb").display()),
-        ],
-    )
-    .await;
+    let nobody_args = server_args("serve", "--no-settler --store {}");
+    let (nobody_s, nobody_store) = (
+        nobody_file.to_str().unwrap(),
+        redb_store(home, "nobody.redb"),
+    );
+    let args = argv(
+        &nobody_args,
+        &[chain.rpc_url(), nobody_s, routes, &nobody_store],
+    );
+    let run = paychan_async(home, &args).await;
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.contains("associated token account")
@@ -1103,37 +760,10 @@ exact = false
         "{run:?}"
     );
 
-    let (facilitator, url) = spawn_server(
-        home,
-        &[
-            "--rpc-url",
-            chain.rpc_url(),
-            "--keypair",
-            keypair,
-            "facilitator",
-            "--routes",
-            routes,
-            "--store",
-            &format!("redb:{}", home.join("facilitator.redb").display()),
-        ],
-    )
-    .await;
-    let supported: v2::SupportedResponse = serde_json::from_str(
-        &http
-            .get(format!("{url}/supported"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let exact = supported
-        .kinds
-        .iter()
-        .find(|k| k.scheme == "exact")
-        .expect("the exact kind");
+    let (facilitator, _, supported): (_, _, v2::SupportedResponse) =
+        start_facilitator(&chain, home, keypair, routes).await;
+    let exact = supported.kinds.iter().find(|k| k.scheme == "exact");
+    let exact = exact.expect("the exact kind");
     assert_eq!(
         exact.extra.as_ref().unwrap()["feePayer"],
         payee.pubkey().to_string()
@@ -1153,19 +783,13 @@ async fn settle_once_settles_a_stored_voucher() {
     };
     use paychan_voucher::{VoucherV1, sign_v1};
 
-    let chain = LocalChain::start(LocalChainConfig::default())
-        .await
-        .expect("the chain starts");
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path();
-    let mint = chain.mint();
-    let (payee, payee_file) = funded_party(&chain, home, "payee", 0).await;
+    let (chain, dir, payee, payee_file) = chain_with_payee().await;
+    let (home, mint) = (dir.path(), chain.mint());
     let payer = Keypair::new();
     chain.fund_sol(&payer.pubkey(), 10 * SOL).await.unwrap();
-    let payer_tokens = chain
-        .create_token_account(&payer.pubkey(), 5_000_000)
-        .await
-        .unwrap();
+    let payer_key = payer.pubkey();
+    let payer_tokens = chain.create_token_account(&payer_key, 5_000_000);
+    let payer_tokens = payer_tokens.await.unwrap();
     let signer = SigningKey::generate(&mut rand::rngs::OsRng);
     let (open, channel) = paychan_sdk::ix::open(
         &paychan_sdk::ix::OpenAccounts {
@@ -1202,19 +826,9 @@ async fn settle_once_settles_a_stored_voucher() {
     }
     let store = format!("redb:{}", path.display());
     let mint_s = mint.to_string();
-    let args = [
-        "--rpc-url",
-        chain.rpc_url(),
-        "--keypair",
-        payee_file.to_str().unwrap(),
-        "--json",
-        "settle",
-        "--store",
-        &store,
-        "--mint",
-        &mint_s,
-        "--once",
-    ];
+    let once = "--rpc-url {} --keypair {} --json settle --store {} --mint {} --once";
+    let payee_s = payee_file.as_str();
+    let args = argv(once, &[chain.rpc_url(), payee_s, &store, &mint_s]);
     let report = paychan_async(home, &args).await.ok().json();
     assert_eq!(report["value_settled"], "123456", "{report}");
     assert_eq!(report["channels_settled"], 1);
@@ -1238,19 +852,8 @@ async fn settle_once_settles_a_stored_voucher() {
     assert_eq!(again["skipped"][0]["reason"], "already_settled");
 
     // The daemon: metrics over HTTP, a graceful stop on SIGTERM.
-    let daemon_args = [
-        "--rpc-url",
-        chain.rpc_url(),
-        "--keypair",
-        payee_file.to_str().unwrap(),
-        "settle",
-        "--store",
-        &store,
-        "--mint",
-        &mint_s,
-        "--metrics-addr",
-        "127.0.0.1:0",
-    ];
+    let daemon = "--rpc-url {} --keypair {} settle --store {} --mint {} --metrics-addr 127.0.0.1:0";
+    let daemon_args = argv(daemon, &[chain.rpc_url(), payee_s, &store, &mint_s]);
     let (daemon, metrics) = spawn_until(home, &[], &daemon_args, "metrics on ").await;
     let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
     assert!(text.contains("paychan_settler_closes_total"), "{text}");
@@ -1263,21 +866,11 @@ async fn settle_once_settles_a_stored_voucher() {
 #[test]
 fn the_demo_pays_settles_closes_and_refunds() {
     let home = tempfile::tempdir().unwrap();
-    let run = paychan(
-        home.path(),
+    let args = argv(
+        "demo --requests 60 --price 2500 --concurrency 3 --json",
         &[],
-        &[
-            "demo",
-            "--requests",
-            "60",
-            "--price",
-            "2500",
-            "--concurrency",
-            "3",
-            "--json",
-        ],
-    )
-    .ok();
+    );
+    let run = paychan(home.path(), &[], &args).ok();
     let d = run.json();
     let n = 60;
     let price = 2_500;

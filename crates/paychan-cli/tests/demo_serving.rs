@@ -10,9 +10,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-use common::Run;
+use common::{Paychan, command, read_keypair, terminate};
 use std::{
-    path::Path,
     process::Stdio,
     time::{Duration, Instant},
 };
@@ -23,33 +22,6 @@ use paychan_sdk::Pubkey;
 use serde_json::Value;
 use solana_signer::Signer;
 use tokio::io::AsyncBufReadExt;
-
-const BIN: &str = env!("CARGO_BIN_EXE_paychan");
-
-fn command(home: &Path, args: &[&str]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(BIN);
-    for var in [
-        "PAYCHAN_CONFIG",
-        "PAYCHAN_RPC_URL",
-        "PAYCHAN_KEYPAIR",
-        "PAYCHAN_PROGRAM_ID",
-        "PAYCHAN_COMMITMENT",
-        "RUST_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("HOME", home).current_dir(home).args(args);
-    cmd
-}
-
-async fn paychan(home: &Path, args: &[&str]) -> Run {
-    let out = command(home, args).output().await.unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 async fn token_balance(rpc: &RpcClient, account: &Pubkey) -> u64 {
     rpc.get_token_account_balance(account)
@@ -65,20 +37,14 @@ async fn an_outside_agent_pays_the_serving_demo_and_is_refunded() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
     let faucet_file = home.join("faucet.json");
-    let mut demo = command(
+    let mut demo = tokio::process::Command::from(command(
         home,
-        &[
-            "demo",
-            "--requests",
-            "10",
-            "--concurrency",
-            "2",
-            "--keep-serving",
-            "--faucet-keypair",
-            faucet_file.to_str().unwrap(),
-            "--json",
-        ],
-    );
+        &[],
+        &common::argv(
+            "demo --requests 10 --concurrency 2 --keep-serving --faucet-keypair {} --json",
+            &[faucet_file.to_str().unwrap()],
+        ),
+    ));
     demo.stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true);
@@ -104,10 +70,8 @@ async fn an_outside_agent_pays_the_serving_demo_and_is_refunded() {
     let payee: Pubkey = s["payee"].as_str().unwrap().parse().unwrap();
     let price = s["price"].as_u64().unwrap();
     assert_eq!(s["faucet"]["keypair"], faucet_file.to_str().unwrap());
-    let keypair_s = faucet_file.to_str().unwrap().to_string();
-    let faucet_bytes: Vec<u8> =
-        serde_json::from_str(&std::fs::read_to_string(&faucet_file).unwrap()).unwrap();
-    let payer = solana_keypair::Keypair::try_from(faucet_bytes.as_slice()).unwrap();
+    let keypair_s = faucet_file.to_str().unwrap();
+    let payer = read_keypair(&faucet_file);
     assert_eq!(s["faucet"]["pubkey"], payer.pubkey().to_string());
     let payer_tokens: Pubkey = s["faucet"]["token_account"]
         .as_str()
@@ -171,23 +135,12 @@ async fn an_outside_agent_pays_the_serving_demo_and_is_refunded() {
     assert_eq!(token_balance(&rpc, &payer_tokens).await, start - 50 * price);
 
     // 2. Ask for the money back: the settler, holding its voucher, closes it.
-    let base = |extra: &[&str]| {
-        let mut all = vec!["--rpc-url", &rpc_url, "--keypair", &keypair_s, "--json"];
-        all.extend_from_slice(extra);
-        all.into_iter().map(String::from).collect::<Vec<_>>()
-    };
-    let run = |args: Vec<String>| async move {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        paychan(home, &args).await
-    };
-    run(base(&[
-        "channel",
-        "request-close",
-        "--channel",
-        &paid_channel,
-    ]))
-    .await
-    .ok();
+    let agent_cli = Paychan::new(
+        home,
+        &["--rpc-url", &rpc_url, "--keypair", keypair_s, "--json"],
+    );
+    let request_close = "channel request-close --channel {}";
+    agent_cli.run(request_close, &[&paid_channel]).await.ok();
     let waited = Instant::now();
     while token_balance(&rpc, &payer_tokens).await != start - 5 * price {
         assert!(
@@ -200,7 +153,9 @@ async fn an_outside_agent_pays_the_serving_demo_and_is_refunded() {
         token_balance(&rpc, &payee_tokens).await,
         payee_start + 5 * price
     );
-    let status = run(base(&["channel", "status", "--channel", &paid_channel])).await;
+    let status = agent_cli
+        .run("channel status --channel {}", &[&paid_channel])
+        .await;
     match status.code {
         0 => assert_eq!(status.json()["status"], "closed", "{status:?}"),
         4 => assert!(status.stderr.contains("does not exist"), "{status:?}"),
@@ -212,37 +167,22 @@ async fn an_outside_agent_pays_the_serving_demo_and_is_refunded() {
     // which the chain's running clock (60x) ends in ~15 s.
     let payee_s = payee.to_string();
     let mint_s = mint.to_string();
-    let opened = run(base(&[
-        "channel",
-        "open",
-        "--payee",
-        &payee_s,
-        "--mint",
-        &mint_s,
-        "--deposit",
-        "0.02",
-        "--grace-period",
-        "900",
-    ]))
-    .await
-    .ok()
-    .json();
+    let open = "channel open --payee {} --mint {} --deposit 0.02 --grace-period 900";
+    let opened = agent_cli.json(open, &[&payee_s, &mint_s]).await;
     let unpaid = opened["channel"].as_str().unwrap().to_string();
     assert_eq!(
         token_balance(&rpc, &payer_tokens).await,
         start - 5 * price - 20_000
     );
-    let requested = run(base(&["channel", "request-close", "--channel", &unpaid]))
-        .await
-        .ok()
-        .json();
+    let requested = agent_cli.json(request_close, &[&unpaid]).await;
     let finalize_after = requested["finalize_after"].as_i64().unwrap();
-    let early = run(base(&["channel", "finalize", "--channel", &unpaid])).await;
+    let finalize = "channel finalize --channel {}";
+    let early = agent_cli.run(finalize, &[&unpaid]).await;
     assert_eq!(early.code, 4, "{early:?}");
     assert_eq!(early.json()["error"]["name"], "GracePeriodActive");
     let waited = Instant::now();
     let finalized = loop {
-        let attempt = run(base(&["channel", "finalize", "--channel", &unpaid])).await;
+        let attempt = agent_cli.run(finalize, &[&unpaid]).await;
         if attempt.code == 0 {
             break attempt.json();
         }
@@ -266,17 +206,5 @@ async fn an_outside_agent_pays_the_serving_demo_and_is_refunded() {
     assert_eq!(token_balance(&rpc, &payer_tokens).await, start - 5 * price);
 
     // SIGTERM ends the demo cleanly.
-    let pid = demo.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = tokio::time::timeout(Duration::from_secs(30), demo.wait())
-        .await
-        .expect("stops within 30 s")
-        .unwrap();
-    assert!(status.success(), "{status:?}");
+    terminate(demo).await;
 }

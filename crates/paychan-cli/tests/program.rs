@@ -5,51 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-use common::Run;
-use std::path::{Path, PathBuf};
+use common::{Paychan, SOL, chain_and_home, write_keypair};
+use std::path::PathBuf;
 
-use paychan_localnet::{LocalChain, LocalChainConfig, deploy::hex};
+use paychan_localnet::{LocalChainConfig, deploy::hex};
 use sha2::{Digest, Sha256};
 use solana_keypair::Keypair;
 use solana_loader_v3_interface::instruction::{create_buffer, write};
 use solana_signer::Signer;
-
-const BIN: &str = env!("CARGO_BIN_EXE_paychan");
-const SOL: u64 = 1_000_000_000;
-
-async fn paychan(home: &Path, args: &[&str]) -> Run {
-    let mut cmd = tokio::process::Command::new(BIN);
-    for var in [
-        "PAYCHAN_CONFIG",
-        "PAYCHAN_RPC_URL",
-        "PAYCHAN_KEYPAIR",
-        "PAYCHAN_PROGRAM_ID",
-        "PAYCHAN_COMMITMENT",
-        "RUST_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
-    let out = cmd
-        .env("HOME", home)
-        .current_dir(home)
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn write_keypair(path: &Path, keypair: &Keypair) {
-    std::fs::write(
-        path,
-        serde_json::to_string(&keypair.to_bytes().to_vec()).unwrap(),
-    )
-    .unwrap();
-}
 
 fn so_path() -> PathBuf {
     LocalChainConfig::default().program_so
@@ -57,10 +20,7 @@ fn so_path() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn program_deploy_resumes_its_buffer_shows_the_hash_and_upgrades() {
-    let chain = LocalChain::start(LocalChainConfig::default())
-        .await
-        .expect("the chain starts");
-    let dir = tempfile::tempdir().unwrap();
+    let (chain, dir) = chain_and_home().await;
     let home = dir.path();
     let so = so_path();
     let elf = std::fs::read(&so).unwrap();
@@ -77,19 +37,11 @@ async fn program_deploy_resumes_its_buffer_shows_the_hash_and_upgrades() {
     let buffer_file = home.join("buffer.json");
     write_keypair(&buffer_file, &buffer);
     let (rpc, payer_s, so_s) = (
-        chain.rpc_url().to_string(),
-        payer_file.to_str().unwrap().to_string(),
-        so.to_str().unwrap().to_string(),
+        chain.rpc_url(),
+        payer_file.to_str().unwrap(),
+        so.to_str().unwrap(),
     );
-    let base = |extra: &[&str]| {
-        let mut all = vec!["--rpc-url", &rpc, "--keypair", &payer_s, "--json"];
-        all.extend_from_slice(extra);
-        all.into_iter().map(String::from).collect::<Vec<_>>()
-    };
-    let run = |args: Vec<String>| async move {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        paychan(home, &args).await
-    };
+    let payer_cli = Paychan::new(home, &["--rpc-url", rpc, "--keypair", payer_s, "--json"]);
 
     // An interrupted upload: the buffer exists and holds the first 10
     // chunks, the 3rd of them with wrong bytes (written by the payer, its
@@ -133,58 +85,33 @@ async fn program_deploy_resumes_its_buffer_shows_the_hash_and_upgrades() {
     let mut bytes = elf.clone();
     bytes[48..52].copy_from_slice(&0u32.to_le_bytes());
     std::fs::write(&v0, &bytes).unwrap();
-    let program_s = program_file.to_str().unwrap().to_string();
-    let bad = run(base(&[
-        "program",
-        "deploy",
-        v0.to_str().unwrap(),
-        "--program-keypair",
-        &program_s,
-    ]))
-    .await;
+    let program_s = program_file.to_str().unwrap();
+    let deploy = "program deploy {} --program-keypair {}";
+    let bad = payer_cli
+        .run(deploy, &[v0.to_str().unwrap(), program_s])
+        .await;
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("SBPF v0"), "{bad:?}");
     let small = (elf.len() - 1).to_string();
-    let bad = run(base(&[
-        "program",
-        "deploy",
-        &so_s,
-        "--program-keypair",
-        &program_s,
-        "--max-len",
-        &small,
-    ]))
-    .await;
+    let too_long = "program deploy {} --program-keypair {} --max-len {}";
+    let bad = payer_cli.run(too_long, &[so_s, program_s, &small]).await;
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("--max-len"), "{bad:?}");
     let not_elf = home.join("not.so");
     std::fs::write(&not_elf, b"#!/bin/sh\necho hi\n").unwrap();
-    let bad = run(base(&[
-        "program",
-        "show",
-        "--so",
-        not_elf.to_str().unwrap(),
-    ]))
-    .await;
+    let bad = payer_cli
+        .run("program show --so {}", &[not_elf.to_str().unwrap()])
+        .await;
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(!chain.exists(&program.pubkey()).await.unwrap());
 
     // The deploy resumes the buffer: only the wrong and missing chunks are written.
     let max_len = (elf.len() + 4096).to_string();
-    let deployed = run(base(&[
-        "program",
-        "deploy",
-        &so_s,
-        "--program-keypair",
-        &program_s,
-        "--buffer",
-        buffer_file.to_str().unwrap(),
-        "--max-len",
-        &max_len,
-    ]))
-    .await
-    .ok()
-    .json();
+    let resume = "program deploy {} --program-keypair {} --buffer {} --max-len {}";
+    let buffer_s = buffer_file.to_str().unwrap();
+    let deployed = payer_cli
+        .json(resume, &[so_s, program_s, buffer_s, &max_len])
+        .await;
     assert_eq!(deployed["program_id"], program.pubkey().to_string());
     assert_eq!(deployed["upgrade_authority"], payer.pubkey().to_string());
     assert_eq!(deployed["sha256"], sha, "{deployed}");
@@ -215,10 +142,8 @@ async fn program_deploy_resumes_its_buffer_shows_the_hash_and_upgrades() {
 
     // show reads the same back, for anyone; --so compares with a local file.
     let program_id = program.pubkey().to_string();
-    let shown = run(base(&["program", "show", &program_id, "--so", &so_s]))
-        .await
-        .ok()
-        .json();
+    let show = "program show {} --so {}";
+    let shown = payer_cli.json(show, &[&program_id, so_s]).await;
     assert_eq!(shown["sha256"], sha);
     assert_eq!(shown["local"]["matches"], true);
     let slot = shown["last_deployed_slot"].as_u64().unwrap();
@@ -227,26 +152,13 @@ async fn program_deploy_resumes_its_buffer_shows_the_hash_and_upgrades() {
     *other.last_mut().unwrap() ^= 0x01;
     let other_so = home.join("other.so");
     std::fs::write(&other_so, &other).unwrap();
-    let differ = run(base(&[
-        "program",
-        "show",
-        &program_id,
-        "--so",
-        other_so.to_str().unwrap(),
-    ]))
-    .await;
+    let other_s = other_so.to_str().unwrap();
+    let differ = payer_cli.run(show, &[&program_id, other_s]).await;
     assert_eq!(differ.code, 4, "{differ:?}");
     assert!(differ.stderr.contains("differ"), "{differ:?}");
 
     // A second deploy at the same id is refused.
-    let again = run(base(&[
-        "program",
-        "deploy",
-        &so_s,
-        "--program-keypair",
-        &program_s,
-    ]))
-    .await;
+    let again = payer_cli.run(deploy, &[so_s, program_s]).await;
     assert_eq!(again.code, 4, "{again:?}");
     assert!(again.stderr.contains("upgrade"), "{again:?}");
 
@@ -255,16 +167,9 @@ async fn program_deploy_resumes_its_buffer_shows_the_hash_and_upgrades() {
     let authority_file = home.join("authority.json");
     write_keypair(&authority_file, chain.program_upgrade_authority());
     let before = chain.program_deploy().unwrap().deployed_slot;
-    let upgraded = run(base(&[
-        "program",
-        "upgrade",
-        &so_s,
-        "--upgrade-authority",
-        authority_file.to_str().unwrap(),
-    ]))
-    .await
-    .ok()
-    .json();
+    let upgrade = "program upgrade {} --upgrade-authority {}";
+    let authority_s = authority_file.to_str().unwrap();
+    let upgraded = payer_cli.json(upgrade, &[so_s, authority_s]).await;
     assert_eq!(upgraded["program_id"], paychan_sdk::ID.to_string());
     assert_eq!(upgraded["sha256"], sha);
     assert_eq!(upgraded["transactions"]["create_buffer"], 1);
@@ -275,19 +180,15 @@ async fn program_deploy_resumes_its_buffer_shows_the_hash_and_upgrades() {
     );
     assert!(upgraded["last_deployed_slot"].as_u64().unwrap() > before);
     // Without the authority: refused before anything is sent.
-    let wrong = run(base(&["program", "upgrade", &so_s])).await;
+    let wrong = payer_cli.run("program upgrade {}", &[so_s]).await;
     assert_eq!(wrong.code, 2, "{wrong:?}");
     assert!(wrong.stderr.contains("upgrade authority"), "{wrong:?}");
 
     // The human form names the hash.
-    let table = run(vec![
-        "--rpc-url".into(),
-        rpc.clone(),
-        "program".into(),
-        "show".into(),
-    ])
-    .await
-    .ok();
+    let table = Paychan::new(home, &["--rpc-url", rpc])
+        .run("program show", &[])
+        .await
+        .ok();
     assert!(table.stdout.contains(&sha), "{table:?}");
     assert!(
         table
