@@ -417,52 +417,29 @@ mod tests {
     #[test]
     fn file_beats_defaults_env_beats_file_flag_beats_env() {
         let home = Some(Path::new(HOME));
-        let s = Settings::resolve(
-            Layer::default(),
-            Layer::default(),
-            file("http://file", "~/file.json"),
-            home,
-        )
-        .unwrap();
-        assert_eq!(
-            (s.rpc_url.value.as_str(), s.rpc_url.source),
-            ("http://file", Source::File)
-        );
+        let resolve = |flags: Layer, env: Layer| {
+            Settings::resolve(flags, env, file("http://file", "~/file.json"), home).unwrap()
+        };
+        let rpc = |s: &Settings| (s.rpc_url.value.clone(), s.rpc_url.source);
+        let keypair = |s: &Settings| (s.keypair.value.clone(), s.keypair.source);
+
+        let s = resolve(Layer::default(), Layer::default());
+        assert_eq!(rpc(&s), (String::from("http://file"), Source::File));
         assert_eq!(s.keypair.value, PathBuf::from("/home/u/file.json"));
         assert_eq!(s.commitment.value, Commitment::Finalized);
         assert_eq!(s.commitment.source, Source::File);
         assert_eq!(s.config_file, Some(PathBuf::from("/etc/paychan.toml")));
 
-        let s = Settings::resolve(
-            Layer::default(),
-            layer("http://env", "/env.json"),
-            file("http://file", "~/file.json"),
-            home,
-        )
-        .unwrap();
-        assert_eq!(
-            (s.rpc_url.value.as_str(), s.rpc_url.source),
-            ("http://env", Source::Env)
-        );
-        assert_eq!(
-            (s.keypair.value.clone(), s.keypair.source),
-            (PathBuf::from("/env.json"), Source::Env)
-        );
+        let s = resolve(Layer::default(), layer("http://env", "/env.json"));
+        assert_eq!(rpc(&s), (String::from("http://env"), Source::Env));
+        assert_eq!(keypair(&s), (PathBuf::from("/env.json"), Source::Env));
         assert_eq!(s.commitment.source, Source::File, "env did not set it");
 
-        let s = Settings::resolve(
-            layer("https://flag", "~/flag.json"),
-            layer("http://env", "/env.json"),
-            file("http://file", "~/file.json"),
-            home,
-        )
-        .unwrap();
+        let flags = layer("https://flag", "~/flag.json");
+        let s = resolve(flags, layer("http://env", "/env.json"));
+        assert_eq!(rpc(&s), (String::from("https://flag"), Source::Flag));
         assert_eq!(
-            (s.rpc_url.value.as_str(), s.rpc_url.source),
-            ("https://flag", Source::Flag)
-        );
-        assert_eq!(
-            (s.keypair.value.clone(), s.keypair.source),
+            keypair(&s),
             (PathBuf::from("/home/u/flag.json"), Source::Flag)
         );
     }

@@ -1,6 +1,7 @@
 //! `paychan config`: the resolved settings and their sources.
 use super::Context;
 use crate::{
+    config::Setting,
     error::CliError,
     output::{Report, Table},
 };
@@ -15,26 +16,19 @@ pub fn run(ctx: &Context) -> Result<Report, CliError> {
         .map_or_else(|| "(none)".to_string(), |p| p.display().to_string());
     table
         .row(["config_file".to_string(), file, String::new()])
-        .row([
-            "rpc_url".to_string(),
-            s.rpc_url.value.clone(),
-            s.rpc_url.source.to_string(),
-        ])
-        .row([
-            "keypair".to_string(),
-            s.keypair.value.display().to_string(),
-            s.keypair.source.to_string(),
-        ])
-        .row([
-            "program_id".to_string(),
-            s.program_id.value.to_string(),
-            s.program_id.source.to_string(),
-        ])
-        .row([
-            "commitment".to_string(),
-            s.commitment.value.to_string(),
-            s.commitment.source.to_string(),
-        ]);
+        .row(row("rpc_url", &s.rpc_url, String::clone))
+        .row(row("keypair", &s.keypair, |p| p.display().to_string()))
+        .row(row("program_id", &s.program_id, ToString::to_string))
+        .row(row("commitment", &s.commitment, ToString::to_string));
     let json = serde_json::to_value(s).map_err(|e| CliError::Usage(e.to_string()))?;
     Ok(Report::table(&table, json))
+}
+
+/// The table row of a setting: `name`, its value as `value` prints it, its source.
+fn row<T>(name: &str, setting: &Setting<T>, value: impl Fn(&T) -> String) -> [String; 3] {
+    [
+        name.to_string(),
+        value(&setting.value),
+        setting.source.to_string(),
+    ]
 }

@@ -1150,22 +1150,13 @@ mod tests {
             check_elf(b"#!/bin/sh\n", None),
             Err(ElfProblem::NotElf(_))
         ));
-        let mut big_endian = elf(EM_BPF, 3, 100);
-        big_endian[5] = 2;
-        assert!(
-            check_elf(&big_endian, None)
-                .unwrap_err()
-                .to_string()
-                .contains("big-endian")
-        );
-        let mut class32 = elf(EM_BPF, 3, 100);
-        class32[4] = 1;
-        assert!(
-            check_elf(&class32, None)
-                .unwrap_err()
-                .to_string()
-                .contains("32-bit")
-        );
+        // EI_DATA 2 (big-endian), EI_CLASS 1 (32-bit).
+        for (index, byte, needle) in [(5, 2, "big-endian"), (4, 1, "32-bit")] {
+            let mut bytes = elf(EM_BPF, 3, 100);
+            bytes[index] = byte;
+            let err = check_elf(&bytes, None).unwrap_err();
+            assert!(err.to_string().contains(needle), "{needle}: {err}");
+        }
         // Oversized: --max-len, then the loader's own maximum.
         let err = check_elf(&elf(EM_BPF, 3, 1000), Some(999)).unwrap_err();
         assert!(err.to_string().contains("--max-len 999"), "{err}");
