@@ -204,13 +204,12 @@ impl Chain {
         })
     }
 
-    /// Signs `instructions` (fees paid by `payer`, plus `signers`) with a
-    /// fresh blockhash and sends them with `send_and_confirm_transaction`.
+    /// Signs `instructions` by `payer` alone (it pays the fees) with a fresh
+    /// blockhash and sends them with `send_and_confirm_transaction`.
     pub async fn send(
         &self,
         instructions: &[Instruction],
         payer: &Keypair,
-        signers: &[&Keypair],
     ) -> Result<Signature, CliError> {
         let blockhash = self
             .client
@@ -218,9 +217,7 @@ impl Chain {
             .await
             .map_err(|e| self.rpc_error(e))?;
         let mut tx = Transaction::new_with_payer(instructions, Some(&payer.pubkey()));
-        let mut all: Vec<&Keypair> = vec![payer];
-        all.extend(signers.iter().filter(|k| k.pubkey() != payer.pubkey()));
-        tx.try_sign(&all, blockhash)
+        tx.try_sign(&[payer], blockhash)
             .map_err(|e| CliError::Usage(format!("signing the transaction: {e}")))?;
         let programs: Vec<Pubkey> = instructions.iter().map(|ix| ix.program_id).collect();
         tracing::debug!(?programs, "sending a transaction");

@@ -127,12 +127,11 @@ async fn send(
     what: &'static str,
     instructions: &[Instruction],
     payer: &Keypair,
-    signers: &[&Keypair],
 ) -> Result<Signature, CliError> {
     let spinner = ctx
         .progress
         .spinner(format!("{what}: waiting for confirmation"));
-    let result = chain.send(instructions, payer, signers).await;
+    let result = chain.send(instructions, payer).await;
     spinner.finish_and_clear();
     result
 }
@@ -251,7 +250,7 @@ async fn open(ctx: &Context, args: &OpenArgs) -> Result<Report, CliError> {
             path
         }
     };
-    let signature = match send(ctx, &chain, "open", &[instruction], &payer, &[]).await {
+    let signature = match send(ctx, &chain, "open", &[instruction], &payer).await {
         Ok(signature) => signature,
         Err(e) => {
             // A definite on-chain failure leaves no channel: drop its unused key.
@@ -322,7 +321,7 @@ async fn top_up(ctx: &Context, args: &TopUpArgs) -> Result<Report, CliError> {
         &mint.token_program,
         amount,
     );
-    let signature = send(ctx, &chain, "top-up", &[instruction], &payer, &[]).await?;
+    let signature = send(ctx, &chain, "top-up", &[instruction], &payer).await?;
     let after = chain.channel(&args.channel).await?;
     let mut table = Table::key_value();
     table
@@ -348,7 +347,7 @@ async fn request_close(ctx: &Context, address: &Pubkey) -> Result<Report, CliErr
     let channel = chain.channel(address).await?;
     require_role(&payer.pubkey(), &channel.payer, "payer", ctx)?;
     let instruction = ix::request_close(address, &payer.pubkey());
-    let signature = send(ctx, &chain, "request-close", &[instruction], &payer, &[]).await?;
+    let signature = send(ctx, &chain, "request-close", &[instruction], &payer).await?;
     let after = chain.channel(address).await?;
     let finalize_after = after.grace_ends_at();
     let mut table = Table::key_value();
@@ -418,111 +417,121 @@ fn channel_accounts(
 }
 
 async fn finalize(ctx: &Context, address: &Pubkey) -> Result<Report, CliError> {
-    let chain = ctx.chain_for_transactions()?;
-    let caller = ctx.keypair()?;
-    let channel = chain.channel(address).await?;
-    let mint = chain.mint(&channel.mint).await?;
-    let refund = channel.remaining().unwrap_or(0);
-    let (tokens, mut instructions) = missing_token_accounts(
-        &chain,
-        &caller.pubkey(),
-        &[channel.payer],
-        &channel.mint,
-        &mint.token_program,
-    )
-    .await?;
+    let end = Ending::load(ctx, address, false).await?;
+    let (tokens, mut instructions) = end.token_accounts(&[end.channel.payer]).await?;
     let payer_tokens = tokens.first().copied().unwrap_or_default();
-    instructions.push(ix::finalize(&channel_accounts(
-        address,
-        &channel,
-        &mint,
-        payer_tokens,
-    )));
-    let signature = send(ctx, &chain, "finalize", &instructions, &caller, &[]).await?;
-    closed_report(
-        &chain,
-        "channel finalize",
-        address,
-        signature,
-        refund,
-        &mint,
-        payer_tokens,
-    )
-    .await
+    instructions.push(ix::finalize(&end.accounts(payer_tokens)));
+    end.finish(ctx, "finalize", &instructions, payer_tokens)
+        .await
 }
 
 async fn close(ctx: &Context, address: &Pubkey) -> Result<Report, CliError> {
-    let chain = ctx.chain_for_transactions()?;
-    let payee = ctx.keypair()?;
-    let channel = chain.channel(address).await?;
-    require_role(&payee.pubkey(), &channel.payee, "payee", ctx)?;
-    let mint = chain.mint(&channel.mint).await?;
-    let refund = channel.remaining().unwrap_or(0);
-    let (tokens, mut instructions) = missing_token_accounts(
-        &chain,
-        &payee.pubkey(),
-        &[channel.payee, channel.payer],
-        &channel.mint,
-        &mint.token_program,
-    )
-    .await?;
+    let end = Ending::load(ctx, address, true).await?;
+    let owners = [end.channel.payee, end.channel.payer];
+    let (tokens, mut instructions) = end.token_accounts(&owners).await?;
     // The first is the payee's payout account (created when missing), where
     // `close` pays: the program pays the payee nowhere else.
     let payer_tokens = match tokens.as_slice() {
         [_payout, payer_tokens] => *payer_tokens,
         _ => return Err(CliError::Usage("internal: token accounts".into())),
     };
-    instructions.push(ix::close(
-        &channel_accounts(address, &channel, &mint, payer_tokens),
-        false,
-    ));
-    let signature = send(ctx, &chain, "close", &instructions, &payee, &[]).await?;
-    closed_report(
-        &chain,
-        "channel close",
-        address,
-        signature,
-        refund,
-        &mint,
-        payer_tokens,
-    )
-    .await
+    instructions.push(ix::close(&end.accounts(payer_tokens), false));
+    end.finish(ctx, "close", &instructions, payer_tokens).await
 }
 
-async fn closed_report(
-    chain: &Chain,
-    command: &str,
-    address: &Pubkey,
-    signature: Signature,
+/// What `channel finalize` and `channel close` start from: the caller (the
+/// `--keypair`), the channel, its mint and what ending it refunds.
+struct Ending {
+    chain: Chain,
+    caller: Keypair,
+    address: Pubkey,
+    channel: Channel,
+    mint: MintInfo,
     refund: u64,
-    mint: &MintInfo,
-    payer_tokens: Pubkey,
-) -> Result<Report, CliError> {
-    // The account is deleted at once when its open-slot window has passed.
-    let after = chain.try_channel(address).await?;
-    let status = after
-        .as_ref()
-        .and_then(|c| c.status().ok())
-        .map_or("closed (account deleted)", status_name);
-    let mut table = Table::key_value();
-    table
-        .kv("channel", address)
-        .kv("signature", signature)
-        .kv("status", status)
-        .kv("refunded", amount_text(refund, Some(mint.decimals)))
-        .kv("refunded to", payer_tokens);
-    Ok(Report::table(
-        &table,
-        json!({
-            "command": command,
-            "channel": address.to_string(),
-            "signature": signature.to_string(),
-            "status": status,
-            "account_deleted": after.is_none(),
-            "refunded": amount_json(refund, mint.decimals),
-            "payer_tokens": payer_tokens.to_string(),
-        }),
-    ))
+}
+
+impl Ending {
+    /// Reads the channel at `address`; with `payee_only` the caller must be
+    /// its payee (checked before the mint is read).
+    async fn load(ctx: &Context, address: &Pubkey, payee_only: bool) -> Result<Self, CliError> {
+        let chain = ctx.chain_for_transactions()?;
+        let caller = ctx.keypair()?;
+        let channel = chain.channel(address).await?;
+        if payee_only {
+            require_role(&caller.pubkey(), &channel.payee, "payee", ctx)?;
+        }
+        let mint = chain.mint(&channel.mint).await?;
+        let refund = channel.remaining().unwrap_or(0);
+        Ok(Self {
+            chain,
+            caller,
+            address: *address,
+            channel,
+            mint,
+            refund,
+        })
+    }
+
+    /// The token accounts of `owners` in the channel's mint, and the
+    /// instructions creating the missing ones (the caller paying).
+    async fn token_accounts(
+        &self,
+        owners: &[Pubkey],
+    ) -> Result<(Vec<Pubkey>, Vec<Instruction>), CliError> {
+        let funder = self.caller.pubkey();
+        let (mint, program) = (&self.channel.mint, &self.mint.token_program);
+        missing_token_accounts(&self.chain, &funder, owners, mint, program).await
+    }
+
+    /// The channel's accounts, refunding to `payer_tokens`.
+    fn accounts(&self, payer_tokens: Pubkey) -> ix::ChannelAccounts {
+        channel_accounts(&self.address, &self.channel, &self.mint, payer_tokens)
+    }
+
+    /// Sends `instructions` (the caller signing and paying; `what` is
+    /// `finalize` or `close`) and reports the channel's end and the refund
+    /// to `payer_tokens`.
+    async fn finish(
+        self,
+        ctx: &Context,
+        what: &'static str,
+        instructions: &[Instruction],
+        payer_tokens: Pubkey,
+    ) -> Result<Report, CliError> {
+        let Self {
+            chain,
+            address,
+            mint,
+            refund,
+            ..
+        } = &self;
+        let signature = send(ctx, chain, what, instructions, &self.caller).await?;
+        // The account is deleted at once when its open-slot window has passed.
+        let after = chain.try_channel(address).await?;
+        let status = after
+            .as_ref()
+            .and_then(|c| c.status().ok())
+            .map_or("closed (account deleted)", status_name);
+        let mut table = Table::key_value();
+        table
+            .kv("channel", address)
+            .kv("signature", signature)
+            .kv("status", status)
+            .kv("refunded", amount_text(*refund, Some(mint.decimals)))
+            .kv("refunded to", payer_tokens);
+        Ok(Report::table(
+            &table,
+            json!({
+                "command": format!("channel {what}"),
+                "channel": address.to_string(),
+                "signature": signature.to_string(),
+                "status": status,
+                "account_deleted": after.is_none(),
+                "refunded": amount_json(*refund, mint.decimals),
+                "payer_tokens": payer_tokens.to_string(),
+            }),
+        ))
+    }
 }
 
 fn timestamp_text(unix: i64) -> String {

@@ -61,7 +61,7 @@ pub async fn ensure_payee_tokens(
             mint,
             &info.token_program,
         );
-        chain.send(&[create], payee, &[]).await?;
+        chain.send(&[create], payee).await?;
     }
     Ok(ata)
 }
