@@ -772,28 +772,10 @@ impl Demo<'_> {
     /// The summary: the JSON report and the human table.
     fn report(&self, requests: &Requests, closing: &Closing, outcome: &Outcome) -> Report {
         let (args, chain) = (self.args, &self.chain);
-        let Outcome {
-            failed,
-            channels,
-            accepted,
-            deposited,
-            settled,
-            refunded,
-            closed,
-            payee_received,
-            payer_balance,
-            refund_received,
-            channel_rent,
-            transactions,
-            ref by_kind,
-            fees,
-            payee_fees,
-            latencies: ref lat,
-            paid,
-            lamports_per_request,
-            conserved,
-            ..
-        } = *outcome;
+        let o = outcome;
+        let (paid, failed, channels, closed) = (o.paid, o.failed, o.channels, o.closed);
+        let (transactions, fees, channel_rent) = (o.transactions, o.fees, o.channel_rent);
+        let lamports_per_request = o.lamports_per_request;
         let total_value = self.plan.total_value;
         let requests_elapsed = requests.elapsed;
         let summary = json!({
@@ -801,33 +783,33 @@ impl Demo<'_> {
             "paid_requests": paid,
             "failed_requests": failed,
             "price": args.price,
-            "value_paid": accepted,
-            "value_paid_usdc": usdc(accepted),
+            "value_paid": o.accepted,
+            "value_paid_usdc": usdc(o.accepted),
             "expected_value": total_value,
             "channels": channels,
-            "deposited": deposited,
-            "payee_received": payee_received,
-            "settled_on_chain": settled,
-            "refunded_to_payer": refunded,
-            "refund_received_by_payer": refund_received,
+            "deposited": o.deposited,
+            "payee_received": o.payee_received,
+            "settled_on_chain": o.settled,
+            "refunded_to_payer": o.refunded,
+            "refund_received_by_payer": o.refund_received,
             "payer_tokens_start": self.plan.payer_funds,
-            "payer_tokens_end": payer_balance,
+            "payer_tokens_end": o.payer_balance,
             "channel_rent_lamports_refundable": channel_rent,
-            "payee_plus_refund_equals_deposit": conserved,
+            "payee_plus_refund_equals_deposit": o.conserved,
             "channels_closed": closed,
             "check_latency_us": {
-                "p50": percentile(lat, 0.50),
-                "p99": percentile(lat, 0.99),
-                "samples": lat.len(),
+                "p50": percentile(&o.latencies, 0.50),
+                "p99": percentile(&o.latencies, 0.99),
+                "samples": o.latencies.len(),
                 "what": "server side, per paid request: decode, rules, verify_strict, durable redb accept, handler",
                 "durability": args.durability,
             },
             "requests_per_second": paid as f64 / requests_elapsed.as_secs_f64().max(1e-9),
             "onchain": {
                 "transactions": transactions,
-                "by_kind": by_kind.iter().map(|(k, (n, f))| (k.to_string(), json!({"count": n, "fee_lamports": f}))).collect::<serde_json::Map<_, _>>(),
+                "by_kind": o.by_kind.iter().map(|(k, (n, f))| (k.to_string(), json!({"count": n, "fee_lamports": f}))).collect::<serde_json::Map<_, _>>(),
                 "fee_lamports": fees,
-                "payee_fee_lamports": payee_fees,
+                "payee_fee_lamports": o.payee_fees,
                 "final_settlement_transactions": closing.final_transactions,
             },
             "lamports_per_paid_request": lamports_per_request,
@@ -858,32 +840,32 @@ impl Demo<'_> {
             .kv("price", format!("{} USDC", usdc(args.price)))
             .kv(
                 "value paid",
-                format!("{} USDC (expected {})", usdc(accepted), usdc(total_value)),
+                format!("{} USDC (expected {})", usdc(o.accepted), usdc(total_value)),
             )
             .kv(
                 "channels",
                 format!("{channels} opened, {closed} closed cooperatively"),
             )
-            .kv("deposited", format!("{} USDC", usdc(deposited)))
-            .kv("payee received", format!("{} USDC", usdc(payee_received)))
+            .kv("deposited", format!("{} USDC", usdc(o.deposited)))
+            .kv("payee received", format!("{} USDC", usdc(o.payee_received)))
             .kv(
                 "refunded to agent",
                 format!(
                     "{} USDC (in its token account: {})",
-                    usdc(refunded),
-                    usdc(refund_received)
+                    usdc(o.refunded),
+                    usdc(o.refund_received)
                 ),
             )
             .kv(
                 "payee + refund = deposit",
-                if conserved { "yes" } else { "NO" },
+                if o.conserved { "yes" } else { "NO" },
             )
             .kv(
                 "check latency",
                 format!(
                     "p50 {} µs, p99 {} µs (server side, redb {})",
-                    percentile(lat, 0.50),
-                    percentile(lat, 0.99),
+                    percentile(&o.latencies, 0.50),
+                    percentile(&o.latencies, 0.99),
                     args.durability
                 ),
             )
@@ -899,7 +881,7 @@ impl Demo<'_> {
                 "on-chain transactions",
                 format!(
                     "{transactions} ({})",
-                    by_kind
+                    o.by_kind
                         .iter()
                         .map(|(k, (n, _))| format!("{k} {n}"))
                         .collect::<Vec<_>>()
