@@ -8,8 +8,7 @@ use crate::common::*;
 
 #[test]
 fn attack_ed25519_record_pointing_at_another_instruction() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     let mut data = ed25519_instruction_data_v1(&[chan.voucher(900, 0)]).unwrap();
     // Each record's instruction-index fields point at instruction 0 (the
     // precompile itself, so the precompile still verifies) instead of u16::MAX.
@@ -45,8 +44,7 @@ fn attack_signature_count_differs_from_vouchers() {
 
 #[test]
 fn attack_extra_bytes_in_the_precompile_data() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     let mut data = ed25519_instruction_data_v1(&[chan.voucher(900, 0)]).unwrap();
     data.extend_from_slice(&[0u8; 8]);
     let ixs = vec![ed25519_ix_raw(data), accts.settle_ix(&[chan.address])];
@@ -78,8 +76,8 @@ fn attack_replay_after_close_and_reopen_with_the_same_seeds() {
     let mut h = Harness::new();
     let payee = h.funded();
     let p = OpenParams::default();
-    let old = h.prepare(&payee.pubkey(), &p);
-    ok(h.send(&[open_ix(&old, &p)], &[&old.payer]));
+    let (old, res) = h.try_open(&payee.pubkey(), &p);
+    ok(res);
     let payee_tokens = h.payout_account(&payee.pubkey(), 0);
     let accts = SettleAccounts::for_chan(&old, payee_tokens);
     let old_voucher = old.voucher(400, 0);
@@ -116,8 +114,7 @@ fn attack_replay_after_close_and_reopen_with_the_same_seeds() {
 
 #[test]
 fn attack_cumulative_not_above_settled_pays_nothing() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     let v = chan.voucher(500, 0);
     h.settle(&accts, &[v]);
     // The same voucher again, and an older one: no-ops (docs/001), nothing
@@ -132,15 +129,11 @@ fn attack_cumulative_not_above_settled_pays_nothing() {
 
 #[test]
 fn attack_wrong_vault() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     let (other, other_accts) = settle_fixture(&mut h, 1_000);
     // The other payee's vault (and its own token accounts, so only the channel mismatches).
-    h.settle_err(
-        &other_accts,
-        &[chan.voucher(100, 0)],
-        PaychanError::VaultMismatch,
-    );
+    let voucher = chan.voucher(100, 0);
+    h.settle_err(&other_accts, &[voucher], PaychanError::VaultMismatch);
     // Our vault with the other vault's token account.
     let mut bad = accts;
     bad.vault_tokens = other.vault_tokens;
@@ -150,8 +143,7 @@ fn attack_wrong_vault() {
 
 #[test]
 fn attack_wrong_mint() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     let other_mint = h.create_mint(h.token_program);
     let mut bad = accts;
     bad.mint = other_mint;
@@ -160,8 +152,7 @@ fn attack_wrong_mint() {
 
 #[test]
 fn attack_wrong_token_program() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     let mut bad = accts;
     bad.token_program = anchor_spl::token_2022::ID;
     h.settle_err(&bad, &[chan.voucher(100, 0)], PaychanError::VaultMismatch);
@@ -173,51 +164,38 @@ fn attack_wrong_token_program() {
 
 #[test]
 fn attack_payee_token_account_of_someone_else() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     let mut bad = accts;
     bad.payee_tokens = h.token_account(&Pubkey::new_unique(), 0);
-    h.settle_err(
-        &bad,
-        &[chan.voucher(100, 0)],
-        PaychanError::WrongTokenAccount,
-    );
+    let voucher = chan.voucher(100, 0);
+    h.settle_err(&bad, &[voucher], PaychanError::WrongTokenAccount);
     assert_eq!(h.balance(&bad.payee_tokens), 0);
 }
 
 #[test]
 fn attack_fake_instructions_sysvar() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     // An account whose data mimics the sysvar layout with a forged voucher record.
     let fake = Pubkey::new_unique();
     h.set_raw_account(fake, anchor_lang::system_program::ID, vec![0u8; 512]);
     let mut bad = accts;
     bad.instructions = fake;
-    h.settle_err(
-        &bad,
-        &[chan.voucher(100, 0)],
-        PaychanError::InvalidInstructionsSysvar,
-    );
+    let voucher = chan.voucher(100, 0);
+    h.settle_err(&bad, &[voucher], PaychanError::InvalidInstructionsSysvar);
 }
 
 #[test]
 fn attack_settle_after_the_grace_period_ended() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     h.request_close(&chan);
     h.advance(10, GRACE);
-    h.settle_err(
-        &accts,
-        &[chan.voucher(100, 0)],
-        PaychanError::GracePeriodEnded,
-    );
+    let voucher = chan.voucher(100, 0);
+    h.settle_err(&accts, &[voucher], PaychanError::GracePeriodEnded);
 }
 
 #[test]
 fn attack_finalize_twice() {
-    let mut h = Harness::new();
-    let (chan, _) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, _) = fresh_channel(1_000);
     h.request_close(&chan);
     h.advance(10, GRACE);
     let fin = finalize_ix(&chan, &chan.payer_tokens, &chan.payer.pubkey());
@@ -265,8 +243,7 @@ fn attack_revival_after_close() {
 
 #[test]
 fn attack_request_close_by_a_non_payer() {
-    let mut h = Harness::new();
-    let (chan, _) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, _) = fresh_channel(1_000);
     let mallory = h.funded();
     let res = h.send(&[request_close_ix(&chan, &mallory.pubkey())], &[&mallory]);
     assert_err(&res, PaychanError::NotPayer);
@@ -298,11 +275,8 @@ fn attack_forged_v2_channels_hash() {
 fn attack_the_same_channel_twice_among_other_channels() {
     let mut h = Harness::new();
     let (a, b, accts) = two_channels(&mut h);
-    h.settle_err(
-        &accts,
-        &[a.voucher(100, 0), b.voucher(100, 0), a.voucher(300, 0)],
-        PaychanError::DuplicateChannel,
-    );
+    let vouchers = [a.voucher(100, 0), b.voucher(100, 0), a.voucher(300, 0)];
+    h.settle_err(&accts, &vouchers, PaychanError::DuplicateChannel);
     assert_eq!(h.channel(&a.address).settled, 0);
     assert_eq!(h.channel(&b.address).settled, 0);
     assert_eq!(h.balance(&accts.payee_tokens), 0);

@@ -73,8 +73,7 @@ cases! {
 
 #[test]
 fn finalize_of_an_open_channel_fails() {
-    let mut h = Harness::new();
-    let (chan, _) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, _) = fresh_channel(1_000);
     h.advance(10, GRACE * 2);
     assert_err(&h.finalize(&chan), PaychanError::ChannelNotClosing);
     let c = h.channel(&chan.address);
@@ -137,8 +136,7 @@ fn finalize_with_another_payees_vault_fails() {
 
 #[test]
 fn finalize_after_partial_settles_refunds_exactly_the_rest() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     h.settle(&accts, &[chan.voucher(250, 0)]);
     h.request_close(&chan);
     // The payee may still settle during the grace period.

@@ -59,17 +59,29 @@ fn a_second_channel_to_the_same_payee_shares_the_vault() {
     assert_eq!(h.balance(&a.vault_tokens), 1_000);
 }
 
+/// Opening with `p` fails with `err` and creates no channel.
+#[track_caller]
+fn open_refused(h: &mut Harness, p: OpenParams, err: PaychanError) {
+    let (chan, res) = h.try_open(&Pubkey::new_unique(), &p);
+    assert_err(&res, err);
+    assert!(!h.exists(&chan.address));
+}
+
+/// `OpenParams` opening at `open_slot`.
+fn at_slot(open_slot: u64) -> OpenParams {
+    OpenParams {
+        open_slot: Some(open_slot),
+        ..Default::default()
+    }
+}
+
 #[test]
 fn open_rejects_a_zero_deposit() {
-    let mut h = Harness::new();
     let p = OpenParams {
         deposit: 0,
         ..Default::default()
     };
-    let chan = h.prepare(&Pubkey::new_unique(), &p);
-    let res = h.send(&[open_ix(&chan, &p)], &[&chan.payer]);
-    assert_err(&res, PaychanError::ZeroAmount);
-    assert!(!h.exists(&chan.address));
+    open_refused(&mut Harness::new(), p, PaychanError::ZeroAmount);
 }
 
 #[test]
@@ -80,40 +92,26 @@ fn open_rejects_grace_periods_out_of_range() {
             grace_period: grace,
             ..Default::default()
         };
-        let chan = h.prepare(&Pubkey::new_unique(), &p);
-        let res = h.send(&[open_ix(&chan, &p)], &[&chan.payer]);
-        assert_err(&res, PaychanError::InvalidGracePeriod);
+        open_refused(&mut h, p, PaychanError::InvalidGracePeriod);
     }
 }
 
 #[test]
 fn open_rejects_an_open_slot_in_the_future() {
-    let mut h = Harness::new();
-    let p = OpenParams {
-        open_slot: Some(START_SLOT + 1),
-        ..Default::default()
-    };
-    let chan = h.prepare(&Pubkey::new_unique(), &p);
-    let res = h.send(&[open_ix(&chan, &p)], &[&chan.payer]);
-    assert_err(&res, PaychanError::OpenSlotInFuture);
+    let p = at_slot(START_SLOT + 1);
+    open_refused(&mut Harness::new(), p, PaychanError::OpenSlotInFuture);
 }
 
 #[test]
 fn open_accepts_the_oldest_slot_of_the_window_and_rejects_older() {
     let mut h = Harness::new();
-    let oldest = OpenParams {
-        open_slot: Some(START_SLOT - OPEN_SLOT_WINDOW),
-        ..Default::default()
-    };
-    let chan = h.prepare(&Pubkey::new_unique(), &oldest);
-    ok(h.send(&[open_ix(&chan, &oldest)], &[&chan.payer]));
-    let stale = OpenParams {
-        open_slot: Some(START_SLOT - OPEN_SLOT_WINDOW - 1),
-        ..Default::default()
-    };
-    let chan = h.prepare(&Pubkey::new_unique(), &stale);
-    let res = h.send(&[open_ix(&chan, &stale)], &[&chan.payer]);
-    assert_err(&res, PaychanError::OpenSlotExpired);
+    let (_, res) = h.try_open(
+        &Pubkey::new_unique(),
+        &at_slot(START_SLOT - OPEN_SLOT_WINDOW),
+    );
+    ok(res);
+    let stale = at_slot(START_SLOT - OPEN_SLOT_WINDOW - 1);
+    open_refused(&mut h, stale, PaychanError::OpenSlotExpired);
 }
 
 #[test]
@@ -142,8 +140,8 @@ fn open_rejects_the_default_key_as_voucher_signer() {
 fn open_twice_with_the_same_seeds_fails_and_moves_nothing() {
     let mut h = Harness::new();
     let p = OpenParams::default();
-    let chan = h.prepare(&Pubkey::new_unique(), &p);
-    ok(h.send(&[open_ix(&chan, &p)], &[&chan.payer]));
+    let (chan, res) = h.try_open(&Pubkey::new_unique(), &p);
+    ok(res);
     let res = h.send(&[open_ix(&chan, &p)], &[&chan.payer]);
     assert!(res.is_err(), "re-initialisation must fail");
     assert_eq!(h.channel(&chan.address).deposit, 1_000_000);
@@ -159,8 +157,7 @@ fn open_fails_when_the_payer_cannot_fund_the_deposit() {
         payer_balance: 1_999,
         ..Default::default()
     };
-    let chan = h.prepare(&Pubkey::new_unique(), &p);
-    let res = h.send(&[open_ix(&chan, &p)], &[&chan.payer]);
+    let (chan, res) = h.try_open(&Pubkey::new_unique(), &p);
     // SPL Token's InsufficientFunds (error 1), raised inside the CPI.
     assert_eq!(custom_code(&res), Some(1));
     assert!(!h.exists(&chan.address));

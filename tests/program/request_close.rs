@@ -21,8 +21,7 @@ fn assert_request_refused(h: &mut Harness, chan: &Chan, status: ChannelStatus, s
 
 #[test]
 fn request_close_moves_an_open_channel_to_closing() {
-    let mut h = Harness::new();
-    let (chan, _) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, _) = fresh_channel(1_000);
     h.advance(7, 123);
     let now = h.clock().unix_timestamp;
     assert_eq!(now, START_TIME + 123);
@@ -47,8 +46,7 @@ fn request_close_moves_an_open_channel_to_closing() {
 
 #[test]
 fn request_close_twice_fails_with_channel_not_open() {
-    let mut h = Harness::new();
-    let (chan, _) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, _) = fresh_channel(1_000);
     h.request_close(&chan);
     let started = h.clock().unix_timestamp;
     h.advance(10, 100);
@@ -66,8 +64,7 @@ fn request_close_on_a_channel_closed_by_the_payee_fails_with_channel_not_open() 
 
 #[test]
 fn request_close_on_a_finalized_channel_fails_with_channel_not_open() {
-    let mut h = Harness::new();
-    let (chan, _) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, _) = fresh_channel(1_000);
     h.request_close(&chan);
     let started = h.clock().unix_timestamp;
     h.advance(10, GRACE);
@@ -89,8 +86,7 @@ fn request_close_by_the_payee_fails_with_not_payer() {
 
 #[test]
 fn request_close_requires_the_payer_signature() {
-    let mut h = Harness::new();
-    let (chan, _) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, _) = fresh_channel(1_000);
     let mut ix = request_close_ix(&chan, &chan.payer.pubkey());
     ix.accounts[0].is_signer = false;
     assert_anchor_err(&h.send_as(&[ix], &[]), ErrorCode::AccountNotSigner);
@@ -99,8 +95,7 @@ fn request_close_requires_the_payer_signature() {
 
 #[test]
 fn request_close_on_an_account_that_is_not_a_channel_fails() {
-    let mut h = Harness::new();
-    let (chan, _) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, _) = fresh_channel(1_000);
     // The vault is owned by the program but is not a channel.
     let fake = Chan {
         address: chan.vault,

@@ -20,8 +20,7 @@ fn attack_default_payee_cannot_reset_a_vault() {
     let mut h = Harness::new();
     let nobody = Pubkey::default();
     let p = OpenParams::default();
-    let victim = h.prepare(&nobody, &p);
-    let res = h.send(&[open_ix(&victim, &p)], &[&victim.payer]);
+    let (victim, res) = h.try_open(&nobody, &p);
     assert_err(&res, PaychanError::InvalidPayee);
     let attacker = h.prepare(&nobody, &OpenParams { deposit: 1, ..p });
     let res = h.send(
@@ -104,33 +103,33 @@ fn close_now(h: &mut Harness, b: &Batch, chan: &Chan) {
     assert_eq!(h.channel(&chan.address).status, ChannelStatus::Closed as u8);
 }
 
-#[test]
-fn a_batch_voucher_is_not_voided_by_a_channel_that_met_its_target_and_closed() {
+/// Two channels X and Y of one signer; X settled to `x_settled` by a v1
+/// voucher, then closed; then the batch voucher with targets X 100, Y 200.
+fn batch_after_closing_x(x_settled: u64) -> (Harness, Batch, TxResult) {
     let mut h = Harness::new();
     let b = Batch::with_deposits(&mut h, 2, |_| 1_000);
-    let (x, y) = (&b.chans[0], &b.chans[1]);
-    // X reaches its batch target (100) with a v1 voucher, then closes.
-    h.settle(&b.accts, &[x.voucher(100, 0)]);
+    let x = &b.chans[0];
+    h.settle(&b.accts, &[x.voucher(x_settled, 0)]);
     close_now(&mut h, &b, x);
-    let ids = [x.address, y.address];
-    let ixs = settle_batch_ixs(&b.accts, &b.signer, &ids, &[100, 200], 0);
-    ok(h.send_as(&ixs, &[]));
-    assert_eq!(h.channel(&y.address).settled, 200);
-    assert_eq!(h.channel(&x.address).settled, 100);
+    let res = h.send_as(&b.ixs(&[100, 200], 0), &[]);
+    (h, b, res)
+}
+
+#[test]
+fn a_batch_voucher_is_not_voided_by_a_channel_that_met_its_target_and_closed() {
+    // X reaches its batch target (100) with a v1 voucher, then closes.
+    let (h, b, res) = batch_after_closing_x(100);
+    ok(res);
+    assert_eq!(h.channel(&b.chans[1].address).settled, 200);
+    assert_eq!(h.channel(&b.chans[0].address).settled, 100);
     assert_eq!(h.balance(&b.accts.payee_tokens), 300);
 }
 
 #[test]
 fn a_batch_target_unmet_on_a_closed_channel_still_fails() {
-    let mut h = Harness::new();
-    let b = Batch::with_deposits(&mut h, 2, |_| 1_000);
-    let (x, y) = (&b.chans[0], &b.chans[1]);
-    h.settle(&b.accts, &[x.voucher(50, 0)]);
-    close_now(&mut h, &b, x);
-    let ids = [x.address, y.address];
-    let ixs = settle_batch_ixs(&b.accts, &b.signer, &ids, &[100, 200], 0);
-    assert_err(&h.send_as(&ixs, &[]), PaychanError::ChannelClosed);
-    assert_eq!(h.channel(&y.address).settled, 0);
+    let (h, b, res) = batch_after_closing_x(50);
+    assert_err(&res, PaychanError::ChannelClosed);
+    assert_eq!(h.channel(&b.chans[1].address).settled, 0);
     assert_eq!(h.balance(&b.accts.payee_tokens), 50);
 }
 
@@ -186,15 +185,11 @@ fn a_channel_written_in_layout_version_1_keeps_working() {
 
 #[test]
 fn a_channel_in_a_layout_version_this_program_does_not_know_is_refused() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     for version in [0, CHANNEL_VERSION + 1] {
         h.set_channel_version(&chan.address, version);
-        h.settle_err(
-            &accts,
-            &[chan.voucher(300, 0)],
-            PaychanError::UnsupportedVersion,
-        );
+        let voucher = chan.voucher(300, 0);
+        h.settle_err(&accts, &[voucher], PaychanError::UnsupportedVersion);
     }
     assert_eq!(h.balance(&accts.payee_tokens), 0);
 }
@@ -281,15 +276,11 @@ fn migrate_vault_refuses_anything_but_a_version_1_vault() {
 /// permissionless settle must not pay there.
 #[test]
 fn settle_refuses_a_payee_owned_account_other_than_its_payout_account() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     let mut elsewhere = accts;
     elsewhere.payee_tokens = h.token_account(&chan.payee, 0);
-    h.settle_err(
-        &elsewhere,
-        &[chan.voucher(100, 0)],
-        PaychanError::WrongTokenAccount,
-    );
+    let voucher = chan.voucher(100, 0);
+    h.settle_err(&elsewhere, &[voucher], PaychanError::WrongTokenAccount);
     assert_eq!(h.balance(&elsewhere.payee_tokens), 0);
     h.settle(&accts, &[chan.voucher(100, 0)]);
     assert_eq!(h.balance(&accts.payee_tokens), 100);

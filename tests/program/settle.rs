@@ -17,8 +17,7 @@ fn settle_pays_the_increment_and_advances_the_watermark() {
 
 #[test]
 fn settle_up_to_the_full_deposit() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     h.settle(&accts, &[chan.voucher(1_000, 0)]);
     assert_eq!(h.balance(&accts.payee_tokens), 1_000);
     assert_eq!(h.balance(&chan.vault_tokens), 0);
@@ -52,8 +51,7 @@ fn settle_the_most_vouchers_that_fit_of_different_payers_in_one_instruction() {
 
 #[test]
 fn settle_with_an_unexpired_voucher_succeeds() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     let now = h.clock().unix_timestamp;
     h.settle(&accts, &[chan.voucher(10, now)]);
     assert_eq!(h.channel(&chan.address).settled, 10);
@@ -61,8 +59,7 @@ fn settle_with_an_unexpired_voucher_succeeds() {
 
 #[test]
 fn settle_during_the_grace_period_succeeds() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     h.request_close(&chan);
     h.advance(10, GRACE - 1);
     h.settle(&accts, &[chan.voucher(600, 0)]);
@@ -71,8 +68,7 @@ fn settle_during_the_grace_period_succeeds() {
 
 /// A settle naming `n` channels (one voucher) is refused for its count.
 fn refused_with_channels(n: usize) {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     let ixs = vec![
         ed25519_ix(&[chan.voucher(1, 0)]),
         accts.settle_ix(&vec![chan.address; n]),
@@ -87,16 +83,14 @@ cases! {
 
 #[test]
 fn settle_without_a_preceding_ed25519_instruction_fails() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     let res = h.send_as(&[accts.settle_ix(&[chan.address])], &[]);
     assert_err(&res, PaychanError::MissingEd25519Instruction);
 }
 
 #[test]
 fn settle_needs_the_ed25519_instruction_immediately_before_it() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     let other = h.fee_payer.insecure_clone();
     let ixs = vec![
         ed25519_ix(&[chan.voucher(5, 0)]),
@@ -116,8 +110,7 @@ fn settle_needs_the_ed25519_instruction_immediately_before_it() {
 
 #[test]
 fn a_tampered_signature_is_rejected_by_the_precompile() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     let mut v = chan.voucher(500, 0);
     v.signature[0] ^= 1;
     let res = h.settle_by(SettleBy::Precompile, &accts, &[v]);

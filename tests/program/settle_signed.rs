@@ -36,8 +36,7 @@ fn settle_signed_pays_the_increment_and_advances_the_watermark() {
 
 #[test]
 fn settle_signed_up_to_the_full_deposit_and_with_an_expiry() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     let now = h.clock().unix_timestamp;
     // Valid at its expiry second.
     h.settle_signed(&accts, &[chan.voucher(400, now)]);
@@ -105,8 +104,7 @@ fn without_a_compute_budget_instruction_the_cap_exceeds_the_default_limit() {
 
 #[test]
 fn settle_signed_with_no_channels_fails() {
-    let mut h = Harness::new();
-    let (_, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, _, accts) = fresh_channel(1_000);
     h.settle_signed_err(&accts, &[], PaychanError::InvalidChannelCount);
 }
 
@@ -140,8 +138,7 @@ fn the_voucher_count_must_match_the_channels() {
 
 #[test]
 fn a_tampered_signature_amount_or_expiry_is_refused() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     let good = chan.voucher(500, 0);
     for (what, tamper) in [
         (
@@ -208,8 +205,7 @@ fn a_voucher_of_another_channel_of_the_same_signer_is_refused() {
 
 #[test]
 fn a_channel_of_another_vault_is_refused() {
-    let mut h = Harness::new();
-    let (chan, _) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, _) = fresh_channel(1_000);
     let (_, other_accts) = settle_fixture(&mut h, 1_000);
     let v = chan.voucher(400, 0);
     h.settle_signed_err(&other_accts, &[v], PaychanError::VaultMismatch);
@@ -218,8 +214,7 @@ fn a_channel_of_another_vault_is_refused() {
 
 #[test]
 fn the_vault_accounts_are_pinned() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     let v = chan.voucher(100, 0);
     let mut elsewhere = accts;
     elsewhere.payee_tokens = h.token_account(&chan.payee, 0);
@@ -324,8 +319,7 @@ fn settle_signed_works_for_token_2022_mints_and_version_1_channels() {
 /// `settle` and `settle_signed` advance the same watermark.
 #[test]
 fn settle_and_settle_signed_share_the_watermark() {
-    let mut h = Harness::new();
-    let (chan, accts) = settle_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = fresh_channel(1_000);
     h.settle(&accts, &[chan.voucher(200, 0)]);
     h.settle_signed(&accts, &[chan.voucher(500, 0)]);
     let meta = h.settle(&accts, &[chan.voucher(300, 0)]);

@@ -115,8 +115,7 @@ fn assert_open_rejected(extensions: &[ExtensionType]) {
     let mut h = t22();
     h.mint = extension_mint(&mut h, extensions);
     let p = OpenParams::default();
-    let chan = h.prepare(&Pubkey::new_unique(), &p);
-    let res = h.send(&[open_ix(&chan, &p)], &[&chan.payer]);
+    let (chan, res) = h.try_open(&Pubkey::new_unique(), &p);
     assert_err(&res, PaychanError::MintExtensionNotAllowed);
     assert!(!h.exists(&chan.address));
     assert!(!h.exists(&chan.vault));
@@ -242,8 +241,8 @@ fn open_settle_and_close_work_with_a_metadata_pointer_mint() {
     h.mint = extension_mint(&mut h, &[ExtensionType::MetadataPointer]);
     let payee = h.funded();
     let p = OpenParams::default();
-    let chan = h.prepare(&payee.pubkey(), &p);
-    ok(h.send(&[open_ix(&chan, &p)], &[&chan.payer]));
+    let (chan, res) = h.try_open(&payee.pubkey(), &p);
+    ok(res);
     assert_eq!(h.balance(&chan.vault_tokens), 1_000_000);
     assert_eq!(h.balance(&chan.payer_tokens), PAYER_BALANCE - 1_000_000);
     assert_eq!(h.vault(&chan.vault).outstanding, 1_000_000);

@@ -375,15 +375,22 @@ impl Harness {
         }
     }
 
+    /// Prepares a channel to `payee` with `p` and sends its `open` (the payer
+    /// signs and pays the fee and the rent).
+    pub fn try_open(&mut self, payee: &Pubkey, p: &OpenParams) -> (Chan, TxResult) {
+        let chan = self.prepare(payee, p);
+        let res = self.send(&[open_ix(&chan, p)], &[&chan.payer]);
+        (chan, res)
+    }
+
     /// Opens a channel with default parameters and asserts success.
     pub fn open_channel(&mut self, payee: &Pubkey, deposit: u64) -> Chan {
         let p = OpenParams {
             deposit,
             ..Default::default()
         };
-        let chan = self.prepare(payee, &p);
-        let ix = open_ix(&chan, &p);
-        self.send(&[ix], &[&chan.payer]).expect("open succeeds");
+        let (chan, res) = self.try_open(payee, &p);
+        res.expect("open succeeds");
         chan
     }
 }
@@ -597,6 +604,13 @@ pub fn settle_fixture(h: &mut Harness, deposit: u64) -> (Chan, SettleAccounts) {
     let payee_tokens = h.payout_account(&payee, 0);
     let accts = SettleAccounts::for_chan(&chan, payee_tokens);
     (chan, accts)
+}
+
+/// A new chain with one open channel (`settle_fixture`).
+pub fn fresh_channel(deposit: u64) -> (Harness, Chan, SettleAccounts) {
+    let mut h = Harness::new();
+    let (chan, accts) = settle_fixture(&mut h, deposit);
+    (h, chan, accts)
 }
 
 /// Index of the program's instruction-level error inside a failed transaction.
@@ -1112,8 +1126,7 @@ pub mod both {
     pub fn settle_300_then_450(
         by: SettleBy,
     ) -> (Harness, Chan, SettleAccounts, TransactionMetadata, u64) {
-        let mut h = Harness::new();
-        let (chan, accts) = settle_fixture(&mut h, 1_000);
+        let (mut h, chan, accts) = fresh_channel(1_000);
         let (res, fee) = fee_of(&mut h, |h| h.settle_by(by, &accts, &[chan.voucher(300, 0)]));
         let first = ok(res);
         assert_eq!(h.balance(&accts.payee_tokens), 300);
@@ -1149,8 +1162,7 @@ pub mod both {
         vouchers: impl Fn(&Harness, &Chan) -> Vec<SignedVoucher>,
         err: PaychanError,
     ) {
-        let mut h = Harness::new();
-        let (chan, accts) = settle_fixture(&mut h, 1_000);
+        let (mut h, chan, accts) = fresh_channel(1_000);
         let vouchers = vouchers(&h, &chan);
         h.assert_settle_err(by, &accts, &vouchers, err);
         assert_eq!(h.channel(&chan.address).settled, 0);
@@ -1178,8 +1190,7 @@ pub mod both {
     }
 
     pub fn a_channel_passed_read_only_is_refused(by: SettleBy) {
-        let mut h = Harness::new();
-        let (chan, accts) = settle_fixture(&mut h, 1_000);
+        let (mut h, chan, accts) = fresh_channel(1_000);
         let mut ixs = by.ixs(&accts, &[chan.voucher(5, 0)]);
         let last = ixs[1].accounts.len() - 1;
         ixs[1].accounts[last].is_writable = false;
@@ -1189,8 +1200,7 @@ pub mod both {
     /// The vault (owned by the program) and the payout account (owned by the
     /// token program) passed as "channels", with vouchers signed for them.
     pub fn an_account_that_is_not_a_channel_is_refused(by: SettleBy) {
-        let mut h = Harness::new();
-        let (chan, accts) = settle_fixture(&mut h, 1_000);
+        let (mut h, chan, accts) = fresh_channel(1_000);
         for (account, err) in [
             (
                 chan.vault,
@@ -1211,8 +1221,7 @@ pub mod both {
     pub fn a_voucher_at_or_below_settled_is_still_checked(
         by: SettleBy,
     ) -> (Harness, Chan, SettleAccounts) {
-        let mut h = Harness::new();
-        let (chan, accts) = settle_fixture(&mut h, 1_000);
+        let (mut h, chan, accts) = fresh_channel(1_000);
         ok(h.settle_by(by, &accts, &[chan.voucher(500, 0)]));
         let forged = chan.forged_voucher(400);
         h.assert_settle_err(by, &accts, &[forged], by.wrong_signer_error());
