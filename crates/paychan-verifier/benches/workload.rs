@@ -6,9 +6,13 @@ use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use paychan_sdk::Pubkey;
-use paychan_sdk::state::{Channel, ChannelStatus};
+use paychan_sdk::state::ChannelStatus;
 use paychan_verifier::{ChannelSnapshot, MemoryChannels, Terms, Verifier, VoucherStore};
-use paychan_voucher::{SignedVoucher, VoucherV1, sign_v1};
+use paychan_voucher::SignedVoucher;
+
+/// The tests' fixtures (`channel_state`, `voucher`).
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 pub const PRICE: u64 = 1_000;
 pub const NOW: i64 = 1_800_000_000;
@@ -35,24 +39,13 @@ impl Workload {
                 s
             });
             let address = Pubkey::new_unique();
-            let state = Channel {
-                payer: Pubkey::new_unique(),
-                payee,
-                mint,
-                authorized_signer: Pubkey::new_from_array(key.verifying_key().to_bytes()),
-                rent_payer: payee,
-                deposit: u64::MAX / 4,
-                settled: 0,
-                refunded: 0,
-                salt: 0,
-                open_slot: 0,
-                closure_started_at: 0,
-                grace_period: 3_600,
-                version: 1,
-                bump: 255,
-                status: ChannelStatus::Open as u8,
-                reserved: [0; 5],
-            };
+            let state = common::channel_state(
+                &key,
+                (Pubkey::new_unique(), payee, mint),
+                u64::MAX / 4,
+                ChannelStatus::Open,
+                0,
+            );
             let data = state.encode();
             snapshots.push(
                 ChannelSnapshot::from_account(address, &paychan_sdk::ID, &paychan_sdk::ID, &data)
@@ -63,14 +56,7 @@ impl Workload {
         let mut vouchers = Vec::with_capacity(channels * per_channel as usize);
         for k in 1..=per_channel {
             for (key, address) in &keys {
-                vouchers.push(sign_v1(
-                    key,
-                    &VoucherV1 {
-                        channel_id: address.to_bytes(),
-                        cumulative_amount: k * PRICE,
-                        expires_at: 0,
-                    },
-                ));
+                vouchers.push(common::voucher(key, *address, k * PRICE, 0));
             }
         }
         Self {

@@ -45,6 +45,13 @@ fn rejection(r: Result<paychan_verifier::Receipt, CheckError>) -> Rejection {
     }
 }
 
+/// `f`'s voucher for `PRICE` with a flipped signature bit.
+fn forged(f: &Fixture) -> SignedVoucher {
+    let mut forged = f.voucher(PRICE, 0);
+    forged.signature[1] ^= 1;
+    forged
+}
+
 /// How `v` refuses `voucher` at `NOW`.
 fn refused<C: ChannelSource, S: VoucherStore>(
     v: &Verifier<C, S>,
@@ -337,9 +344,7 @@ fn repeated_forgeries_are_refused_from_cached_state() {
     block_on(v.check(&f.voucher(5 * PRICE, 0), NOW)).unwrap();
     // A forged stale voucher: its signature is checked (and fails) before
     // anything is disclosed.
-    let mut forged = f.voucher(PRICE, 0);
-    forged.signature[1] ^= 1;
-    assert_eq!(refused(&v, &forged), Rejection::BadSignature);
+    assert_eq!(refused(&v, &forged(&f)), Rejection::BadSignature);
     // Within the backoff: stale vouchers are refused without the hint and
     // over-deposit ones without a re-read, valid or not.
     assert_eq!(
@@ -381,12 +386,8 @@ fn a_forgery_on_another_channel_keeps_this_channels_backoff() {
     let v = Verifier::new(channels, MemoryStore::default(), f.terms())
         .with_forgery_backoff(std::time::Duration::from_secs(60));
     block_on(v.check(&f.voucher(5 * PRICE, 0), NOW)).unwrap();
-    let mut forged = f.voucher(PRICE, 0);
-    forged.signature[1] ^= 1;
-    assert_eq!(refused(&v, &forged), Rejection::BadSignature);
-    let mut forged = g.voucher(PRICE, 0);
-    forged.signature[1] ^= 1;
-    assert_eq!(refused(&v, &forged), Rejection::BadSignature);
+    assert_eq!(refused(&v, &forged(&f)), Rejection::BadSignature);
+    assert_eq!(refused(&v, &forged(&g)), Rejection::BadSignature);
     // Both channels back off: a stale voucher of either gets no hint.
     assert_eq!(
         refused(&v, &f.voucher(2 * PRICE, 0)),

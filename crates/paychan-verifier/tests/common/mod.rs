@@ -45,28 +45,13 @@ impl Fixture {
 
     /// The channel as the program stores it.
     pub fn channel_state(&self, status: ChannelStatus, settled: u64) -> Channel {
-        Channel {
-            payer: self.payer,
-            payee: self.payee,
-            mint: self.mint,
-            authorized_signer: Pubkey::new_from_array(self.key.verifying_key().to_bytes()),
-            rent_payer: self.payer,
-            deposit: DEPOSIT,
+        channel_state(
+            &self.key,
+            (self.payer, self.payee, self.mint),
+            DEPOSIT,
+            status,
             settled,
-            refunded: 0,
-            salt: 1,
-            open_slot: 10,
-            closure_started_at: if status == ChannelStatus::Closing {
-                NOW - 10
-            } else {
-                0
-            },
-            grace_period: 3_600,
-            version: 1,
-            bump: 255,
-            status: status as u8,
-            reserved: [0; 5],
-        }
+        )
     }
 
     /// Account data: discriminator + zero-copy body.
@@ -87,14 +72,58 @@ impl Fixture {
     }
 
     pub fn voucher(&self, cumulative: u64, expires_at: i64) -> SignedVoucher {
-        sign_v1(
-            &self.key,
-            &VoucherV1 {
-                channel_id: self.channel.to_bytes(),
-                cumulative_amount: cumulative,
-                expires_at,
-            },
-        )
+        voucher(&self.key, self.channel, cumulative, expires_at)
+    }
+}
+
+/// `key`'s voucher for `channel`.
+pub fn voucher(
+    key: &SigningKey,
+    channel: Pubkey,
+    cumulative: u64,
+    expires_at: i64,
+) -> SignedVoucher {
+    sign_v1(
+        key,
+        &VoucherV1 {
+            channel_id: channel.to_bytes(),
+            cumulative_amount: cumulative,
+            expires_at,
+        },
+    )
+}
+
+/// A channel as the program stores it: `payer`'s `deposit` to `payee` in
+/// `mint`, its vouchers signed by `key`, closing since `NOW - 10` when
+/// `Closing`.
+pub fn channel_state(
+    key: &SigningKey,
+    (payer, payee, mint): (Pubkey, Pubkey, Pubkey),
+    deposit: u64,
+    status: ChannelStatus,
+    settled: u64,
+) -> Channel {
+    Channel {
+        payer,
+        payee,
+        mint,
+        authorized_signer: Pubkey::new_from_array(key.verifying_key().to_bytes()),
+        rent_payer: payer,
+        deposit,
+        settled,
+        refunded: 0,
+        salt: 1,
+        open_slot: 10,
+        closure_started_at: if status == ChannelStatus::Closing {
+            NOW - 10
+        } else {
+            0
+        },
+        grace_period: 3_600,
+        version: 1,
+        bump: 255,
+        status: status as u8,
+        reserved: [0; 5],
     }
 }
 
