@@ -581,14 +581,7 @@ async fn a_stock_payment_settles_before_the_200_and_is_served_once() {
     let mut paychan_ms = Vec::with_capacity(N);
     for i in 1..=N as u64 {
         let voucher = env.channel.voucher(i * PRICE);
-        let header = codec::encode(&v2::PaymentPayload {
-            x402_version: 2,
-            resource: None,
-            accepted: paychan_offer.clone(),
-            payload: serde_json::to_value(voucher).unwrap(),
-            extensions: None,
-        })
-        .unwrap();
+        let header = common::pay_v2(&voucher, &paychan_offer);
         let a = env.pay("/channel", &header).await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.text());
         paychan_ms.push(a.elapsed.as_secs_f64() * 1e3);

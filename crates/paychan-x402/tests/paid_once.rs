@@ -443,17 +443,10 @@ async fn a_forged_voucher_never_reads_the_resync_hint() {
 async fn a_malformed_payment_is_400_naming_the_field() {
     let e = env(Duration::ZERO);
     let app = e.app();
-    let mut payload = serde_json::to_value(e.voucher(PRICE)).unwrap();
-    payload["voucher"]["cumulativeAmount"] = "12x".into();
-    let accepted = e.paywall.payment_required(PRICE, "/").accepts[0].clone();
-    let header = codec::encode(&v2::PaymentPayload {
-        x402_version: 2,
-        resource: None,
-        accepted,
-        payload,
-        extensions: None,
-    })
-    .unwrap();
+    let accepted = &e.paywall.payment_required(PRICE, "/").accepts[0];
+    let mut payment = common::payload_v2(&e.voucher(PRICE), accepted);
+    payment.payload["voucher"]["cumulativeAmount"] = "12x".into();
+    let header = codec::encode(&payment).unwrap();
     let req = Request::get("/work")
         .header("PAYMENT-SIGNATURE", header)
         .body(Body::empty())

@@ -474,14 +474,8 @@ async fn malformed_or_oversized_headers_are_400() {
     let a = send(&e.app, get_req("/paid", &[("PAYMENT-SIGNATURE", &junk)])).await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     // A valid payment padded past 4 KiB is refused before decoding.
-    let mut payload = serde_json::to_value(v2::PaymentPayload {
-        x402_version: 2,
-        resource: None,
-        accepted: e.accepted(PRICE),
-        payload: serde_json::to_value(e.f.voucher(PRICE)).unwrap(),
-        extensions: None,
-    })
-    .unwrap();
+    let payment = common::payload_v2(&e.f.voucher(PRICE), &e.accepted(PRICE));
+    let mut payload = serde_json::to_value(payment).unwrap();
     payload["padding"] = Value::String("x".repeat(3_500));
     let big = codec::encode(&payload).unwrap();
     assert!(big.len() > 4_096);
@@ -786,14 +780,8 @@ async fn the_wrapped_service_is_made_ready_before_it_is_called() {
 async fn a_payment_header_of_exactly_the_size_bound_pays() {
     let e = env();
     let padded = |len: usize| {
-        let mut payload = serde_json::to_value(v2::PaymentPayload {
-            x402_version: 2,
-            resource: None,
-            accepted: e.accepted(PRICE),
-            payload: serde_json::to_value(e.f.voucher(PRICE)).unwrap(),
-            extensions: None,
-        })
-        .unwrap();
+        let payment = common::payload_v2(&e.f.voucher(PRICE), &e.accepted(PRICE));
+        let mut payload = serde_json::to_value(payment).unwrap();
         payload["padding"] = Value::String(String::new());
         let bare = serde_json::to_vec(&payload).unwrap().len();
         // `len` bytes of base64 carry len / 4 * 3 bytes of JSON.
@@ -845,13 +833,7 @@ fn facilitator_request(
     let accepted = paywall.payment_required(price, "/paid").accepts[0].clone();
     serde_json::to_value(v2::FacilitatorRequest {
         x402_version: 2,
-        payment_payload: v2::PaymentPayload {
-            x402_version: 2,
-            resource: None,
-            accepted: accepted.clone(),
-            payload: serde_json::to_value(voucher).unwrap(),
-            extensions: None,
-        },
+        payment_payload: common::payload_v2(voucher, &accepted),
         payment_requirements: accepted,
     })
     .unwrap()

@@ -80,16 +80,23 @@ pub fn extra(
     }
 }
 
-/// `PAYMENT-SIGNATURE` paying `voucher` for the offer's `accepted` requirement.
-pub fn pay_v2(voucher: &SignedVoucher, accepted: &v2::PaymentRequirements) -> String {
-    codec::encode(&v2::PaymentPayload {
+/// The v2 payload paying `voucher` for the offer's `accepted` requirement.
+pub fn payload_v2(
+    voucher: &SignedVoucher,
+    accepted: &v2::PaymentRequirements,
+) -> v2::PaymentPayload {
+    v2::PaymentPayload {
         x402_version: 2,
         resource: None,
         accepted: accepted.clone(),
         payload: serde_json::to_value(voucher).unwrap(),
         extensions: None,
-    })
-    .unwrap()
+    }
+}
+
+/// `PAYMENT-SIGNATURE` paying `voucher` for the offer's `accepted` requirement.
+pub fn pay_v2(voucher: &SignedVoucher, accepted: &v2::PaymentRequirements) -> String {
+    codec::encode(&payload_v2(voucher, accepted)).unwrap()
 }
 
 /// `req` through `app`: the answer's status, headers and body.
