@@ -129,11 +129,8 @@ fn attack_cumulative_not_above_settled_pays_nothing() {
 
 #[test]
 fn attack_wrong_vault() {
-    let (mut h, chan, accts) = fresh_channel(1_000);
-    let (other, other_accts) = settle_fixture(&mut h, 1_000);
-    // The other payee's vault (and its own token accounts, so only the channel mismatches).
-    let voucher = chan.voucher(100, 0);
-    h.settle_err(&other_accts, &[voucher], PaychanError::VaultMismatch);
+    let (mut h, chan, accts, other) =
+        both::a_channel_of_another_vault_is_refused(SettleBy::Precompile);
     // Our vault with the other vault's token account.
     let mut bad = accts;
     bad.vault_tokens = other.vault_tokens;

@@ -141,9 +141,7 @@ fn close_with_a_final_voucher_for_the_whole_deposit_refunds_nothing() {
     assert_eq!(h.balance(&f.payee_tokens), 1_000);
     assert_eq!(h.balance(&f.chan.payer_tokens), PAYER_BALANCE - 1_000);
     assert_eq!(h.vault(&f.chan.vault).outstanding, 0);
-    let c = h.channel(&f.chan.address);
-    assert_eq!(c.status, ChannelStatus::Closed as u8);
-    assert_eq!((c.settled, c.refunded), (1_000, 0));
+    assert_closed(&h, &f.chan, 1_000, 0);
     assert_eq!(
         transfers(&meta, &h.token_program),
         1,
@@ -192,9 +190,7 @@ fn close_without_a_final_voucher_after_the_grace_end_refunds_the_payer() {
     assert_eq!(h.balance(&f.chan.payer_tokens), PAYER_BALANCE - 250);
     assert_eq!(h.balance(&f.payee_tokens), 250);
     assert_eq!(h.vault(&f.chan.vault).outstanding, 0);
-    let c = h.channel(&f.chan.address);
-    assert_eq!(c.status, ChannelStatus::Closed as u8);
-    assert_eq!((c.settled, c.refunded), (250, 750));
+    assert_closed(&h, &f.chan, 250, 750);
 }
 
 #[test]
@@ -434,9 +430,7 @@ fn close_at_the_last_slot_of_the_open_slot_window_keeps_the_closed_account() {
     assert!(h.exists(&f.chan.address));
     assert_eq!(h.lamports(&f.chan.address), rent);
     assert_eq!(h.lamports(&f.chan.payer.pubkey()), payer_before);
-    let c = h.channel(&f.chan.address);
-    assert_eq!(c.status, ChannelStatus::Closed as u8);
-    assert_eq!((c.settled, c.refunded), (0, 1_000));
+    assert_closed(&h, &f.chan, 0, 1_000);
     assert_eq!(h.balance(&f.chan.payer_tokens), PAYER_BALANCE);
     // The rent comes back through reclaim one slot later.
     h.advance(1, 1);

@@ -8,10 +8,10 @@ use crate::common::*;
 const PAYER_BALANCE: u64 = 10_000_000;
 
 /// An open channel (deposit `deposit`) whose payer has requested the close.
-fn closing_fixture(h: &mut Harness, deposit: u64) -> (Chan, SettleAccounts) {
-    let (chan, accts) = settle_fixture(h, deposit);
+fn closing_fixture(deposit: u64) -> (Harness, Chan, SettleAccounts) {
+    let (mut h, chan, accts) = fresh_channel(deposit);
     h.request_close(&chan);
-    (chan, accts)
+    (h, chan, accts)
 }
 
 fn finalize(chan: &Chan) -> anchor_lang::solana_program::instruction::Instruction {
@@ -30,8 +30,7 @@ fn assert_still_closing(h: &Harness, chan: &Chan, deposit: u64) {
 
 #[test]
 fn finalize_after_exactly_the_grace_period_refunds_the_payer() {
-    let mut h = Harness::new();
-    let (chan, _) = closing_fixture(&mut h, 1_000);
+    let (mut h, chan, _) = closing_fixture(1_000);
     // Another channel to the same payee keeps its escrow.
     let other = h.open_channel(&chan.payee, 400);
     let started = h.clock().unix_timestamp;
@@ -57,8 +56,7 @@ fn finalize_after_exactly_the_grace_period_refunds_the_payer() {
 
 /// Finalize `secs` seconds after the request (0: at once) is refused; nothing moves.
 fn finalize_before_the_grace_end_fails(secs: i64) {
-    let mut h = Harness::new();
-    let (chan, _) = closing_fixture(&mut h, 1_000);
+    let (mut h, chan, _) = closing_fixture(1_000);
     if secs > 0 {
         h.advance(10, secs);
     }
@@ -97,8 +95,7 @@ fn finalize_of_a_channel_closed_by_the_payee_fails() {
 
 #[test]
 fn finalize_with_the_wrong_rent_payer_fails() {
-    let mut h = Harness::new();
-    let (chan, _) = closing_fixture(&mut h, 1_000);
+    let (mut h, chan, _) = closing_fixture(1_000);
     h.advance(10, GRACE);
     let mallory = h.funded();
     let ix = finalize_ix(&chan, &chan.payer_tokens, &mallory.pubkey());
@@ -108,8 +105,7 @@ fn finalize_with_the_wrong_rent_payer_fails() {
 
 #[test]
 fn finalize_refunding_a_token_account_of_someone_else_fails() {
-    let mut h = Harness::new();
-    let (chan, _) = closing_fixture(&mut h, 1_000);
+    let (mut h, chan, _) = closing_fixture(1_000);
     h.advance(10, GRACE);
     let mallory = h.funded();
     let mallory_tokens = h.token_account(&mallory.pubkey(), 0);
@@ -121,8 +117,7 @@ fn finalize_refunding_a_token_account_of_someone_else_fails() {
 
 #[test]
 fn finalize_with_another_payees_vault_fails() {
-    let mut h = Harness::new();
-    let (chan, _) = closing_fixture(&mut h, 1_000);
+    let (mut h, chan, _) = closing_fixture(1_000);
     let other = h.open_channel(&Pubkey::new_unique(), 1_000);
     h.advance(10, GRACE);
     let mut ix = finalize(&chan);
@@ -157,8 +152,7 @@ fn finalize_after_partial_settles_refunds_exactly_the_rest() {
 
 #[test]
 fn finalize_after_the_whole_deposit_was_settled_refunds_nothing() {
-    let mut h = Harness::new();
-    let (chan, accts) = closing_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = closing_fixture(1_000);
     h.settle(&accts, &[chan.voucher(1_000, 0)]);
     h.advance(10, GRACE);
     let meta = ok(h.finalize(&chan));
@@ -166,15 +160,12 @@ fn finalize_after_the_whole_deposit_was_settled_refunds_nothing() {
     let transfers = meta.logs.iter().filter(|l| l.starts_with(&invoke)).count();
     assert_eq!(transfers, 0, "a zero refund is no transfer");
     assert_eq!(h.balance(&chan.payer_tokens), PAYER_BALANCE - 1_000);
-    let c = h.channel(&chan.address);
-    assert_eq!(c.status, ChannelStatus::Closed as u8);
-    assert_eq!((c.settled, c.refunded), (1_000, 0));
+    assert_closed(&h, &chan, 1_000, 0);
 }
 
 #[test]
 fn finalize_after_the_open_slot_window_deletes_the_channel_and_returns_the_rent() {
-    let mut h = Harness::new();
-    let (chan, accts) = closing_fixture(&mut h, 1_000);
+    let (mut h, chan, accts) = closing_fixture(1_000);
     h.settle(&accts, &[chan.voucher(100, 0)]);
     h.advance(OPEN_SLOT_WINDOW + 1, GRACE);
     let rent = h.lamports(&chan.address);

@@ -11,11 +11,12 @@ use solana_signer::Signer;
 use crate::common::*;
 
 /// A channel (payer = rent payer) closed by its payee at the current slot.
-fn closed_channel(h: &mut Harness) -> Chan {
+fn closed_channel() -> (Harness, Chan) {
+    let mut h = Harness::new();
     let payee = h.funded();
     let chan = h.open_channel(&payee.pubkey(), 1_000);
-    close_by_payee(h, &chan, &payee, chan.payer.pubkey());
-    chan
+    close_by_payee(&mut h, &chan, &payee, chan.payer.pubkey());
+    (h, chan)
 }
 
 fn close_by_payee(h: &mut Harness, chan: &Chan, payee: &Keypair, rent_payer: Pubkey) {
@@ -29,8 +30,7 @@ fn close_by_payee(h: &mut Harness, chan: &Chan, payee: &Keypair, rent_payer: Pub
 
 #[test]
 fn reclaim_by_anyone_deletes_a_closed_channel_and_returns_its_rent() {
-    let mut h = Harness::new();
-    let chan = closed_channel(&mut h);
+    let (mut h, chan) = closed_channel();
     h.advance(OPEN_SLOT_WINDOW + 1, 600);
     let rent = h.lamports(&chan.address);
     assert!(rent > 0);
@@ -54,8 +54,7 @@ fn reclaim_by_anyone_deletes_a_closed_channel_and_returns_its_rent() {
 
 #[test]
 fn reclaim_right_after_close_is_too_early() {
-    let mut h = Harness::new();
-    let chan = closed_channel(&mut h);
+    let (mut h, chan) = closed_channel();
     let rent = h.lamports(&chan.address);
     let res = h.send_as(&[reclaim_ix(&chan, &chan.payer.pubkey())], &[]);
     assert_err(&res, PaychanError::ReclaimTooEarly);
@@ -65,8 +64,7 @@ fn reclaim_right_after_close_is_too_early() {
 
 #[test]
 fn reclaim_at_the_last_slot_of_the_open_slot_window_is_too_early() {
-    let mut h = Harness::new();
-    let chan = closed_channel(&mut h);
+    let (mut h, chan) = closed_channel();
     h.advance(OPEN_SLOT_WINDOW, 600);
     assert_eq!(h.clock().slot, chan.open_slot + OPEN_SLOT_WINDOW);
     let rent = h.lamports(&chan.address);
@@ -77,8 +75,7 @@ fn reclaim_at_the_last_slot_of_the_open_slot_window_is_too_early() {
 
 #[test]
 fn reclaim_of_an_open_channel_fails() {
-    let mut h = Harness::new();
-    let chan = h.open_channel(&Pubkey::new_unique(), 1_000);
+    let (mut h, chan, _) = fresh_channel(1_000);
     h.advance(OPEN_SLOT_WINDOW + 1, 600);
     let res = h.send_as(&[reclaim_ix(&chan, &chan.payer.pubkey())], &[]);
     assert_err(&res, PaychanError::ChannelNotClosed);
@@ -88,8 +85,7 @@ fn reclaim_of_an_open_channel_fails() {
 
 #[test]
 fn reclaim_of_a_closing_channel_fails() {
-    let mut h = Harness::new();
-    let chan = h.open_channel(&Pubkey::new_unique(), 1_000);
+    let (mut h, chan, _) = fresh_channel(1_000);
     h.request_close(&chan);
     // Past both the grace period and the open-slot window, but not finalized.
     h.advance(OPEN_SLOT_WINDOW + 1, GRACE + 1);
@@ -104,8 +100,7 @@ fn reclaim_of_a_closing_channel_fails() {
 
 #[test]
 fn reclaim_with_the_wrong_rent_payer_fails() {
-    let mut h = Harness::new();
-    let chan = closed_channel(&mut h);
+    let (mut h, chan) = closed_channel();
     h.advance(OPEN_SLOT_WINDOW + 1, 600);
     let rent = h.lamports(&chan.address);
     let mallory = h.funded();
@@ -144,8 +139,7 @@ fn reclaim_returns_the_rent_to_a_rent_payer_other_than_the_payer() {
 
 #[test]
 fn reclaim_of_a_finalized_channel_returns_the_rent() {
-    let mut h = Harness::new();
-    let chan = h.open_channel(&Pubkey::new_unique(), 1_000);
+    let (mut h, chan, _) = fresh_channel(1_000);
     h.request_close(&chan);
     h.advance(10, GRACE);
     ok(h.finalize(&chan));
@@ -160,8 +154,7 @@ fn reclaim_of_a_finalized_channel_returns_the_rent() {
 
 #[test]
 fn reclaim_twice_fails_and_pays_nothing_more() {
-    let mut h = Harness::new();
-    let chan = closed_channel(&mut h);
+    let (mut h, chan) = closed_channel();
     h.advance(OPEN_SLOT_WINDOW + 1, 600);
     ok(h.send_as(&[reclaim_ix(&chan, &chan.payer.pubkey())], &[]));
     let payer_before = h.lamports(&chan.payer.pubkey());

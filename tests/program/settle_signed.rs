@@ -115,6 +115,7 @@ cases! {
     the_same_channel_twice_is_refused => both::the_same_channel_twice_is_refused(SettleBy::Program);
     a_channel_passed_read_only_is_refused => both::a_channel_passed_read_only_is_refused(SettleBy::Program);
     an_account_that_is_not_a_channel_is_refused => both::an_account_that_is_not_a_channel_is_refused(SettleBy::Program);
+    a_channel_of_another_vault_is_refused => both::a_channel_of_another_vault_is_refused(SettleBy::Program);
     a_voucher_above_the_deposit_is_refused => both::a_voucher_above_the_deposit_is_refused(SettleBy::Program);
 }
 
@@ -201,15 +202,6 @@ fn a_voucher_of_another_channel_of_the_same_signer_is_refused() {
     assert_err(&res, PaychanError::InvalidSignature);
     assert_eq!(h.channel(&b.address).settled, 0);
     assert_eq!(h.channel(&a.address).settled, 0);
-}
-
-#[test]
-fn a_channel_of_another_vault_is_refused() {
-    let (mut h, chan, _) = fresh_channel(1_000);
-    let (_, other_accts) = settle_fixture(&mut h, 1_000);
-    let v = chan.voucher(400, 0);
-    h.settle_signed_err(&other_accts, &[v], PaychanError::VaultMismatch);
-    assert_eq!(h.channel(&chan.address).settled, 0);
 }
 
 #[test]

@@ -207,9 +207,7 @@ fn token_2022_finalize_refunds_the_payer() {
     assert_eq!(h.balance(&chan.payer_tokens), PAYER_BALANCE - 100);
     assert_eq!(h.balance(&accts.payee_tokens), 100);
     assert_eq!(h.vault(&chan.vault).outstanding, 0);
-    let c = h.channel(&chan.address);
-    assert_eq!(c.status, ChannelStatus::Closed as u8);
-    assert_eq!((c.settled, c.refunded), (100, 900));
+    assert_closed(&h, &chan, 100, 900);
 }
 
 #[test]
@@ -257,7 +255,5 @@ fn open_settle_and_close_work_with_a_metadata_pointer_mint() {
     assert_eq!(h.balance(&chan.payer_tokens), PAYER_BALANCE - 400_000);
     assert_eq!(h.balance(&chan.vault_tokens), 0);
     assert_eq!(h.vault(&chan.vault).outstanding, 0);
-    let c = h.channel(&chan.address);
-    assert_eq!(c.status, ChannelStatus::Closed as u8);
-    assert_eq!((c.settled, c.refunded), (400_000, 600_000));
+    assert_closed(&h, &chan, 400_000, 600_000);
 }

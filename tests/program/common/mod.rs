@@ -606,6 +606,14 @@ pub fn settle_fixture(h: &mut Harness, deposit: u64) -> (Chan, SettleAccounts) {
     (chan, accts)
 }
 
+/// Asserts `chan` is Closed with `settled` paid out and `refunded` refunded.
+#[track_caller]
+pub fn assert_closed(h: &Harness, chan: &Chan, settled: u64, refunded: u64) {
+    let c = h.channel(&chan.address);
+    assert_eq!(c.status, paychan::state::ChannelStatus::Closed as u8);
+    assert_eq!((c.settled, c.refunded), (settled, refunded));
+}
+
 /// A new chain with one open channel (`settle_fixture`).
 pub fn fresh_channel(deposit: u64) -> (Harness, Chan, SettleAccounts) {
     let mut h = Harness::new();
@@ -1195,6 +1203,19 @@ pub mod both {
         let last = ixs[1].accounts.len() - 1;
         ixs[1].accounts[last].is_writable = false;
         assert_err(&h.send_as(&ixs, &[]), PaychanError::ChannelNotWritable);
+    }
+
+    /// A voucher of a channel presented with another payee's vault (and its own
+    /// token accounts, so only the channel mismatches) is refused.
+    pub fn a_channel_of_another_vault_is_refused(
+        by: SettleBy,
+    ) -> (Harness, Chan, SettleAccounts, Chan) {
+        let (mut h, chan, accts) = fresh_channel(1_000);
+        let (other, other_accts) = settle_fixture(&mut h, 1_000);
+        let v = chan.voucher(400, 0);
+        h.assert_settle_err(by, &other_accts, &[v], PaychanError::VaultMismatch);
+        assert_eq!(h.channel(&chan.address).settled, 0);
+        (h, chan, accts, other)
     }
 
     /// The vault (owned by the program) and the payout account (owned by the
