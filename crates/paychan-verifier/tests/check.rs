@@ -204,6 +204,22 @@ struct ToppedUp {
     loads: std::sync::atomic::AtomicUsize,
 }
 
+impl ToppedUp {
+    /// `f`'s open channel, topped up to twice the deposit on chain, where
+    /// `change` may change more.
+    fn new(f: &Fixture, change: impl FnOnce(&mut ChannelSnapshot)) -> Self {
+        let stale = f.snapshot(ChannelStatus::Open, 0);
+        let mut fresh = stale.clone();
+        fresh.deposit = 2 * DEPOSIT;
+        change(&mut fresh);
+        Self {
+            stale,
+            fresh,
+            loads: Default::default(),
+        }
+    }
+}
+
 impl paychan_verifier::ChannelSource for ToppedUp {
     fn get(&self, _: &Pubkey) -> Option<ChannelSnapshot> {
         Some(self.stale.clone())
@@ -221,14 +237,7 @@ impl paychan_verifier::ChannelSource for ToppedUp {
 #[test]
 fn a_signed_voucher_above_a_stale_deposit_rereads_the_channel_once() {
     let f = Fixture::new();
-    let stale = f.snapshot(ChannelStatus::Open, 0);
-    let mut fresh = stale.clone();
-    fresh.deposit = 2 * DEPOSIT;
-    let source = ToppedUp {
-        stale,
-        fresh,
-        loads: Default::default(),
-    };
+    let source = ToppedUp::new(&f, |_| {});
     // No forgery backoff: the valid voucher right after the forged one is
     // re-read at once (tests/check.rs `repeated_forgeries_are_refused_from_cached_state`
     // covers the backoff).
@@ -272,15 +281,9 @@ fn a_signed_voucher_above_a_stale_deposit_rereads_the_channel_once() {
 #[test]
 fn a_reread_channel_with_another_signer_is_checked_again() {
     let f = Fixture::new();
-    let stale = f.snapshot(ChannelStatus::Open, 0);
-    let mut fresh = stale.clone();
-    fresh.deposit = 2 * DEPOSIT;
-    fresh.signer = Pubkey::new_from_array(Fixture::new().key.verifying_key().to_bytes());
-    let source = ToppedUp {
-        stale,
-        fresh,
-        loads: Default::default(),
-    };
+    let source = ToppedUp::new(&f, |fresh| {
+        fresh.signer = Pubkey::new_from_array(Fixture::new().key.verifying_key().to_bytes());
+    });
     let v = Verifier::new(source, MemoryStore::default(), f.terms());
     let r = refused(&v, &f.voucher(DEPOSIT + PRICE, 0));
     assert_eq!(r, Rejection::WrongSigner);
@@ -329,13 +332,7 @@ fn channels_below_the_advertised_terms_are_refused() {
 #[test]
 fn repeated_forgeries_are_refused_from_cached_state() {
     let f = Fixture::new();
-    let mut fresh = f.snapshot(ChannelStatus::Open, 0);
-    fresh.deposit = 2 * DEPOSIT;
-    let source = ToppedUp {
-        stale: f.snapshot(ChannelStatus::Open, 0),
-        fresh,
-        loads: Default::default(),
-    };
+    let source = ToppedUp::new(&f, |_| {});
     let v = Verifier::new(source, MemoryStore::default(), f.terms())
         .with_forgery_backoff(std::time::Duration::from_millis(300));
     let loads = |v: &Verifier<ToppedUp, MemoryStore>| {
