@@ -702,6 +702,13 @@ impl ExactSettler {
             .status(&signature)
             .await
             .map_err(ExactError::Unavailable)?;
+        let payer = pending.payer;
+        let failed = move |message: String| {
+            ExactError::Refused(ExactRefusal {
+                payer: Some(payer),
+                ..ExactRefusal::new(reason::TRANSACTION_FAILED, message)
+            })
+        };
         match status {
             Some(Ok(true)) => {
                 self.ledger
@@ -710,13 +717,7 @@ impl ExactSettler {
             }
             Some(Err(e)) => {
                 self.ledger.resolve_pending(&decoded.hash, End::Forget);
-                Err(ExactError::Refused(ExactRefusal {
-                    payer: Some(pending.payer),
-                    ..ExactRefusal::new(
-                        reason::TRANSACTION_FAILED,
-                        format!("{signature} failed on chain: {e}"),
-                    )
-                }))
+                Err(failed(format!("{signature} failed on chain: {e}")))
             }
             Some(Ok(false)) => Err(ExactError::Pending { signature }),
             None => {
@@ -734,13 +735,7 @@ impl ExactSettler {
                     return Err(ExactError::Pending { signature });
                 }
                 self.ledger.resolve_pending(&decoded.hash, End::Forget);
-                Err(ExactError::Refused(ExactRefusal {
-                    payer: Some(pending.payer),
-                    ..ExactRefusal::new(
-                        reason::TRANSACTION_FAILED,
-                        format!("{signature} expired before it landed"),
-                    )
-                }))
+                Err(failed(format!("{signature} expired before it landed")))
             }
         }
     }
