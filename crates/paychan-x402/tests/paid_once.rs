@@ -107,6 +107,14 @@ fn env(delay: Duration) -> Env {
     }
 }
 
+/// An env whose store answers after `delay`, its app, and a voucher for
+/// the price.
+fn started(delay: Duration) -> (Env, Router, SignedVoucher) {
+    let e = env(delay);
+    let (app, v) = (e.app(), e.voucher(PRICE));
+    (e, app, v)
+}
+
 impl Env {
     fn voucher(&self, cumulative: u64) -> SignedVoucher {
         common::voucher(&self.key, self.channel, cumulative, 0)
@@ -213,9 +221,7 @@ fn paychan_extension(a: &Answer) -> Value {
 /// 1 + max_replays handler runs.
 #[tokio::test]
 async fn a_retry_with_the_same_key_gets_the_stored_response_and_the_handler_runs_once() {
-    let e = env(Duration::ZERO);
-    let app = e.app();
-    let v = e.voucher(PRICE);
+    let (e, app, v) = started(Duration::ZERO);
     let first = send(
         &app,
         e.request("POST", "/work?q=1", &v, Some("k-1"), "body"),
@@ -269,9 +275,7 @@ async fn a_retry_with_the_same_key_gets_the_stored_response_and_the_handler_runs
 /// gets its response.
 #[tokio::test]
 async fn a_retry_during_the_run_waits_for_its_response() {
-    let e = env(Duration::ZERO);
-    let app = e.app();
-    let v = e.voucher(PRICE);
+    let (e, app, v) = started(Duration::ZERO);
     let (a, b) = tokio::join!(
         send(&app, e.request("GET", "/slow", &v, Some("k"), "")),
         async {
@@ -331,9 +335,7 @@ async fn a_retry_still_waiting_after_the_replay_wait_is_409() {
 /// credits, each 5xx carrying the handler's content.
 #[tokio::test]
 async fn a_failing_handler_runs_at_most_three_times_per_voucher_and_leaks_nothing() {
-    let e = env(Duration::ZERO);
-    let app = e.app();
-    let v = e.voucher(PRICE);
+    let (e, app, v) = started(Duration::ZERO);
     for _ in 0..3 {
         let a = send(&app, e.request("GET", "/fail", &v, None, "")).await;
         assert_eq!(a.status, StatusCode::BAD_GATEWAY);
@@ -357,9 +359,7 @@ async fn a_failing_handler_runs_at_most_three_times_per_voucher_and_leaks_nothin
 /// charged, never served.
 #[tokio::test]
 async fn a_request_dropped_after_the_store_accepted_is_served_on_retry() {
-    let e = env(Duration::from_millis(300));
-    let app = e.app();
-    let v = e.voucher(PRICE);
+    let (e, app, v) = started(Duration::from_millis(300));
     let dropped = tokio::time::timeout(
         Duration::from_millis(50),
         send(&app, e.request("GET", "/work", &v, None, "")),
@@ -379,9 +379,7 @@ async fn a_request_dropped_after_the_store_accepted_is_served_on_retry() {
 /// A request dropped while the paid handler runs leaves a credit too.
 #[tokio::test]
 async fn a_request_dropped_during_the_run_is_not_charged() {
-    let e = env(Duration::ZERO);
-    let app = e.app();
-    let v = e.voucher(PRICE);
+    let (e, app, v) = started(Duration::ZERO);
     let dropped = tokio::time::timeout(
         Duration::from_millis(100),
         send(&app, e.request("GET", "/slow", &v, None, "")),
