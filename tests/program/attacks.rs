@@ -22,8 +22,7 @@ fn attack_ed25519_record_pointing_at_another_instruction() {
 
 #[test]
 fn attack_signature_count_differs_from_vouchers() {
-    let mut h = Harness::new();
-    let (a, b, accts) = two_channels(&mut h);
+    let (mut h, a, b, accts) = two_channels();
     // Two signatures, one channel.
     let ixs = vec![
         ed25519_ix(&[a.voucher(10, 0), b.voucher(10, 0)]),
@@ -60,8 +59,7 @@ cases! {
 
 #[test]
 fn attack_voucher_for_another_channel() {
-    let mut h = Harness::new();
-    let (a, b, accts) = two_channels(&mut h);
+    let (mut h, a, b, accts) = two_channels();
     // A valid voucher of channel A presented with channel B's account.
     let ixs = vec![
         ed25519_ix(&[a.voucher(500, 0)]),
@@ -270,8 +268,7 @@ fn attack_forged_v2_channels_hash() {
 
 #[test]
 fn attack_the_same_channel_twice_among_other_channels() {
-    let mut h = Harness::new();
-    let (a, b, accts) = two_channels(&mut h);
+    let (mut h, a, b, accts) = two_channels();
     let vouchers = [a.voucher(100, 0), b.voucher(100, 0), a.voucher(300, 0)];
     h.settle_err(&accts, &vouchers, PaychanError::DuplicateChannel);
     assert_eq!(h.channel(&a.address).settled, 0);

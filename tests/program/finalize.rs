@@ -141,13 +141,8 @@ fn finalize_after_partial_settles_refunds_exactly_the_rest() {
     h.advance(1, 1);
     ok(h.finalize(&chan));
 
-    assert_eq!(h.balance(&accts.payee_tokens), 370);
-    assert_eq!(h.balance(&chan.payer_tokens), PAYER_BALANCE - 370);
-    assert_eq!(h.balance(&chan.vault_tokens), 0);
-    assert_eq!(h.vault(&chan.vault).outstanding, 0);
-    let c = h.channel(&chan.address);
-    assert_eq!(c.status, ChannelStatus::Closed as u8);
-    assert_eq!((c.deposit, c.settled, c.refunded), (1_000, 370, 630));
+    assert_paid_and_refunded(&h, &chan, &accts.payee_tokens, 370, 1_000);
+    assert_eq!(h.channel(&chan.address).deposit, 1_000);
 }
 
 #[test]

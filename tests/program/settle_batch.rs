@@ -238,22 +238,24 @@ fn settle_batch_with_more_channels_than_the_voucher_fails() {
     refused(&mut h, &b, &ixs, PaychanError::InvalidEd25519Layout);
 }
 
+/// A batch of three whose channel 1 requested its close `secs` ago.
+fn batch_with_channel_1_closing(secs: i64) -> (Harness, Batch) {
+    let (mut h, b) = setup(3);
+    h.request_close(&b.chans[1]);
+    h.advance(10, secs);
+    (h, b)
+}
+
 #[test]
 fn settle_batch_with_a_closing_channel_past_its_grace_end_fails() {
-    let (mut h, b) = setup(3);
-    let closing = &b.chans[1];
-    h.request_close(closing);
-    h.advance(10, GRACE);
+    let (mut h, b) = batch_with_channel_1_closing(GRACE);
     let ixs = b.ixs(&[100, 100, 100], 0);
     refused(&mut h, &b, &ixs, PaychanError::GracePeriodEnded);
 }
 
 #[test]
 fn settle_batch_with_a_closing_channel_inside_its_grace_period_succeeds() {
-    let (mut h, b) = setup(3);
-    let closing = &b.chans[1];
-    h.request_close(closing);
-    h.advance(10, GRACE - 1);
+    let (mut h, b) = batch_with_channel_1_closing(GRACE - 1);
     ok(h.send_as(&b.ixs(&[100, 200, 300], 0), &[]));
     assert_eq!(h.balance(&b.accts.payee_tokens), 600);
     let c = h.channel(&b.chans[1].address);

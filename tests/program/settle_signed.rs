@@ -121,8 +121,7 @@ cases! {
 
 #[test]
 fn the_voucher_count_must_match_the_channels() {
-    let mut h = Harness::new();
-    let (a, b, accts) = two_channels(&mut h);
+    let (mut h, a, b, accts) = two_channels();
     // Two vouchers, one channel.
     let mut ix = accts.settle_signed_ix(&[a.voucher(10, 0), b.voucher(10, 0)]);
     ix.accounts.pop();

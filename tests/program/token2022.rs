@@ -186,13 +186,7 @@ fn token_2022_close_with_a_final_voucher_pays_and_refunds() {
     let close = CloseAccounts::of(chan, f.payee_tokens);
     ok(h.close_with_voucher(chan, &f.payee, &close, chan.voucher(650, 0)));
 
-    assert_eq!(h.balance(&f.payee_tokens), 650);
-    assert_eq!(h.balance(&chan.payer_tokens), PAYER_BALANCE - 650);
-    assert_eq!(h.balance(&chan.vault_tokens), 0);
-    assert_eq!(h.vault(&chan.vault).outstanding, 0);
-    let c = h.channel(&chan.address);
-    assert_eq!(c.status, ChannelStatus::Closed as u8);
-    assert_eq!((c.settled, c.refunded), (650, 350));
+    assert_paid_and_refunded(&h, chan, &f.payee_tokens, 650, 1_000);
 }
 
 #[test]
@@ -204,10 +198,7 @@ fn token_2022_finalize_refunds_the_payer() {
     h.advance(10, GRACE);
     ok(h.finalize(&chan));
 
-    assert_eq!(h.balance(&chan.payer_tokens), PAYER_BALANCE - 100);
-    assert_eq!(h.balance(&accts.payee_tokens), 100);
-    assert_eq!(h.vault(&chan.vault).outstanding, 0);
-    assert_closed(&h, &chan, 100, 900);
+    assert_paid_and_refunded(&h, &chan, &accts.payee_tokens, 100, 1_000);
 }
 
 #[test]

@@ -614,6 +614,25 @@ pub fn assert_closed(h: &Harness, chan: &Chan, settled: u64, refunded: u64) {
     assert_eq!((c.settled, c.refunded), (settled, refunded));
 }
 
+/// Asserts `chan` (holding `deposit`, its vault holding nothing else, its
+/// payer funded with the default balance) is Closed with `settled` paid to
+/// `payee_tokens` and the rest refunded.
+#[track_caller]
+pub fn assert_paid_and_refunded(
+    h: &Harness,
+    chan: &Chan,
+    payee_tokens: &Pubkey,
+    settled: u64,
+    deposit: u64,
+) {
+    assert_eq!(h.balance(payee_tokens), settled);
+    let payer_balance = OpenParams::default().payer_balance;
+    assert_eq!(h.balance(&chan.payer_tokens), payer_balance - settled);
+    assert_eq!(h.balance(&chan.vault_tokens), 0);
+    assert_eq!(h.vault(&chan.vault).outstanding, 0);
+    assert_closed(h, chan, settled, deposit - settled);
+}
+
 /// A new chain with one open channel (`settle_fixture`).
 pub fn fresh_channel(deposit: u64) -> (Harness, Chan, SettleAccounts) {
     let mut h = Harness::new();
@@ -998,12 +1017,14 @@ pub fn channels_to_one_payee(
     (chans, accts)
 }
 
-/// Two channels (1,000 each) of different payers to one payee, and their vault's settle accounts.
-pub fn two_channels(h: &mut Harness) -> (Chan, Chan, SettleAccounts) {
-    let (mut chans, accts) = channels_to_one_payee(h, 2, |_| 1_000);
+/// A new chain with two channels (1,000 each) of different payers to one
+/// payee, and their vault's settle accounts.
+pub fn two_channels() -> (Harness, Chan, Chan, SettleAccounts) {
+    let mut h = Harness::new();
+    let (mut chans, accts) = channels_to_one_payee(&mut h, 2, |_| 1_000);
     let b = chans.pop().expect("two");
     let a = chans.pop().expect("two");
-    (a, b, accts)
+    (h, a, b, accts)
 }
 
 /// Channel `i` of `chans` settled to 100 · (i + 1).
@@ -1260,8 +1281,7 @@ pub mod both {
     pub fn a_front_run_cannot_void_a_multi_payer_settle(
         by: SettleBy,
     ) -> (Harness, Chan, Chan, SettleAccounts) {
-        let mut h = Harness::new();
-        let (a, b, accts) = two_channels(&mut h);
+        let (mut h, a, b, accts) = two_channels();
         let (va, vb) = (a.voucher(300, 0), b.voucher(400, 0));
         // The front-run, by payer A.
         let front = h.funded();
