@@ -40,7 +40,7 @@
 //! axum::serve(tokio::net::TcpListener::bind("127.0.0.1:8403").await?, app).await
 //! # }
 //! ```
-use std::{collections::BTreeMap, str::FromStr, sync::Arc};
+use std::{collections::BTreeMap, ops::ControlFlow, str::FromStr, sync::Arc};
 
 use axum::{
     Router,
@@ -636,10 +636,28 @@ where
         diff == 0
     }
 
-    async fn verify(State(f): State<Arc<Self>>, headers: HeaderMap, body: Bytes) -> Response {
-        if !f.authorized(&headers) {
-            return unauthorized();
+    /// An authorized request's `paychan` payment, or its answer already:
+    /// 401, 400, the answer to an `exact` payment (`exact`), or `refused`'s
+    /// to a payment refused before its check.
+    async fn paychan_payment<F: Future<Output = Response>>(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        exact: impl FnOnce(ExactPayment) -> F,
+        refused: impl FnOnce(&'static str, &Detail) -> Response,
+    ) -> ControlFlow<Response, Payment> {
+        if !self.authorized(headers) {
+            return ControlFlow::Break(unauthorized());
         }
+        match self.parse(body) {
+            Ok(Parsed::Paychan(p)) => ControlFlow::Continue(p),
+            Ok(Parsed::Exact(e)) => ControlFlow::Break(exact(e).await),
+            Err(Invalid::BadRequest(m)) => ControlFlow::Break(bad_request(&m)),
+            Err(Invalid::Reason(reason, detail)) => ControlFlow::Break(refused(reason, &detail)),
+        }
+    }
+
+    async fn verify(State(f): State<Arc<Self>>, headers: HeaderMap, body: Bytes) -> Response {
         let invalid = |reason: &str, detail: &Detail| v2::VerifyResponse {
             is_valid: false,
             invalid_reason: Some(reason.to_owned()),
@@ -647,13 +665,14 @@ where
             payer: None,
             extensions: Some(detail.extensions()),
         };
-        let payment = match f.parse(&body) {
-            Ok(Parsed::Paychan(p)) => p,
-            Ok(Parsed::Exact(e)) => return verify_exact(e).await,
-            Err(Invalid::BadRequest(m)) => return bad_request(&m),
-            Err(Invalid::Reason(reason, detail)) => {
-                return json_response(StatusCode::OK, &invalid(reason, &detail));
-            }
+        let refused =
+            |reason, detail: &Detail| json_response(StatusCode::OK, &invalid(reason, detail));
+        let payment = match f
+            .paychan_payment(&headers, &body, verify_exact, refused)
+            .await
+        {
+            ControlFlow::Continue(p) => p,
+            ControlFlow::Break(answer) => return answer,
         };
         let result = f
             .verifier
@@ -673,9 +692,6 @@ where
     }
 
     async fn settle(State(f): State<Arc<Self>>, headers: HeaderMap, body: Bytes) -> Response {
-        if !f.authorized(&headers) {
-            return unauthorized();
-        }
         let failed = |reason: &str, detail: &Detail, network: String| v2::SettleResponse {
             success: false,
             error_reason: Some(reason.to_owned()),
@@ -686,13 +702,15 @@ where
             amount: None,
             extensions: Some(detail.extensions()),
         };
-        let payment = match f.parse(&body) {
-            Ok(Parsed::Paychan(p)) => p,
-            Ok(Parsed::Exact(e)) => return settle_exact(e).await,
-            Err(Invalid::BadRequest(m)) => return bad_request(&m),
-            Err(Invalid::Reason(reason, detail)) => {
-                return json_response(StatusCode::OK, &failed(reason, &detail, f.network.clone()));
-            }
+        let refused = |reason, detail: &Detail| {
+            json_response(StatusCode::OK, &failed(reason, detail, f.network.clone()))
+        };
+        let payment = match f
+            .paychan_payment(&headers, &body, settle_exact, refused)
+            .await
+        {
+            ControlFlow::Continue(p) => p,
+            ControlFlow::Break(answer) => return answer,
         };
         let result = f
             .verifier
