@@ -26,6 +26,12 @@ fn close_ixs(f: &Fixture, a: &CloseAccounts, voucher: Option<SignedVoucher>) -> 
     }
 }
 
+/// Asserts that closing with the final voucher `v` (and the default accounts) fails with `err`.
+#[track_caller]
+fn voucher_refused(h: &mut Harness, f: &Fixture, v: SignedVoucher, err: PaychanError) {
+    refused(h, f, &close_accounts(f), Some(v), err);
+}
+
 /// A chain with `fixture(1_000)`.
 fn setup() -> (Harness, Fixture) {
     let mut h = Harness::new();
@@ -172,9 +178,8 @@ fn close_with_a_final_voucher_after_the_grace_end_fails() {
     let (mut h, f) = setup();
     h.request_close(&f.chan);
     h.advance(10, GRACE);
-    let a = close_accounts(&f);
     let v = f.chan.voucher(400, 0);
-    refused(&mut h, &f, &a, Some(v), PaychanError::GracePeriodEnded);
+    voucher_refused(&mut h, &f, v, PaychanError::GracePeriodEnded);
     assert_untouched(&h, &f, ChannelStatus::Closing, 0, 1_000);
 }
 
@@ -282,15 +287,8 @@ fn close_with_another_payees_vault_fails() {
 fn close_with_a_final_voucher_for_another_channel_fails() {
     let (mut h, f) = setup();
     let other = h.open_channel(&Pubkey::new_unique(), 1_000);
-    let a = close_accounts(&f);
     let v = other.voucher(500, 0);
-    refused(
-        &mut h,
-        &f,
-        &a,
-        Some(v),
-        PaychanError::VoucherChannelMismatch,
-    );
+    voucher_refused(&mut h, &f, v, PaychanError::VoucherChannelMismatch);
     assert_untouched(&h, &f, ChannelStatus::Open, 0, 1_000);
     assert_eq!(h.channel(&other.address).settled, 0);
 }
@@ -326,16 +324,9 @@ fn close_with_a_final_voucher_expiring_this_second_succeeds() {
 fn close_with_a_final_voucher_not_above_settled_fails() {
     let (mut h, f) = setup();
     settle(&mut h, &f, 300);
-    let a = close_accounts(&f);
     for cumulative in [300, 299, 0] {
         let v = f.chan.voucher(cumulative, 0);
-        refused(
-            &mut h,
-            &f,
-            &a,
-            Some(v),
-            PaychanError::CumulativeNotIncreasing,
-        );
+        voucher_refused(&mut h, &f, v, PaychanError::CumulativeNotIncreasing);
     }
     assert_untouched(&h, &f, ChannelStatus::Open, 300, 1_000);
 }
@@ -343,15 +334,8 @@ fn close_with_a_final_voucher_not_above_settled_fails() {
 #[test]
 fn close_with_a_final_voucher_above_the_deposit_fails() {
     let (mut h, f) = setup();
-    let a = close_accounts(&f);
     let v = f.chan.voucher(1_001, 0);
-    refused(
-        &mut h,
-        &f,
-        &a,
-        Some(v),
-        PaychanError::CumulativeExceedsDeposit,
-    );
+    voucher_refused(&mut h, &f, v, PaychanError::CumulativeExceedsDeposit);
     assert_untouched(&h, &f, ChannelStatus::Open, 0, 1_000);
 }
 
@@ -390,7 +374,7 @@ fn close_twice_fails_with_channel_closed() {
     ok(close(&mut h, &f, &a, None));
     refused(&mut h, &f, &a, None, PaychanError::ChannelClosed);
     let v = f.chan.voucher(200, 0);
-    refused(&mut h, &f, &a, Some(v), PaychanError::ChannelClosed);
+    voucher_refused(&mut h, &f, v, PaychanError::ChannelClosed);
     assert_eq!(h.balance(&f.chan.payer_tokens), PAYER_BALANCE - 100);
     assert_eq!(h.balance(&f.payee_tokens), 100);
     let c = h.channel(&f.chan.address);

@@ -179,11 +179,7 @@ fn finalize_after_the_open_slot_window_deletes_the_channel_and_returns_the_rent(
 #[test]
 fn finalize_after_the_open_slot_window_returns_the_rent_to_a_separate_rent_payer() {
     let mut h = Harness::new();
-    let p = OpenParams::default();
-    let chan = h.prepare(&Pubkey::new_unique(), &p);
-    let rent_payer = h.funded();
-    let ix = open_ix_with(&chan, open_args(&chan, &p), rent_payer.pubkey());
-    ok(h.send(&[ix], &[&rent_payer, &chan.payer]));
+    let (chan, rent_payer) = h.open_with_rent_payer(&Pubkey::new_unique());
     h.request_close(&chan);
     h.advance(OPEN_SLOT_WINDOW + 1, GRACE);
     let rent = h.lamports(&chan.address);

@@ -115,11 +115,7 @@ fn reclaim_with_the_wrong_rent_payer_fails() {
 fn reclaim_returns_the_rent_to_a_rent_payer_other_than_the_payer() {
     let mut h = Harness::new();
     let payee = h.funded();
-    let p = OpenParams::default();
-    let chan = h.prepare(&payee.pubkey(), &p);
-    let rent_payer = h.funded();
-    let ix = open_ix_with(&chan, open_args(&chan, &p), rent_payer.pubkey());
-    ok(h.send(&[ix], &[&rent_payer, &chan.payer]));
+    let (chan, rent_payer) = h.open_with_rent_payer(&payee.pubkey());
     assert_eq!(h.channel(&chan.address).rent_payer, rent_payer.pubkey());
     close_by_payee(&mut h, &chan, &payee, rent_payer.pubkey());
     h.advance(OPEN_SLOT_WINDOW + 1, 600);

@@ -196,11 +196,8 @@ fn a_channel_in_a_layout_version_this_program_does_not_know_is_refused() {
 
 #[test]
 fn a_version_1_vault_is_migrated_and_serves_its_channels_again() {
-    let mut h = Harness::new();
-    let payee = Pubkey::new_unique();
-    let chan = h.open_channel(&payee, 1_000);
-    let payout = h.payout_account(&payee, 0);
-    let accts = SettleAccounts::for_chan(&chan, payout);
+    let (mut h, chan, accts) = fresh_channel(1_000);
+    let (payee, payout) = (chan.payee, accts.payee_tokens);
     h.settle(&accts, &[chan.voucher(100, 0)]);
     h.write_v1_vault(&chan.vault);
     let v1_lamports = h.lamports(&chan.vault);

@@ -383,6 +383,17 @@ impl Harness {
         (chan, res)
     }
 
+    /// Opens a channel to `payee` (default parameters) whose rent a separate,
+    /// new rent payer pays; asserts success.
+    pub fn open_with_rent_payer(&mut self, payee: &Pubkey) -> (Chan, Keypair) {
+        let p = OpenParams::default();
+        let chan = self.prepare(payee, &p);
+        let rent_payer = self.funded();
+        let ix = open_ix_with(&chan, open_args(&chan, &p), rent_payer.pubkey());
+        ok(self.send(&[ix], &[&rent_payer, &chan.payer]));
+        (chan, rent_payer)
+    }
+
     /// Opens a channel with default parameters and asserts success.
     pub fn open_channel(&mut self, payee: &Pubkey, deposit: u64) -> Chan {
         let p = OpenParams {
