@@ -691,18 +691,7 @@ impl PaychanClient {
             return Err(ClientError::Config("a deposit must be positive".into()));
         }
         lock(&inner.budget).commit(deposit)?;
-        self.open_committed(payee, token_program, deposit, grace_period)
-            .await
-    }
-
-    async fn open_committed(
-        &self,
-        payee: &Pubkey,
-        token_program: &Pubkey,
-        deposit: u64,
-        grace_period: i64,
-    ) -> Result<(Slot, OwnedMutexGuard<Entry>), ClientError> {
-        let inner = &self.inner;
+        // Committed: a failure that certainly opened nothing releases it.
         let release = |e: ClientError| {
             lock(&inner.budget).release(deposit);
             e
