@@ -26,16 +26,14 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use paychan_client::{ChannelState, ClientConfig, PaychanClient, StateDir};
-use paychan_localnet::{LocalChain, LocalChainConfig};
+use paychan_localnet::LocalChain;
 use paychan_sdk::Pubkey;
 use paychan_voucher::{SignedVoucher, SignedVoucherJson};
 use paychan_x402::{codec, scheme::PaychanExtra, v2};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
-use common::{SOL, extra, network, serve};
-
-const PRICE: u64 = 1_000;
+use common::{PRICE, SOL, Tokens, extra, party, serve, start};
 
 /// How the scripted server answers the next paid request it accepts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -274,16 +272,9 @@ struct Setup {
 }
 
 async fn setup(unit: u64) -> Setup {
-    let chain = LocalChain::start(LocalChainConfig::default())
-        .await
-        .unwrap();
-    let network = network(&chain).await;
-    let payer = Keypair::new();
-    chain.fund_sol(&payer.pubkey(), 10 * SOL).await.unwrap();
-    let tokens = chain
-        .create_token_account(&payer.pubkey(), 1_000_000)
-        .await
-        .unwrap();
+    let (chain, network) = start().await;
+    let payer = party(&chain, 10 * SOL, Tokens::Fresh(1_000_000)).await;
+    let (payer, tokens) = (payer.key, payer.tokens);
     let dir = tempfile::tempdir().unwrap();
     let mut config = ClientConfig::new(
         chain.rpc_url(),

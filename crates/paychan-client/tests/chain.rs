@@ -15,21 +15,16 @@ use std::{
 
 use axum::{Router, http::StatusCode, routing::get};
 use paychan_client::{ClientConfig, ClientError, PaychanClient, Phase};
-use paychan_localnet::{LocalChain, LocalChainConfig};
+use paychan_localnet::LocalChain;
 use paychan_sdk::Pubkey;
-use paychan_verifier::{MemoryStore, Verifier, VoucherStore, rpc::RpcChannels};
-use paychan_x402::{
-    codec,
-    server::{Paywall, PaywallConfig},
-    v2,
-};
+use paychan_verifier::{MemoryStore, VoucherStore};
+use paychan_x402::{codec, v2};
 use reqwest_middleware::ClientWithMiddleware;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
-use common::{SOL, extra, http, network, serve};
+use common::{PRICE, SOL, Tokens, extra, get_200, http, party, rpc_paywall, serve, start};
 
-const PRICE: u64 = 1_000;
 const PAYER_TOKENS: u64 = 1_000_000;
 const DEPOSIT: u64 = 20_000;
 const BUDGET: u64 = 60_000;
@@ -59,13 +54,7 @@ fn config(
 }
 
 async fn get_ok(http: &ClientWithMiddleware, url: &str) -> String {
-    let res = http.get(url).send().await.unwrap();
-    let why = res
-        .headers()
-        .get("payment-required")
-        .and_then(|h| codec::decode::<v2::PaymentRequired>(h.as_bytes()).ok())
-        .map(|r| format!("{:?} {:?}", r.error, r.extensions));
-    assert_eq!(res.status(), StatusCode::OK, "{url}: {why:?}");
+    let res = get_200(http, url).await;
     assert!(res.headers().contains_key("payment-response"));
     res.text().await.unwrap()
 }
@@ -73,31 +62,16 @@ async fn get_ok(http: &ClientWithMiddleware, url: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pays_a_real_paywall_within_budget() {
     let started = Instant::now();
-    let chain = LocalChain::start(LocalChainConfig::default())
-        .await
-        .unwrap();
-    let network = network(&chain).await;
+    let (chain, network) = start().await;
     let mint = chain.mint();
     let payee = Keypair::new().pubkey();
-    let payer = Keypair::new();
-    chain.fund_sol(&payer.pubkey(), 10 * SOL).await.unwrap();
-    let tokens = chain
-        .create_token_account(&payer.pubkey(), PAYER_TOKENS)
-        .await
-        .unwrap();
+    let payer = party(&chain, 10 * SOL, Tokens::Fresh(PAYER_TOKENS)).await;
+    let (payer, tokens) = (payer.key, payer.tokens);
 
     // The server: the real paywall over RPC channel snapshots.
-    let channels = Arc::new(RpcChannels::new(chain.rpc_url(), paychan_sdk::ID, payee));
-    let _updater =
-        channels.spawn_updater(Some(chain.ws_url().to_string()), Duration::from_millis(100));
-    let store = Arc::new(MemoryStore::default());
-    let verifier = Arc::new(Verifier::new(
-        channels.clone(),
-        store.clone(),
-        common::terms(payee, mint, PRICE),
-    ));
+    let server = rpc_paywall(&chain, &network, payee, MemoryStore::default(), PRICE);
+    let (paywall, store) = (server.paywall, server.store);
     let extra = extra(&payee);
-    let paywall = Paywall::new(verifier, PaywallConfig::new(network.clone(), extra.clone()));
     let pair = Arc::new(tokio::sync::Barrier::new(2));
     let flaky_calls = Arc::new(AtomicUsize::new(0));
     let flaky = flaky_calls.clone();

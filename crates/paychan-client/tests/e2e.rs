@@ -32,27 +32,18 @@ use std::{
 
 use axum::{Extension, Router, http::StatusCode, routing::get};
 use paychan_client::{ClientConfig, PaychanClient, Phase, StateDir};
-use paychan_localnet::{LocalChain, LocalChainConfig, RpcClient};
+use paychan_localnet::LocalChain;
 use paychan_sdk::Pubkey;
-use paychan_settler::{MintAccounts, RunMode, Settler, SettlerConfig};
-use paychan_verifier::{
-    Receipt, Verifier, VoucherStore,
-    rpc::RpcChannels,
-    store::{Durability, RedbStore},
-};
-use paychan_x402::{
-    codec,
-    server::{Paywall, PaywallConfig},
-    v2,
-};
+use paychan_settler::RunMode;
+use paychan_verifier::{Receipt, VoucherStore, store::RedbStore};
+use paychan_x402::{codec, v2};
 use reqwest_middleware::{ClientWithMiddleware, Middleware, Next};
-use solana_commitment_config::CommitmentConfig;
-use solana_keypair::Keypair;
 use solana_signer::Signer;
 
-use common::{SOL, extra, network, serve};
+use common::{
+    PRICE, Payer, Tokens, charged, get_200, payee_with_redb_paywall, serve, start, sweeper,
+};
 
-const PRICE: u64 = 1_000;
 const SEQUENTIAL: u64 = 1_000;
 const CONCURRENT: usize = 16;
 const ROUNDS: usize = 4;
@@ -131,28 +122,8 @@ fn agent(client: &PaychanClient, wire: &Arc<Wire>) -> ClientWithMiddleware {
         .build()
 }
 
-/// A payer with SOL and tokens, and its client configuration.
-struct Payer {
-    key: Keypair,
-    tokens: Pubkey,
-    dir: tempfile::TempDir,
-}
-
+/// A payer's client configuration.
 impl Payer {
-    async fn new(chain: &LocalChain) -> Self {
-        let key = Keypair::new();
-        chain.fund_sol(&key.pubkey(), 10 * SOL).await.unwrap();
-        let tokens = chain
-            .create_token_account(&key.pubkey(), PAYER_TOKENS)
-            .await
-            .unwrap();
-        Self {
-            key,
-            tokens,
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
     async fn client(&self, chain: &LocalChain, network: &str, deposit: u64) -> PaychanClient {
         let mut c = ClientConfig::new(
             chain.rpc_url(),
@@ -173,15 +144,22 @@ impl Payer {
     }
 }
 
+/// A new payer, its client with channels of `deposit`, and its agent.
+async fn new_agent(
+    chain: &LocalChain,
+    network: &str,
+    deposit: u64,
+) -> (Payer, PaychanClient, Arc<Wire>, ClientWithMiddleware) {
+    let payer = Payer::new(chain, Tokens::Fresh(PAYER_TOKENS)).await;
+    let client = payer.client(chain, network, deposit).await;
+    let wire = Arc::new(Wire::default());
+    let http = agent(&client, &wire);
+    (payer, client, wire, http)
+}
+
 /// One paid GET: a 200 whose `PAYMENT-RESPONSE` reports the price as charged.
 async fn paid_get(http: &ClientWithMiddleware, url: &str, network: &str, payer: &Pubkey) {
-    let res = http.get(url).send().await.unwrap();
-    let why = res
-        .headers()
-        .get("payment-required")
-        .and_then(|h| codec::decode::<v2::PaymentRequired>(h.as_bytes()).ok())
-        .map(|r| format!("{:?} {:?}", r.error, r.extensions));
-    assert_eq!(res.status(), StatusCode::OK, "{url}: {why:?}");
+    let res = get_200(http, url).await;
     let header = res
         .headers()
         .get("payment-response")
@@ -256,44 +234,13 @@ async fn files_agree(client: &PaychanClient, dir: &Path, server: &BTreeMap<Pubke
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pays_settles_and_never_double_charges() {
     let started = Instant::now();
-    let chain = LocalChain::start(LocalChainConfig::default())
-        .await
-        .unwrap();
-    let network = network(&chain).await;
-    let payee = Keypair::new();
-    chain.fund_sol(&payee.pubkey(), 10 * SOL).await.unwrap();
-    let payee_tokens = chain
-        .create_associated_token_account(&payee.pubkey(), 0)
-        .await
-        .unwrap();
-
+    let (chain, network) = start().await;
     // The server: the paywall over RPC channel snapshots and the redb store.
-    let channels = Arc::new(RpcChannels::new(
-        chain.rpc_url(),
-        paychan_sdk::ID,
-        payee.pubkey(),
-    ));
-    let _updater =
-        channels.spawn_updater(Some(chain.ws_url().to_string()), Duration::from_millis(100));
-    let store_dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        RedbStore::open(store_dir.path().join("vouchers.redb"), Durability::Sync).unwrap(),
-    );
-    let verifier = Arc::new(Verifier::new(
-        channels.clone(),
-        store.clone(),
-        common::terms(payee.pubkey(), chain.mint(), PRICE),
-    ));
-    let paywall = Paywall::new(
-        verifier,
-        PaywallConfig::new(network.clone(), extra(&payee.pubkey())),
-    );
+    let (payee, payee_tokens, redb) = payee_with_redb_paywall(&chain, &network, PRICE).await;
+    let store = redb.server.store.clone();
     let together = Arc::new(tokio::sync::Barrier::new(CHANNELS));
     let app = Router::new()
-        .route(
-            "/paid",
-            get(|Extension(r): Extension<Receipt>| async move { format!("charged {}", r.charged) }),
-        )
+        .route("/paid", get(charged))
         .route(
             "/together",
             // Answers only once 4 paid requests are in it at the same time:
@@ -306,17 +253,14 @@ async fn pays_settles_and_never_double_charges() {
                 }
             }),
         )
-        .route_layer(paywall.layer(PRICE));
+        .route_layer(redb.server.paywall.layer(PRICE));
     let base = serve(app).await;
     let paid_url = format!("{base}/paid");
     eprintln!("setup (chain, server): {:?}", started.elapsed());
 
     // 1. 1,000 sequential paid requests.
     let phase = Instant::now();
-    let a = Payer::new(&chain).await;
-    let client = a.client(&chain, &network, 600_000).await;
-    let wire = Arc::new(Wire::default());
-    let http = agent(&client, &wire);
+    let (a, client, wire, http) = new_agent(&chain, &network, 600_000).await;
     for _ in 0..SEQUENTIAL {
         paid_get(&http, &paid_url, &network, &a.key.pubkey()).await;
     }
@@ -341,10 +285,7 @@ async fn pays_settles_and_never_double_charges() {
 
     // 2. Another agent, restarted halfway from its state directory.
     let phase = Instant::now();
-    let b = Payer::new(&chain).await;
-    let wire = Arc::new(Wire::default());
-    let client = b.client(&chain, &network, 600_000).await;
-    let http = agent(&client, &wire);
+    let (b, client, wire, http) = new_agent(&chain, &network, 600_000).await;
     for _ in 0..SEQUENTIAL / 2 {
         paid_get(&http, &paid_url, &network, &b.key.pubkey()).await;
     }
@@ -392,10 +333,7 @@ async fn pays_settles_and_never_double_charges() {
 
     // 3. 16 concurrent requests at a time over 4 channels.
     let phase = Instant::now();
-    let c = Payer::new(&chain).await;
-    let wire = Arc::new(Wire::default());
-    let client = c.client(&chain, &network, 100_000).await;
-    let http = agent(&client, &wire);
+    let (c, client, wire, http) = new_agent(&chain, &network, 100_000).await;
     let together_url = format!("{base}/together");
     let c_payer = c.key.pubkey();
     for _ in 0..ROUNDS {
@@ -442,15 +380,7 @@ async fn pays_settles_and_never_double_charges() {
 
     // 4. The settler sweeps the same store: the payee holds the total accepted.
     let phase = Instant::now();
-    let mut config = SettlerConfig::new(
-        payee.insecure_clone(),
-        MintAccounts::new(chain.mint(), paychan_sdk::TOKEN_PROGRAM_ID, u64::MAX),
-    );
-    config.confirm_poll = Duration::from_millis(10);
-    config.backoff = Duration::from_millis(20);
-    let rpc =
-        RpcClient::new_with_commitment(chain.rpc_url().to_string(), CommitmentConfig::confirmed());
-    let settler = Settler::new(config, store.clone(), Arc::new(rpc)).unwrap();
+    let settler = sweeper(&chain, &payee, store.clone());
     let report = settler.run_once(RunMode::Sweep).await.unwrap();
     eprintln!(
         "4. settler sweep: {:?}, {} transactions, {} channels",

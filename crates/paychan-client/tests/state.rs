@@ -35,12 +35,26 @@ fn state(key: &SigningKey, deposit: u64) -> ChannelState {
     }
 }
 
-#[test]
-fn state_round_trips_atomically_and_keys_are_private() {
+/// `key(seed)`, its channel state of `deposit` and a budget of `limit`.
+fn signer(seed: u8, deposit: u64, limit: u64) -> (SigningKey, ChannelState, Budget) {
+    let k = key(seed);
+    let s = state(&k, deposit);
+    (k, s, Budget::new(limit))
+}
+
+/// A state directory (in a temporary one, returned to keep it) and a
+/// channel state of `deposit` signed by `key(seed)`.
+fn stored(seed: u8, deposit: u64) -> (tempfile::TempDir, StateDir, SigningKey, ChannelState) {
     let dir = tempfile::tempdir().unwrap();
     let store = StateDir::open(dir.path()).unwrap();
-    let k = key(1);
-    let mut s = state(&k, 1_000);
+    let k = key(seed);
+    let s = state(&k, deposit);
+    (dir, store, k, s)
+}
+
+#[test]
+fn state_round_trips_atomically_and_keys_are_private() {
+    let (dir, store, k, mut s) = stored(1, 1_000);
     let mut budget = Budget::new(10_000);
     s.next_voucher(&k, 10, 0, None, &mut budget).unwrap();
     store.save_key(&s.address, &k).unwrap();
@@ -101,9 +115,7 @@ fn state_round_trips_atomically_and_keys_are_private() {
 
 #[test]
 fn vouchers_are_cumulative_and_budgeted() {
-    let k = key(3);
-    let mut s = state(&k, 100);
-    let mut budget = Budget::new(25);
+    let (k, mut s, mut budget) = signer(3, 100, 25);
     let v1 = s.next_voucher(&k, 10, 0, None, &mut budget).unwrap();
     assert_eq!(v1.voucher.cumulative_amount, 10);
     assert_eq!(v1.voucher.channel_id, s.address.to_bytes());
@@ -141,9 +153,7 @@ fn vouchers_are_cumulative_and_budgeted() {
 
 #[test]
 fn expiring_vouchers_carry_the_expiry() {
-    let k = key(4);
-    let mut s = state(&k, 100);
-    let mut budget = Budget::new(100);
+    let (k, mut s, mut budget) = signer(4, 100, 100);
     let ttl = Some(std::time::Duration::from_secs(3_600));
     let v = s.next_voucher(&k, 5, 1_000_000, ttl, &mut budget).unwrap();
     assert_eq!(v.voucher.expires_at, 1_003_600);
@@ -160,9 +170,7 @@ fn expiring_vouchers_carry_the_expiry() {
 
 #[test]
 fn a_server_error_turns_the_voucher_into_a_credit() {
-    let k = key(5);
-    let mut s = state(&k, 100);
-    let mut budget = Budget::new(100);
+    let (k, mut s, mut budget) = signer(5, 100, 100);
     let v = s.next_voucher(&k, 10, 0, None, &mut budget).unwrap();
     s.on_server_error();
     assert!(s.credit);
@@ -183,9 +191,7 @@ fn a_server_error_turns_the_voucher_into_a_credit() {
 
 #[test]
 fn resync_follows_only_hints_the_client_could_have_produced() {
-    let k = key(6);
-    let mut s = state(&k, 1_000);
-    let mut budget = Budget::new(1_000);
+    let (k, mut s, mut budget) = signer(6, 1_000, 1_000);
     for _ in 0..3 {
         let v = s.next_voucher(&k, 10, 0, None, &mut budget).unwrap();
         s.on_paid(v.voucher.cumulative_amount);
@@ -409,10 +415,7 @@ fn resync_hints_are_read_from_extensions() {
 fn a_thousand_durable_writes_stay_cheap() {
     // The middleware writes the state before every voucher; the 1,000-request
     // end-to-end run depends on this staying in the low milliseconds.
-    let dir = tempfile::tempdir().unwrap();
-    let store = StateDir::open(dir.path()).unwrap();
-    let k = key(9);
-    let mut s = state(&k, 1_000_000);
+    let (_dir, store, k, mut s) = stored(9, 1_000_000);
     store.save_key(&s.address, &k).unwrap();
     let mut budget = Budget::new(1_000_000);
     let started = std::time::Instant::now();

@@ -35,36 +35,26 @@ mod common;
 use std::{
     path::{Path, PathBuf},
     process::Command,
-    sync::Arc,
-    time::{Duration, Instant},
+    time::Instant,
 };
 
-use axum::{Extension, Router, routing::get};
-use paychan_localnet::{LocalChain, LocalChainConfig, MINT_DECIMALS, RpcClient};
+use axum::{Router, routing::get};
+use paychan_localnet::{LocalChain, MINT_DECIMALS};
 use paychan_sdk::Pubkey;
-use paychan_settler::{MintAccounts, RunMode, Settler, SettlerConfig};
-use paychan_verifier::{
-    Receipt, Verifier, VoucherStore,
-    rpc::RpcChannels,
-    store::{Durability, RedbStore},
-};
-use paychan_x402::server::{Paywall, PaywallConfig};
+use paychan_settler::RunMode;
+use paychan_verifier::{VoucherStore, store::RedbStore};
 use serde_json::{Value, json};
-use solana_commitment_config::CommitmentConfig;
-use solana_keypair::Keypair;
 use solana_signer::Signer;
 
-use common::{SOL, extra, network, serve};
+use common::{
+    PRICE, Payer, Tokens, assert_installed, charged, package_dir, payee_with_redb_paywall,
+    run_integration, serve, start, sweeper,
+};
 
-const PRICE: u64 = 1_000;
 const REQUESTS: u64 = 200;
 const RESTART_HALF: u64 = 60;
 const NO_PREPAY: u64 = 100;
 const PAYER_TOKENS: u64 = 5_000_000;
-
-fn package_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../clients/ts"))
-}
 
 /// Fails (never skips) when the package's dependencies are not installed,
 /// then compiles it (once per test binary) so the run uses the sources of
@@ -76,17 +66,11 @@ fn build_package() {
 
 fn compile_package() {
     let dir = package_dir();
-    for needed in [
+    assert_installed(&[
         "node_modules/@x402/fetch/package.json",
         "node_modules/@solana/kit/package.json",
         "node_modules/typescript/bin/tsc",
-    ] {
-        assert!(
-            dir.join(needed).is_file(),
-            "clients/ts/{needed} is missing: run `npm ci --prefix clients/ts` \
-             (scripts/test.sh does) before this test"
-        );
-    }
+    ]);
     let out = Command::new("node")
         .args(["node_modules/typescript/bin/tsc", "-p", "."])
         .current_dir(&dir)
@@ -135,28 +119,8 @@ fn typescript_unit_tests_pass() {
     assert!(count("pass").unwrap_or(0) >= 40, "{stdout}");
 }
 
-/// A payer with SOL and tokens in its associated token account.
-struct Payer {
-    key: Keypair,
-    tokens: Pubkey,
-    dir: tempfile::TempDir,
-}
-
+/// A payer's state file (its tokens in its associated token account).
 impl Payer {
-    async fn new(chain: &LocalChain) -> Self {
-        let key = Keypair::new();
-        chain.fund_sol(&key.pubkey(), 10 * SOL).await.unwrap();
-        let tokens = chain
-            .create_associated_token_account(&key.pubkey(), PAYER_TOKENS)
-            .await
-            .unwrap();
-        Self {
-            key,
-            tokens,
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
     fn state_file(&self) -> PathBuf {
         self.dir.path().join("paychan-state.json")
     }
@@ -173,6 +137,24 @@ struct Run<'a> {
     /// Pay ahead once the offer is known (the transport's default).
     prepay: bool,
     payer: &'a Payer,
+}
+
+impl<'a> Run<'a> {
+    /// `requests` by `payer` on channels of `deposit`, topped up by as much
+    /// when fewer than 20 prices are left; a budget of 1,000,000, paying
+    /// ahead, the state written at the end.
+    fn new(payer: &'a Payer, requests: u64, deposit: u64) -> Self {
+        Self {
+            requests,
+            budget: 1_000_000,
+            deposit,
+            top_up_threshold: 20 * PRICE,
+            top_up_amount: deposit,
+            flush: true,
+            prepay: true,
+            payer,
+        }
+    }
 }
 
 struct Env<'a> {
@@ -207,26 +189,7 @@ async fn run_node(env: &Env<'_>, run: &Run<'_>) -> Value {
         "prepay": run.prepay,
     });
     std::fs::write(&input, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-    let (i, o) = (input.clone(), output.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("test/integration/pay.mjs")
-            .arg(&i)
-            .arg(&o)
-            .current_dir(package_dir())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run `node` (install Node.js ≥ 20): {e}"))
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "pay.mjs failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap()
+    run_integration("pay.mjs", &input, &output).await
 }
 
 fn u64_of(v: &Value) -> u64 {
@@ -332,44 +295,13 @@ fn accepted_by_server(store: &RedbStore, channel: &Pubkey) -> u64 {
 async fn typescript_client_pays_200_requests_and_the_settler_puts_them_on_chain() {
     build_package();
     let started = Instant::now();
-    let chain = LocalChain::start(LocalChainConfig::default())
-        .await
-        .unwrap();
-    let network = network(&chain).await;
-    let payee = Keypair::new();
-    chain.fund_sol(&payee.pubkey(), 10 * SOL).await.unwrap();
-    let payee_tokens = chain
-        .create_associated_token_account(&payee.pubkey(), 0)
-        .await
-        .unwrap();
-
+    let (chain, network) = start().await;
     // The server: the paywall over RPC channel snapshots and the redb store.
-    let channels = Arc::new(RpcChannels::new(
-        chain.rpc_url(),
-        paychan_sdk::ID,
-        payee.pubkey(),
-    ));
-    let _updater =
-        channels.spawn_updater(Some(chain.ws_url().to_string()), Duration::from_millis(100));
-    let store_dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        RedbStore::open(store_dir.path().join("vouchers.redb"), Durability::Sync).unwrap(),
-    );
-    let verifier = Arc::new(Verifier::new(
-        channels.clone(),
-        store.clone(),
-        common::terms(payee.pubkey(), chain.mint(), PRICE),
-    ));
-    let paywall = Paywall::new(
-        verifier,
-        PaywallConfig::new(network.clone(), extra(&payee.pubkey())),
-    );
+    let (payee, payee_tokens, redb) = payee_with_redb_paywall(&chain, &network, PRICE).await;
+    let store = redb.server.store.clone();
     let app = Router::new()
-        .route(
-            "/paid",
-            get(|Extension(r): Extension<Receipt>| async move { format!("charged {}", r.charged) }),
-        )
-        .route_layer(paywall.layer(PRICE));
+        .route("/paid", get(charged))
+        .route_layer(redb.server.paywall.layer(PRICE));
     let base = serve(app).await;
     let url = format!("{base}/paid");
     let env = Env {
@@ -381,21 +313,8 @@ async fn typescript_client_pays_200_requests_and_the_settler_puts_them_on_chain(
 
     // 1. 200 requests on one channel: a deposit of 120 prices, topped up by
     // as much when fewer than 20 prices are left.
-    let a = Payer::new(&chain).await;
-    let report = run_node(
-        &env,
-        &Run {
-            requests: REQUESTS,
-            budget: 1_000_000,
-            deposit: 120 * PRICE,
-            top_up_threshold: 20 * PRICE,
-            top_up_amount: 120 * PRICE,
-            flush: true,
-            prepay: true,
-            payer: &a,
-        },
-    )
-    .await;
+    let a = Payer::new(&chain, Tokens::Associated(PAYER_TOKENS)).await;
+    let report = run_node(&env, &Run::new(&a, REQUESTS, 120 * PRICE)).await;
     assert_all_paid(&report, REQUESTS, &a.key.pubkey(), &network);
     let steady = report["steadyMs"].as_f64().unwrap();
     let elapsed = report["elapsedMs"].as_f64().unwrap();
@@ -451,18 +370,12 @@ async fn typescript_client_pays_200_requests_and_the_settler_puts_them_on_chain(
     );
 
     // 1b. Paying ahead off: every request waits for its 402.
-    let d = Payer::new(&chain).await;
+    let d = Payer::new(&chain, Tokens::Associated(PAYER_TOKENS)).await;
     let report_d = run_node(
         &env,
         &Run {
-            requests: NO_PREPAY,
-            budget: 1_000_000,
-            deposit: 200 * PRICE,
-            top_up_threshold: 20 * PRICE,
-            top_up_amount: 200 * PRICE,
-            flush: true,
             prepay: false,
-            payer: &d,
+            ..Run::new(&d, NO_PREPAY, 200 * PRICE)
         },
     )
     .await;
@@ -484,16 +397,10 @@ async fn typescript_client_pays_200_requests_and_the_settler_puts_them_on_chain(
     assert_eq!(accepted_by_server(&store, &channel_d), NO_PREPAY * PRICE);
 
     // 2. Stopped after 60 requests without a final write, then restarted.
-    let b = Payer::new(&chain).await;
+    let b = Payer::new(&chain, Tokens::Associated(PAYER_TOKENS)).await;
     let half = |flush| Run {
-        requests: RESTART_HALF,
-        budget: 1_000_000,
-        deposit: 200 * PRICE,
-        top_up_threshold: 20 * PRICE,
-        top_up_amount: 200 * PRICE,
         flush,
-        prepay: true,
-        payer: &b,
+        ..Run::new(&b, RESTART_HALF, 200 * PRICE)
     };
     let first = run_node(&env, &half(false)).await;
     assert_all_paid(&first, RESTART_HALF, &b.key.pubkey(), &network);
@@ -541,19 +448,14 @@ async fn typescript_client_pays_200_requests_and_the_settler_puts_them_on_chain(
     // 3. A budget of 10.5 prices: a channel of the whole budget (the deposit
     // asked for is larger), 10 paid requests, then refusals before anything
     // is signed; nothing escrowed or signed beyond the budget.
-    let c = Payer::new(&chain).await;
+    let c = Payer::new(&chain, Tokens::Associated(PAYER_TOKENS)).await;
     let budget_c = 10 * PRICE + PRICE / 2;
     let report_c = run_node(
         &env,
         &Run {
-            requests: 12,
             budget: budget_c,
-            deposit: 100 * PRICE,
             top_up_threshold: 2 * PRICE,
-            top_up_amount: 100 * PRICE,
-            flush: true,
-            prepay: true,
-            payer: &c,
+            ..Run::new(&c, 12, 100 * PRICE)
         },
     )
     .await;
@@ -591,15 +493,7 @@ async fn typescript_client_pays_200_requests_and_the_settler_puts_them_on_chain(
     assert_eq!(accepted_by_server(&store, &channel_c), 10 * PRICE);
 
     // 4. The settler sweeps the store: the payee holds what was paid.
-    let mut config = SettlerConfig::new(
-        payee.insecure_clone(),
-        MintAccounts::new(chain.mint(), paychan_sdk::TOKEN_PROGRAM_ID, u64::MAX),
-    );
-    config.confirm_poll = Duration::from_millis(10);
-    config.backoff = Duration::from_millis(20);
-    let rpc =
-        RpcClient::new_with_commitment(chain.rpc_url().to_string(), CommitmentConfig::confirmed());
-    let settler = Settler::new(config, store.clone(), Arc::new(rpc)).unwrap();
+    let settler = sweeper(&chain, &payee, store.clone());
     let sweep = settler.run_once(RunMode::Sweep).await.unwrap();
     assert!(sweep.failed.is_empty(), "{:?}", sweep.failed);
     assert_eq!(sweep.channels_settled(), 4);

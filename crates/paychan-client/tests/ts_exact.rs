@@ -27,9 +27,7 @@
 
 mod common;
 
-use std::{
-    collections::BTreeSet, path::PathBuf, process::Command, str::FromStr, sync::Arc, time::Instant,
-};
+use std::{collections::BTreeSet, str::FromStr, sync::Arc, time::Instant};
 
 use axum::{Extension, Router, routing::get};
 use paychan_localnet::{LocalChain, LocalChainConfig};
@@ -38,52 +36,33 @@ use paychan_x402::server::{
     Paywall, PaywallConfig,
     exact::{ExactConfig, ExactLimits, ExactReceipt, ExactSettler},
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use solana_keypair::Keypair;
 use solana_signature::Signature;
 use solana_signer::Signer;
 
-use common::{SOL, extra, serve};
+use common::{PRICE, SOL, Tokens, assert_installed, extra, party, run_integration, serve};
 
-const PRICE: u64 = 1_000;
 const REQUESTS: u64 = 20;
 const CLIENT_TOKENS: u64 = 1_000_000;
 /// Devnet's CAIP-2 id: a network the stock client accepts.
 const NETWORK: &str = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
 
-fn package_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../clients/ts"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_x402_fetch_and_svm_exact_pay_20_requests() {
-    let dir = package_dir();
-    for needed in [
+    assert_installed(&[
         "node_modules/@x402/fetch/package.json",
         "node_modules/@x402/svm/package.json",
-    ] {
-        assert!(
-            dir.join(needed).is_file(),
-            "clients/ts/{needed} is missing: run `npm ci --prefix clients/ts` \
-             (scripts/test.sh does) before this test"
-        );
-    }
+    ]);
     let chain = LocalChain::start(LocalChainConfig::default())
         .await
         .unwrap();
-    let payee = Keypair::new();
-    chain.fund_sol(&payee.pubkey(), SOL).await.unwrap();
-    let payee_tokens = chain
-        .create_associated_token_account(&payee.pubkey(), 0)
-        .await
-        .unwrap();
+    let payee = party(&chain, SOL, Tokens::Associated(0)).await;
+    let (payee, payee_tokens) = (payee.key, payee.tokens);
     let fee_payer = Keypair::new();
     chain.fund_sol(&fee_payer.pubkey(), SOL).await.unwrap();
-    let client = Keypair::new();
-    let client_tokens = chain
-        .create_associated_token_account(&client.pubkey(), CLIENT_TOKENS)
-        .await
-        .unwrap();
+    let client = party(&chain, 0, Tokens::Associated(CLIENT_TOKENS)).await;
+    let (client, client_tokens) = (client.key, client.tokens);
 
     let settler = Arc::new(
         ExactSettler::connect(
@@ -138,26 +117,7 @@ async fn stock_x402_fetch_and_svm_exact_pay_20_requests() {
     )
     .unwrap();
     let started = Instant::now();
-    let (i, o) = (input.clone(), output.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("test/integration/exact.mjs")
-            .arg(&i)
-            .arg(&o)
-            .current_dir(package_dir())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run `node` (install Node.js ≥ 20): {e}"))
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "exact.mjs failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
+    let report = run_integration("exact.mjs", &input, &output).await;
     let elapsed = report["elapsedMs"].as_f64().unwrap();
     eprintln!(
         "stock @x402/svm exact: {REQUESTS} paid requests in {elapsed:.0} ms \
