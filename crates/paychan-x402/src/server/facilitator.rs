@@ -341,6 +341,37 @@ impl Detail {
         }
     }
 
+    /// `/verify`'s `isValid: false` for the x402 `reason`.
+    fn invalid(&self, reason: &str, payer: Option<String>) -> v2::VerifyResponse {
+        v2::VerifyResponse {
+            is_valid: false,
+            invalid_reason: Some(reason.to_owned()),
+            invalid_message: Some(self.message.clone()),
+            payer,
+            extensions: Some(self.extensions()),
+        }
+    }
+
+    /// `/settle`'s `success: false` for the x402 `reason`, on `network`.
+    fn failed(
+        &self,
+        reason: &str,
+        payer: Option<String>,
+        transaction: String,
+        network: String,
+    ) -> v2::SettleResponse {
+        v2::SettleResponse {
+            success: false,
+            error_reason: Some(reason.to_owned()),
+            error_message: Some(self.message.clone()),
+            payer,
+            transaction,
+            network,
+            amount: None,
+            extensions: Some(self.extensions()),
+        }
+    }
+
     fn extensions(&self) -> Value {
         let mut map = serde_json::Map::new();
         map.insert(
@@ -658,15 +689,8 @@ where
     }
 
     async fn verify(State(f): State<Arc<Self>>, headers: HeaderMap, body: Bytes) -> Response {
-        let invalid = |reason: &str, detail: &Detail| v2::VerifyResponse {
-            is_valid: false,
-            invalid_reason: Some(reason.to_owned()),
-            invalid_message: Some(detail.message.clone()),
-            payer: None,
-            extensions: Some(detail.extensions()),
-        };
         let refused =
-            |reason, detail: &Detail| json_response(StatusCode::OK, &invalid(reason, detail));
+            |reason, detail: &Detail| json_response(StatusCode::OK, &detail.invalid(reason, None));
         let payment = match f
             .paychan_payment(&headers, &body, verify_exact, refused)
             .await
@@ -684,7 +708,7 @@ where
                 &v2::VerifyResponse::valid(r.payer.to_string()),
             ),
             Checked::Invalid(reason, detail) => {
-                json_response(StatusCode::OK, &invalid(reason, &detail))
+                json_response(StatusCode::OK, &detail.invalid(reason, None))
             }
             Checked::Overloaded => overloaded(),
             Checked::Fault => unavailable(),
@@ -692,19 +716,13 @@ where
     }
 
     async fn settle(State(f): State<Arc<Self>>, headers: HeaderMap, body: Bytes) -> Response {
-        let failed = |reason: &str, detail: &Detail, network: String| v2::SettleResponse {
-            success: false,
-            error_reason: Some(reason.to_owned()),
-            error_message: Some(detail.message.clone()),
-            payer: None,
-            transaction: String::new(),
-            network,
-            amount: None,
-            extensions: Some(detail.extensions()),
+        let failed = |reason, detail: &Detail, network| {
+            json_response(
+                StatusCode::OK,
+                &detail.failed(reason, None, String::new(), network),
+            )
         };
-        let refused = |reason, detail: &Detail| {
-            json_response(StatusCode::OK, &failed(reason, detail, f.network.clone()))
-        };
+        let refused = |reason, detail: &Detail| failed(reason, detail, f.network.clone());
         let payment = match f
             .paychan_payment(&headers, &body, settle_exact, refused)
             .await
@@ -729,9 +747,7 @@ where
                     ),
                 )
             }
-            Checked::Invalid(reason, detail) => {
-                json_response(StatusCode::OK, &failed(reason, &detail, payment.network))
-            }
+            Checked::Invalid(reason, detail) => failed(reason, &detail, payment.network),
             Checked::Overloaded => overloaded(),
             Checked::Fault => unavailable(),
         }
@@ -828,15 +844,8 @@ async fn verify_exact(e: ExactPayment) -> Response {
         ),
         Err(ExactError::Refused(r)) => json_response(
             StatusCode::OK,
-            &v2::VerifyResponse {
-                is_valid: false,
-                invalid_reason: Some(r.reason.to_owned()),
-                invalid_message: Some(r.message.clone()),
-                payer: r.payer.map(|p| p.to_string()),
-                extensions: Some(
-                    Detail::exact(&r, "paymentPayload.payload.transaction").extensions(),
-                ),
-            },
+            &Detail::exact(&r, "paymentPayload.payload.transaction")
+                .invalid(r.reason, r.payer.map(|p| p.to_string())),
         ),
         Err(e) => exact_fault(&e),
     }
@@ -844,15 +853,13 @@ async fn verify_exact(e: ExactPayment) -> Response {
 
 /// `/settle` of an `exact` payment: on chain (`confirmed`) before the answer.
 async fn settle_exact(e: ExactPayment) -> Response {
-    let failed = |r: &ExactRefusal, transaction: String| v2::SettleResponse {
-        success: false,
-        error_reason: Some(r.reason.to_owned()),
-        error_message: Some(r.message.clone()),
-        payer: r.payer.map(|p| p.to_string()),
-        transaction,
-        network: e.network.clone(),
-        amount: None,
-        extensions: Some(Detail::exact(r, "paymentPayload.payload.transaction").extensions()),
+    let failed = |r: &ExactRefusal, transaction: String| {
+        Detail::exact(r, "paymentPayload.payload.transaction").failed(
+            r.reason,
+            r.payer.map(|p| p.to_string()),
+            transaction,
+            e.network.clone(),
+        )
     };
     match e
         .settler
