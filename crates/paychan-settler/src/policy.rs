@@ -281,12 +281,27 @@ mod tests {
         assert_eq!(d(&sweep, 1_001), Err(SkipReason::ExceedsDeposit));
     }
 
-    /// `decide` with the default policy for `a` on `c` at each `now` of
-    /// `cases`: the expected outcome.
-    fn decisions(a: &Accepted, c: &Channel, cases: &[(i64, Result<SettleReason, SkipReason>)]) {
-        for &(now, expected) in cases {
+    /// `decide` with the default policy for a voucher of `cumulative`
+    /// expiring at `expires_at` on a `status` channel (nothing settled): not
+    /// due just before `from`, due for `reason` from `from` to `to` (both
+    /// ends), `after` just after `to`.
+    fn due_from_to(
+        status: ChannelStatus,
+        (cumulative, expires_at): (u64, i64),
+        (from, to): (i64, i64),
+        reason: SettleReason,
+        after: SkipReason,
+    ) {
+        let (a, c) = (accepted(cumulative, expires_at), channel(status, 0));
+        let cases = [
+            (from - 1, Err(SkipReason::NotDue)),
+            (from, Ok(reason)),
+            (to, Ok(reason)),
+            (to + 1, Err(after)),
+        ];
+        for (now, expected) in cases {
             assert_eq!(
-                decide(&policy(), a, OnChain::Channel(c), now),
+                decide(&policy(), &a, OnChain::Channel(&c), now),
                 expected,
                 "at {now}"
             );
@@ -296,15 +311,12 @@ mod tests {
     #[test]
     fn closing_channels_are_due_inside_the_margin() {
         // grace ends at 10_600; margin 300 → due from 10_300.
-        decisions(
-            &accepted(10, 0),
-            &channel(ChannelStatus::Closing, 0),
-            &[
-                (10_299, Err(SkipReason::NotDue)),
-                (10_300, Ok(SettleReason::Closing)),
-                (10_599, Ok(SettleReason::Closing)),
-                (10_600, Err(SkipReason::GraceEnded)),
-            ],
+        due_from_to(
+            ChannelStatus::Closing,
+            (10, 0),
+            (10_300, 10_599),
+            SettleReason::Closing,
+            SkipReason::GraceEnded,
         );
     }
 
@@ -336,15 +348,12 @@ mod tests {
 
     #[test]
     fn expiring_and_expired_vouchers() {
-        decisions(
-            &accepted(10, 5_000),
-            &channel(ChannelStatus::Open, 0),
-            &[
-                (4_939, Err(SkipReason::NotDue)),
-                (4_940, Ok(SettleReason::Expiring)),
-                (5_000, Ok(SettleReason::Expiring)),
-                (5_001, Err(SkipReason::Expired)),
-            ],
+        due_from_to(
+            ChannelStatus::Open,
+            (10, 5_000),
+            (4_940, 5_000),
+            SettleReason::Expiring,
+            SkipReason::Expired,
         );
     }
 
