@@ -38,10 +38,7 @@ async fn settles_in_batches_of_four_idempotently() {
     let payee = payee_party(&chain).await;
     let store = Arc::new(MemoryStore::default());
 
-    let mut chans = Vec::new();
-    for salt in 0..6u64 {
-        chans.push(open(&chain, &payer, &payee.key.pubkey(), salt).await);
-    }
+    let chans = open_many(&chain, &payer, &payee.key.pubkey(), 0..6).await;
     let amounts: Vec<u64> = (0..6u64).map(|i| 100_000 + i * 1_000).collect();
     for (chan, amount) in chans.iter().zip(&amounts) {
         accept(&store, &chan.voucher(*amount, 0));
@@ -539,10 +536,7 @@ async fn a_refused_voucher_does_not_block_the_others() {
     let payer = party(&chain, 10 * DEPOSIT).await;
     let payee = payee_party(&chain).await;
     let store = Arc::new(MemoryStore::default());
-    let mut chans = Vec::new();
-    for salt in 0..3u64 {
-        chans.push(open(&chain, &payer, &payee.key.pubkey(), salt).await);
-    }
+    let chans = open_many(&chain, &payer, &payee.key.pubkey(), 0..3).await;
     accept(&store, &chans[0].voucher(4_000, 0));
     let mut forged = chans[1].voucher(900_000, 0);
     forged.signature[10] ^= 0x01;
@@ -719,10 +713,7 @@ async fn settles_five_per_v0_transaction_with_a_created_lookup_table() {
     let payer = party(&chain, 20 * DEPOSIT).await;
     let payee = payee_party(&chain).await;
     let store = Arc::new(MemoryStore::default());
-    let mut chans = Vec::new();
-    for salt in 0..11u64 {
-        chans.push(open(&chain, &payer, &payee.key.pubkey(), salt).await);
-    }
+    let chans = open_many(&chain, &payer, &payee.key.pubkey(), 0..11).await;
     let amounts: Vec<u64> = (0..10u64).map(|i| 200_000 + i * 1_000).collect();
     for (chan, amount) in chans.iter().zip(&amounts) {
         accept(&store, &chan.voucher(*amount, 0));
@@ -1053,10 +1044,7 @@ async fn settles_on_the_cheaper_path_and_pays_the_estimated_fee() {
     let payer = party(&chain, 20 * DEPOSIT).await;
     let payee = payee_party(&chain).await;
     let store = Arc::new(MemoryStore::default());
-    let mut chans = Vec::new();
-    for salt in 0..9u64 {
-        chans.push(open(&chain, &payer, &payee.key.pubkey(), salt).await);
-    }
+    let chans = open_many(&chain, &payer, &payee.key.pubkey(), 0..9).await;
     for (i, chan) in chans.iter().enumerate() {
         accept(&store, &chan.voucher(100_000 + i as u64, 0));
     }

@@ -135,10 +135,7 @@ async fn one_settler_per_payee_among_replicas() {
     let payer = party(&chain, 20 * DEPOSIT).await;
     let payee = payee_party(&chain).await;
     let store = Arc::new(MemoryStore::default());
-    let mut chans = Vec::new();
-    for salt in 0..8u64 {
-        chans.push(open(&chain, &payer, &payee.key.pubkey(), salt).await);
-    }
+    let chans = open_many(&chain, &payer, &payee.key.pubkey(), 0..8).await;
     let ttl = Duration::from_millis(900);
     let replica = |url: String| {
         let settler = make_settler_with(&chain, &payee, 1, Arc::clone(&store), |c| {

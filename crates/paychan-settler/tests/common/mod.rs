@@ -88,6 +88,20 @@ pub async fn open(chain: &LocalChain, payer: &Party, payee: &Pubkey, salt: u64) 
     Chan { address, signer }
 }
 
+/// Channels of `payer` to `payee`, one per salt.
+pub async fn open_many(
+    chain: &LocalChain,
+    payer: &Party,
+    payee: &Pubkey,
+    salts: std::ops::Range<u64>,
+) -> Vec<Chan> {
+    let mut chans = Vec::new();
+    for salt in salts {
+        chans.push(open(chain, payer, payee, salt).await);
+    }
+    chans
+}
+
 pub fn accept(store: &MemoryStore, voucher: &SignedVoucher) {
     assert!(
         matches!(store.accept_now(voucher, 0, 1), AcceptOutcome::Accepted(_)),
