@@ -36,6 +36,13 @@ impl Server {
         self.0.url()
     }
 
+    /// A server, a store on it and a fixture.
+    fn with_store() -> (Self, RedisStore, Fixture) {
+        let server = Self::start();
+        let store = server.store();
+        (server, store, Fixture::new())
+    }
+
     fn store(&self) -> RedisStore {
         RedisStore::connect(&self.url()).unwrap()
     }
@@ -72,9 +79,7 @@ fn accepted(voucher: paychan_verifier::SignedVoucher, previous: u64) -> Accepted
 
 #[test]
 fn accept_stale_duplicate_conflict_give_exact_outcomes() {
-    let server = Server::start();
-    let store = server.store();
-    let f = Fixture::new();
+    let (server, store, f) = Server::with_store();
     let v = |c| f.voucher(c, 0);
     let acc = |voucher, floor, min| block_on(store.accept(&voucher, floor, min)).unwrap();
 
@@ -160,9 +165,7 @@ fn accept_stale_duplicate_conflict_give_exact_outcomes() {
 
 #[test]
 fn amounts_above_2_pow_53_are_exact() {
-    let server = Server::start();
-    let store = server.store();
-    let f = Fixture::new();
+    let (_server, store, f) = Server::with_store();
     let v = |c| f.voucher(c, 0);
     let acc = |voucher, floor, min| block_on(store.accept(&voucher, floor, min)).unwrap();
     let p53 = 1u64 << 53;
@@ -370,9 +373,7 @@ fn connect_fails_without_a_server_and_accept_fails_after_close() {
         Err(StoreError::Backend(_))
     ));
 
-    let server = Server::start();
-    let store = server.store();
-    let f = Fixture::new();
+    let (server, store, f) = Server::with_store();
     store.close();
     assert!(matches!(
         block_on(store.accept(&f.voucher(PRICE, 0), 0, PRICE)),
