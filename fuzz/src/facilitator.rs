@@ -60,7 +60,7 @@ pub fn run(data: &[u8]) -> bool {
     let queue = Queue::default();
     let app = facilitator::router(verifier, config, queue.clone());
     let bearer = format!("Bearer {}", fixture::TOKEN);
-    let payer = fixture::payer().to_string();
+    let payer = fixture::PAYER.to_string();
 
     let mut paid = false;
     let mut records = Vec::new();
@@ -172,7 +172,7 @@ pub fn run(data: &[u8]) -> bool {
                         .map(|a| a.voucher.voucher.cumulative_amount)
                         .expect("a settled voucher is in the store");
                     assert_eq!(now - was, amount, "the store moved {was} → {now}");
-                    assert_eq!(queued, [fixture::channel()], "queued once");
+                    assert_eq!(queued, [fixture::CHANNEL], "queued once");
                     continue;
                 }
                 assert!(answer.error_reason.is_some());

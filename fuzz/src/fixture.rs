@@ -29,38 +29,23 @@ pub fn key() -> SigningKey {
 }
 
 /// The channel's address.
-#[must_use]
-pub fn channel() -> Pubkey {
-    Pubkey::new_from_array([0xC4; 32])
-}
-
+pub const CHANNEL: Pubkey = Pubkey::new_from_array([0xC4; 32]);
 /// Who pays.
-#[must_use]
-pub fn payer() -> Pubkey {
-    Pubkey::new_from_array([0xA1; 32])
-}
-
+pub const PAYER: Pubkey = Pubkey::new_from_array([0xA1; 32]);
 /// Who is paid.
-#[must_use]
-pub fn payee() -> Pubkey {
-    Pubkey::new_from_array([0xB2; 32])
-}
-
+pub const PAYEE: Pubkey = Pubkey::new_from_array([0xB2; 32]);
 /// The escrowed mint.
-#[must_use]
-pub fn mint() -> Pubkey {
-    Pubkey::new_from_array([0xD3; 32])
-}
+pub const MINT: Pubkey = Pubkey::new_from_array([0xD3; 32]);
 
 /// The channel's on-chain state with `status` (a `ChannelStatus` as `u8`).
 #[must_use]
 pub fn channel_state(status: u8, deposit: u64, settled: u64) -> Channel {
     Channel {
-        payer: payer(),
-        payee: payee(),
-        mint: mint(),
+        payer: PAYER,
+        payee: PAYEE,
+        mint: MINT,
         authorized_signer: Pubkey::new_from_array(key().verifying_key().to_bytes()),
-        rent_payer: payer(),
+        rent_payer: PAYER,
         deposit,
         settled,
         refunded: 0,
@@ -88,13 +73,13 @@ pub fn account_data(state: &Channel) -> Vec<u8> {
 /// The open channel as the verifier sees it, decoded from real account bytes.
 pub fn open_snapshot() -> Result<ChannelSnapshot, SnapshotError> {
     let data = account_data(&channel_state(ChannelStatus::Open as u8, DEPOSIT, 0));
-    ChannelSnapshot::from_account(channel(), &paychan_sdk::ID, &paychan_sdk::ID, &data)
+    ChannelSnapshot::from_account(CHANNEL, &paychan_sdk::ID, &paychan_sdk::ID, &data)
 }
 
 /// The verifier's terms: this program, payee and mint, at [`PRICE`].
 #[must_use]
 pub fn terms() -> Terms {
-    Terms::new(paychan_sdk::ID, payee(), mint(), PRICE)
+    Terms::new(paychan_sdk::ID, PAYEE, MINT, PRICE)
 }
 
 /// The offer's `extra`.
@@ -113,7 +98,7 @@ pub fn extra() -> PaychanExtra {
 /// A voucher for the channel, signed with its key.
 #[must_use]
 pub fn voucher(cumulative: u64, expires_at: i64) -> SignedVoucher {
-    voucher_for(channel(), cumulative, expires_at)
+    voucher_for(CHANNEL, cumulative, expires_at)
 }
 
 /// A voucher for any channel, signed with the channel's key.

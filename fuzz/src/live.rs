@@ -77,7 +77,7 @@ pub(crate) fn check_store(store: &MemoryStore, before: &[Accepted]) -> Vec<Accep
     if let Some(new) = new {
         assert_eq!(
             new.channel(),
-            fixture::channel(),
+            fixture::CHANNEL,
             "a voucher of a channel the verifier does not know"
         );
         let cumulative = new.voucher.voucher.cumulative_amount;

@@ -155,7 +155,7 @@ pub fn run(data: &[u8]) -> bool {
     let paywall = Paywall::new(verifier, config);
     let runs: Runs = Arc::default();
     let app = app(&paywall, runs.clone());
-    let payer = fixture::payer().to_string();
+    let payer = fixture::PAYER.to_string();
 
     let mut served = false;
     let mut charged_runs: u128 = 0;
@@ -231,7 +231,7 @@ pub fn run(data: &[u8]) -> bool {
                         .flatten()
                         .expect("a paid run finds its receipt");
                     assert_eq!(receipt.charged, amount);
-                    assert_eq!(receipt.channel, fixture::channel());
+                    assert_eq!(receipt.channel, fixture::CHANNEL);
                     charged_runs += u128::from(receipt.charged);
                     if paid.key.is_some() {
                         keyed.push((paid, header.clone(), 0));

@@ -398,7 +398,7 @@ fn facilitator() -> Result<Seeds, Error> {
     };
     let b1000 = body(PRICE)?;
     let mut wrong_payee = v2_request(&fixture::voucher(PRICE, 0), PRICE)?;
-    wrong_payee.payment_requirements.pay_to = fixture::payer().to_string();
+    wrong_payee.payment_requirements.pay_to = fixture::PAYER.to_string();
     let mut below_floor = v2_request(&fixture::voucher(PRICE, 0), 1)?;
     below_floor.payment_requirements.amount = "1".into();
     Ok(vec![
@@ -514,10 +514,10 @@ fn json_words() -> Vec<Vec<u8>> {
     .map(|s| (*s).to_owned())
     .collect();
     for base58 in [
-        fixture::channel().to_string(),
+        fixture::CHANNEL.to_string(),
         Pubkey::new_from_array(key).to_string(),
-        fixture::payee().to_string(),
-        fixture::mint().to_string(),
+        fixture::PAYEE.to_string(),
+        fixture::MINT.to_string(),
         NETWORK.to_owned(),
     ] {
         words.push(format!("\"{base58}\""));
@@ -529,7 +529,7 @@ fn json_words() -> Vec<Vec<u8>> {
 #[must_use]
 pub fn dictionary(target: &str) -> Vec<Vec<u8>> {
     let magic: Vec<Vec<u8>> = vec![MAGIC_V1.to_vec(), MAGIC_V2.to_vec()];
-    let channel = fixture::channel().to_bytes().to_vec();
+    let channel = fixture::CHANNEL.to_bytes().to_vec();
     let mut words = match target {
         "voucher_v1" | "stored_voucher" => {
             let mut w = magic;
