@@ -30,7 +30,6 @@ use tower::ServiceExt;
 mod common;
 
 const N: u64 = 20_000;
-const NETWORK: &str = "solana:4ZCjcTwgVpjByh1ZCVHHnXv7J4BvcaWW";
 
 fn verifier(
     key: &SigningKey,
@@ -109,7 +108,7 @@ async fn main() {
 
     let paywall = Paywall::new(
         Arc::new(verifier(&key, channel, payee, mint)),
-        PaywallConfig::new(NETWORK, extra),
+        PaywallConfig::new(common::NETWORK, extra),
     );
     let accepted = paywall.payment_required(1, "/paid").accepts[0].clone();
     let headers: Vec<String> = vs.iter().map(|v| common::pay_v2(v, &accepted)).collect();

@@ -53,7 +53,8 @@ use solana_signature::Signature;
 use solana_signer::Signer;
 use solana_transaction::versioned::VersionedTransaction;
 
-const PRICE: u64 = 1_000;
+use common::PRICE;
+
 const SOL: u64 = 1_000_000_000;
 const CLIENT_TOKENS: u64 = 1_000_000;
 const MEMO: &str = "invoice-42";

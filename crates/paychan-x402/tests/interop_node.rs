@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::send;
+use common::{PRICE, send};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,7 +43,6 @@ use paychan_x402::{
 };
 use serde_json::{Value, json};
 
-const PRICE: u64 = 1_000;
 const DEPOSIT: u64 = 1_000_000;
 const TOKEN_PROGRAM: &str = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA";
 const PAY_TO: &str = "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin";

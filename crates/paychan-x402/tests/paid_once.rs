@@ -34,8 +34,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod common;
 
-const PRICE: u64 = 1_000;
-const NETWORK: &str = "solana:4ZCjcTwgVpjByh1ZCVHHnXv7J4BvcaWW";
+use common::{NETWORK, PRICE};
 
 /// A store that accepts like [`MemoryStore`] but answers only after `delay`
 /// (a slow Redis, a slow fsync): a request can be dropped after the

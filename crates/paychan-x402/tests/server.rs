@@ -32,12 +32,9 @@ use tower::ServiceExt;
 
 mod common;
 
-use common::pay_v2;
+use common::{NETWORK, PRICE, pay_v2};
 
-const PRICE: u64 = 1_000;
 const DEPOSIT: u64 = 1_000_000;
-/// A local chain's CAIP-2 id (its v1 name is the same string).
-const NETWORK: &str = "solana:4ZCjcTwgVpjByh1ZCVHHnXv7J4BvcaWW";
 
 struct Fixture {
     key: SigningKey,

@@ -1,6 +1,7 @@
 //! Shared by the server tests and `benches/paywall.rs`: an open channel as
-//! the verifier sees it, decoded from real account bytes; its vouchers, the
-//! offer's `extra` and the `PAYMENT-SIGNATURE` paying a voucher.
+//! the verifier sees it, decoded from real account bytes, and its vouchers
+//! (the verifier tests' own fixtures); the offer's `extra` and the
+//! `PAYMENT-SIGNATURE` paying a voucher.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use axum::{
@@ -9,11 +10,23 @@ use axum::{
     http::{HeaderMap, Request, StatusCode},
 };
 use ed25519_dalek::SigningKey;
-use paychan_sdk::state::{Channel, ChannelStatus};
+use paychan_sdk::state::ChannelStatus;
 use paychan_verifier::{ChannelSnapshot, Pubkey, SignedVoucher};
-use paychan_voucher::{VoucherV1, sign_v1};
 use paychan_x402::{codec, scheme::PaychanExtra, v2};
 use tower::ServiceExt;
+
+/// The verifier tests' fixtures: the channel as the program stores it and
+/// its vouchers, built the same way here.
+#[path = "../../../paychan-verifier/tests/common/mod.rs"]
+mod verifier;
+
+#[allow(unused_imports)] // not every test binary signs vouchers
+pub use verifier::voucher;
+
+/// What one request costs.
+pub const PRICE: u64 = 1_000;
+/// A local chain's CAIP-2 id (its v1 name is the same string).
+pub const NETWORK: &str = "solana:4ZCjcTwgVpjByh1ZCVHHnXv7J4BvcaWW";
 
 /// An open channel of `payer` to `payee` in `mint` holding `deposit`, whose
 /// vouchers `key` signs.
@@ -25,43 +38,9 @@ pub fn open_channel(
     key: &SigningKey,
     deposit: u64,
 ) -> ChannelSnapshot {
-    let state = Channel {
-        payer,
-        payee,
-        mint,
-        authorized_signer: Pubkey::new_from_array(key.verifying_key().to_bytes()),
-        rent_payer: payer,
-        deposit,
-        settled: 0,
-        refunded: 0,
-        salt: 1,
-        open_slot: 10,
-        closure_started_at: 0,
-        grace_period: 3_600,
-        version: 1,
-        bump: 255,
-        status: ChannelStatus::Open as u8,
-        reserved: [0; 5],
-    };
+    let state = verifier::channel_state(key, (payer, payee, mint), deposit, ChannelStatus::Open, 0);
     let data = state.encode();
     ChannelSnapshot::from_account(address, &paychan_sdk::ID, &paychan_sdk::ID, &data).unwrap()
-}
-
-/// `key`'s voucher for `channel`.
-pub fn voucher(
-    key: &SigningKey,
-    channel: Pubkey,
-    cumulative: u64,
-    expires_at: i64,
-) -> SignedVoucher {
-    sign_v1(
-        key,
-        &VoucherV1 {
-            channel_id: channel.to_bytes(),
-            cumulative_amount: cumulative,
-            expires_at,
-        },
-    )
 }
 
 /// The offer's `extra` for this program (token program `[6; 32]`, 6 decimals).
