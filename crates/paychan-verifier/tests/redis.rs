@@ -19,10 +19,7 @@ use paychan_verifier::{
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-/// The `redis-server` fixture of `paychan-testkit` (a dev-only crate this
-/// crate does not depend on; its one module is compiled in here).
-#[path = "../../paychan-testkit/src/redis.rs"]
-mod redis_server;
+use paychan_testkit::redis as redis_server;
 
 /// The Redis store tests' `redis-server`.
 struct Server(redis_server::RedisServer);
