@@ -3,10 +3,14 @@
 //! panic on any set-up error, as the tests using them would.
 //!
 //! - [`redis::RedisServer`]: a `redis-server` child process per test.
+//! - `channels` (feature `channels`): a `Channel` account as the program
+//!   stores it and vouchers signed for it.
 //! - `chain` (feature `chain`): funded parties and RPC clients on the
 //!   embedded chain (`paychan-localnet`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[cfg(feature = "chain")]
 pub mod chain;
+#[cfg(feature = "channels")]
+pub mod channels;
 pub mod redis;

@@ -14,11 +14,13 @@ use paychan_sdk::state::{Channel, ChannelStatus};
 use paychan_verifier::{
     ChannelSnapshot, CheckError, MemoryChannels, Receipt, Rejection, Terms, Verifier, VoucherStore,
 };
-use paychan_voucher::{SignedVoucher, VoucherV1, sign_v1};
+use paychan_voucher::SignedVoucher;
+
+/// The channel and voucher builders the x402 suite uses too.
+pub use paychan_testkit::channels::{NOW, channel_state, voucher};
 
 pub const PRICE: u64 = 1_000;
 pub const DEPOSIT: u64 = 1_000_000;
-pub const NOW: i64 = 1_800_000_000;
 
 pub struct Fixture {
     pub key: SigningKey,
@@ -73,57 +75,6 @@ impl Fixture {
 
     pub fn voucher(&self, cumulative: u64, expires_at: i64) -> SignedVoucher {
         voucher(&self.key, self.channel, cumulative, expires_at)
-    }
-}
-
-/// `key`'s voucher for `channel`.
-pub fn voucher(
-    key: &SigningKey,
-    channel: Pubkey,
-    cumulative: u64,
-    expires_at: i64,
-) -> SignedVoucher {
-    sign_v1(
-        key,
-        &VoucherV1 {
-            channel_id: channel.to_bytes(),
-            cumulative_amount: cumulative,
-            expires_at,
-        },
-    )
-}
-
-/// A channel as the program stores it: `payer`'s `deposit` to `payee` in
-/// `mint`, its vouchers signed by `key`, closing since `NOW - 10` when
-/// `Closing`.
-pub fn channel_state(
-    key: &SigningKey,
-    (payer, payee, mint): (Pubkey, Pubkey, Pubkey),
-    deposit: u64,
-    status: ChannelStatus,
-    settled: u64,
-) -> Channel {
-    Channel {
-        payer,
-        payee,
-        mint,
-        authorized_signer: Pubkey::new_from_array(key.verifying_key().to_bytes()),
-        rent_payer: payer,
-        deposit,
-        settled,
-        refunded: 0,
-        salt: 1,
-        open_slot: 10,
-        closure_started_at: if status == ChannelStatus::Closing {
-            NOW - 10
-        } else {
-            0
-        },
-        grace_period: 3_600,
-        version: 1,
-        bump: 255,
-        status: status as u8,
-        reserved: [0; 5],
     }
 }
 

@@ -1,6 +1,6 @@
 //! Shared by the server tests and `benches/paywall.rs`: an open channel as
 //! the verifier sees it, decoded from real account bytes, and its vouchers
-//! (the verifier tests' own fixtures); the offer's `extra` and the
+//! (`paychan-testkit`'s, as in the verifier tests); the offer's `extra` and the
 //! `PAYMENT-SIGNATURE` paying a voucher.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -15,13 +15,8 @@ use paychan_verifier::{ChannelSnapshot, Pubkey, SignedVoucher};
 use paychan_x402::{codec, scheme::PaychanExtra, v2};
 use tower::ServiceExt;
 
-/// The verifier tests' fixtures: the channel as the program stores it and
-/// its vouchers, built the same way here.
-#[path = "../../../paychan-verifier/tests/common/mod.rs"]
-mod verifier;
-
 #[allow(unused_imports)] // not every test binary signs vouchers
-pub use verifier::voucher;
+pub use paychan_testkit::channels::voucher;
 
 /// What one request costs.
 pub const PRICE: u64 = 1_000;
@@ -38,7 +33,13 @@ pub fn open_channel(
     key: &SigningKey,
     deposit: u64,
 ) -> ChannelSnapshot {
-    let state = verifier::channel_state(key, (payer, payee, mint), deposit, ChannelStatus::Open, 0);
+    let state = paychan_testkit::channels::channel_state(
+        key,
+        (payer, payee, mint),
+        deposit,
+        ChannelStatus::Open,
+        0,
+    );
     let data = state.encode();
     ChannelSnapshot::from_account(address, &paychan_sdk::ID, &paychan_sdk::ID, &data).unwrap()
 }
